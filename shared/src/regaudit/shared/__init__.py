@@ -1,0 +1,3 @@
+"""regaudit shared core: profiles, slot-vector algebra, circuits, evidence and protocol stubs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Hazardous internals. Nothing here is public API."""

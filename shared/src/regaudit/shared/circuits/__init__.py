@@ -1,0 +1,1 @@
+"""Audit circuits. Each primitive is one module; ``registry`` maps (id, version) to it."""

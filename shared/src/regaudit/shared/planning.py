@@ -1,0 +1,110 @@
+"""Plans: depth, rotation steps, operation counts and layout, from sizes alone."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from regaudit.shared.algebra import OpCounts
+from regaudit.shared.circuits.base import (
+    CANARY_COLUMN,
+    Circuit,
+    Plan,
+    canary_circuit,
+    combine,
+)
+from regaudit.shared.errors import InputError, ProfileError
+from regaudit.shared.plaintext import PlaintextBackend, PlainVector
+from regaudit.shared.profiles import MAX_DEPTH_BUDGET, ParameterProfile, choose_profile
+
+#: Largest audit the planner accepts (rows); far beyond any test, bounded for sanity.
+MAX_ROWS = 2**28
+
+
+def _trace(
+    circuit: Circuit, public: dict[str, Any], *, slot_count: int, rows: int
+) -> tuple[int, OpCounts, OpCounts, OpCounts, int]:
+    """Run the circuit on zero vectors: (depth, per-chunk counts, combine counts, final counts,
+    number of outputs)."""
+    columns = circuit.columns(public)
+    chunk_backend = PlaintextBackend(slot_count, max_level=MAX_DEPTH_BUDGET)
+    zeros = {name: PlainVector(np.zeros(slot_count), 0) for name in columns}
+    accumulators = circuit.evaluate_chunk(chunk_backend, zeros, public)
+
+    combine_backend = PlaintextBackend(slot_count, max_level=MAX_DEPTH_BUDGET)
+    combined = combine(combine_backend, accumulators, accumulators)
+
+    final_backend = PlaintextBackend(slot_count, max_level=MAX_DEPTH_BUDGET)
+    outputs = circuit.finalize(final_backend, combined, public, rows)
+    canary = canary_circuit(final_backend, PlainVector(np.zeros(slot_count), 0))
+
+    depth = max(max(o.level for o in outputs), canary.level)
+    return depth, chunk_backend.counts, combine_backend.counts, final_backend.counts, len(outputs)
+
+
+def make_plan(
+    circuit: Circuit,
+    public: dict[str, Any],
+    *,
+    rows: int,
+    profile: ParameterProfile | None = None,
+) -> Plan:
+    """Plan an audit of ``rows`` rows; picks the smallest fitting profile unless one is given."""
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise InputError("an audit needs at least one row", field="rows")
+    if rows > MAX_ROWS:
+        raise InputError(f"{rows} rows exceed the limit of {MAX_ROWS}", field="rows")
+    public = circuit.validate_public(public)
+    magnitude = circuit.max_output_magnitude(rows, public)
+
+    # The trace depends on the slot count only through layouts, never through depth, so a
+    # first trace at the smallest profile's slot count fixes the depth for profile choice.
+    if profile is None:
+        probe_slots = min(p.slot_count for p in _profiles())
+        depth, *_ = _trace(circuit, public, slot_count=probe_slots, rows=rows)
+        profile = choose_profile(depth=depth, max_output_magnitude=magnitude)
+    depth, chunk, comb, final, n_outputs = _trace(
+        circuit, public, slot_count=profile.slot_count, rows=rows
+    )
+    if depth > profile.max_depth:
+        raise ProfileError(
+            f"circuit {circuit.circuit_id} needs depth {depth}; profile {profile.name} has "
+            f"{profile.max_depth}",
+            field="profile",
+        )
+    if magnitude > profile.max_output_magnitude:
+        raise ProfileError(
+            f"outputs up to {magnitude:g} overflow profile {profile.name} "
+            f"(limit {profile.max_output_magnitude:g})",
+            field="profile",
+        )
+    n_chunks = math.ceil(rows / profile.slot_count)
+    total = OpCounts()
+    total.merge(chunk, times=n_chunks)
+    total.merge(comb, times=max(n_chunks - 1, 0))
+    total.merge(final)
+    return Plan(
+        circuit_id=circuit.circuit_id,
+        circuit_version=circuit.version,
+        profile=profile,
+        rows=rows,
+        chunk_rows=profile.slot_count,
+        n_chunks=n_chunks,
+        columns=tuple(circuit.columns(public)),
+        input_level=profile.max_depth - depth,
+        depth=depth,
+        rotation_steps=tuple(sorted(total.rotation_steps)),
+        n_outputs=n_outputs,
+        counts=total,
+    )
+
+
+def _profiles() -> tuple[ParameterProfile, ...]:
+    from regaudit.shared.profiles import PROFILES
+
+    return PROFILES
+
+
+__all__ = ["CANARY_COLUMN", "MAX_ROWS", "make_plan"]
