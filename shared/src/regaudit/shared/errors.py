@@ -134,3 +134,10 @@ class StaleEvidenceError(VerificationError):
 
 class ReplayError(VerificationError):
     reason = "replay"
+
+
+class NoiseBoundError(VerificationError):
+    """A decrypted value is further from its expected form (an integer count, the canary) than
+    CKKS noise can explain."""
+
+    reason = "noise_bound_exceeded"
