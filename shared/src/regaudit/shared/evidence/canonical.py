@@ -1,0 +1,171 @@
+"""Canonical encodings shared by all evidence: RFC 8785 JSON, digest strings, RFC 3339 times,
+strict base64 and strict JSON parsing.
+
+Digest strings are always ``"sha256:<64 lowercase hex>"``. Times are timezone-aware UTC
+``datetime`` objects in memory and RFC 3339 strings with a ``Z`` suffix on disk and in
+statements.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from regaudit.shared.errors import BundleFormatError, InputError, RegauditError
+
+DIGEST_PREFIX = "sha256:"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+# --- canonical JSON ---------------------------------------------------------------------------
+
+
+def canonical_json(obj: Any) -> bytes:
+    """RFC 8785 (JCS) canonical JSON of ``obj`` as UTF-8 bytes.
+
+    Raises InputError if ``obj`` holds something JSON cannot represent exactly (NaN, infinity,
+    integers beyond +-(2^53 - 1), non-string keys, bytes...).
+    """
+    try:
+        return rfc8785.dumps(obj)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise InputError(f"value cannot be canonicalized as JSON: {exc}") from exc
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate JSON object key {key!r}")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name} is not allowed")
+
+
+def strict_json_loads(
+    data: bytes | str,
+    *,
+    what: str,
+    error: type[RegauditError] = BundleFormatError,
+) -> Any:
+    """Parse JSON strictly: UTF-8, no duplicate keys, no NaN/Infinity. Raises ``error``."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+        return json.loads(
+            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise error(f"{what} is not valid JSON: {exc}", field=what) from exc
+
+
+# --- digests ----------------------------------------------------------------------------------
+
+
+def sha256_hex(data: bytes) -> str:
+    """Lowercase hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_digest(data: bytes) -> str:
+    """``"sha256:<hex>"`` digest string of ``data``."""
+    return DIGEST_PREFIX + hashlib.sha256(data).hexdigest()
+
+
+def is_hex64(value: object) -> bool:
+    """True if ``value`` is a string of exactly 64 lowercase hex characters."""
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
+
+
+def parse_digest(
+    digest: object,
+    *,
+    field: str = "digest",
+    error: type[RegauditError] = BundleFormatError,
+) -> str:
+    """Validate a ``"sha256:<64 lowercase hex>"`` string and return its hex part."""
+    if not isinstance(digest, str) or not digest.startswith(DIGEST_PREFIX):
+        raise error(f"expected a 'sha256:<hex>' digest, got {digest!r:.80}", field=field)
+    hex_part = digest[len(DIGEST_PREFIX) :]
+    if not is_hex64(hex_part):
+        raise error("digest must be 64 lowercase hex characters after 'sha256:'", field=field)
+    return hex_part
+
+
+# --- base64 -----------------------------------------------------------------------------------
+
+
+def b64encode(data: bytes) -> str:
+    """Standard (RFC 4648 section 4) base64 with padding, as text."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode(
+    text: object,
+    *,
+    field: str,
+    error: type[RegauditError] = BundleFormatError,
+) -> bytes:
+    """Strict standard base64 decoding (alphabet and padding checked); raises ``error``."""
+    if not isinstance(text, str):
+        raise error(f"expected a base64 string, got {type(text).__name__}", field=field)
+    try:
+        data = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
+        raise error(f"malformed base64: {exc}", field=field) from exc
+    if base64.b64encode(data).decode("ascii") != text:
+        raise error("non-canonical base64 encoding", field=field)
+    return data
+
+
+# --- RFC 3339 times ---------------------------------------------------------------------------
+
+
+def utc_now() -> datetime:
+    """The current time as a timezone-aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+def format_rfc3339(moment: datetime) -> str:
+    """RFC 3339 UTC string with a ``Z`` suffix (microseconds only when non-zero).
+
+    Raises InputError for naive datetimes: a time without a zone cannot be compared safely.
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InputError("naive datetime (no timezone) cannot be used in evidence")
+    moment = moment.astimezone(UTC)
+    if moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(
+    text: object,
+    *,
+    field: str = "time",
+    error: type[RegauditError] = BundleFormatError,
+) -> datetime:
+    """Parse an RFC 3339 date-time with an explicit offset into an aware UTC datetime."""
+    if not isinstance(text, str) or _RFC3339.fullmatch(text) is None:
+        raise error(f"expected an RFC 3339 date-time with offset, got {text!r:.80}", field=field)
+    normalized = text.upper().replace("Z", "+00:00")
+    fraction = re.search(r"\.(\d+)", normalized)
+    if fraction and len(fraction.group(1)) > 6:  # Python keeps microseconds only
+        normalized = normalized.replace(fraction.group(0), "." + fraction.group(1)[:6], 1)
+    try:
+        moment = datetime.fromisoformat(normalized)
+    except ValueError as exc:
+        raise error(f"invalid date-time {text!r}: {exc}", field=field) from exc
+    return moment.astimezone(UTC)

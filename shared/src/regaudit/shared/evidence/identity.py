@@ -1,0 +1,298 @@
+"""Ed25519 signing identities of the evaluator, the client and the regulator, and their public
+key files.
+
+An identity directory holds ``<kind>.key`` (PKCS#8 PEM, unencrypted, file mode 0600) and
+``<kind>.pub.json``::
+
+    {"kind": "evaluator" | "client" | "regulator", "key_id": <64 hex>, "algorithm": "ed25519",
+     "public_key": <base64 of the raw 32-byte key>, "created": <RFC 3339>}
+
+``key_id`` is the lowercase hex SHA-256 of the raw 32-byte public key, so a key id can never
+name two different keys.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from regaudit.shared.errors import IdentityError, RegauditError
+from regaudit.shared.evidence.canonical import (
+    b64decode,
+    b64encode,
+    canonical_json,
+    format_rfc3339,
+    is_hex64,
+    parse_rfc3339,
+    sha256_hex,
+    strict_json_loads,
+    utc_now,
+)
+
+ALGORITHM = "ed25519"
+KINDS: tuple[str, ...] = ("evaluator", "client", "regulator")
+ED25519_PUBLIC_KEY_BYTES = 32
+#: Identity files are tiny; anything larger is not one of ours.
+MAX_IDENTITY_FILE_BYTES = 64 * 1024
+PUBLIC_KEY_FIELDS = ("kind", "key_id", "algorithm", "public_key", "created")
+
+
+def key_id_for(public_key: Ed25519PublicKey) -> str:
+    """Key id: lowercase hex SHA-256 of the raw 32-byte Ed25519 public key."""
+    return sha256_hex(public_key.public_bytes_raw())
+
+
+def _check_kind(kind: object, *, error: type[RegauditError] = IdentityError) -> str:
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise error(f"kind must be one of {', '.join(KINDS)}, got {kind!r:.40}", field="kind")
+    return kind
+
+
+def private_key_path(directory: str | os.PathLike[str], kind: str) -> Path:
+    return Path(directory) / f"{kind}.key"
+
+
+def public_key_path(directory: str | os.PathLike[str], kind: str) -> Path:
+    return Path(directory) / f"{kind}.pub.json"
+
+
+def write_file_atomic(path: Path, data: bytes, *, mode: int, overwrite: bool) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same directory, created with ``mode``.
+
+    Without ``overwrite`` an existing file is never replaced (checked, then linked exclusively).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(tmp_name, path)
+        else:
+            try:
+                os.link(tmp_name, path)  # atomic; FileExistsError if path exists
+            except FileExistsError:
+                raise
+            except OSError:  # file system without hard links: check, then rename
+                if path.exists():
+                    raise FileExistsError(errno.EEXIST, "file exists", str(path)) from None
+                os.replace(tmp_name, path)
+            else:
+                os.unlink(tmp_name)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def read_small_file(
+    path: Path, *, limit: int, what: str, error: type[RegauditError] = IdentityError
+) -> bytes:
+    """Read a file of at most ``limit`` bytes; ``error`` (naming the path) otherwise."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise error(f"{what} {path} is {size} bytes, more than the {limit} allowed")
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise error(f"{what} {path} does not exist") from exc
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class PublicKeyRecord:
+    """A published Ed25519 public key (the content of a ``<kind>.pub.json`` file).
+
+    ``created`` is None only for records returned by the trust store (which keeps ``added_at``
+    instead); such records cannot be serialized back into a ``.pub.json`` file.
+    """
+
+    kind: str
+    key_id: str
+    public_key_raw: bytes
+    created: datetime | None = None
+    algorithm: str = ALGORITHM
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        """The key as a pyca object, ready for :func:`dsse.verify_envelope`."""
+        return Ed25519PublicKey.from_public_bytes(self.public_key_raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "kind": self.kind,
+            "key_id": self.key_id,
+            "algorithm": self.algorithm,
+            "public_key": b64encode(self.public_key_raw),
+        }
+        if self.created is not None:
+            result["created"] = format_rfc3339(self.created)
+        return result
+
+    @classmethod
+    def from_dict(
+        cls, data: object, *, error: type[RegauditError] = IdentityError
+    ) -> PublicKeyRecord:
+        """Validate every field of a public key record; ``error`` names the bad field.
+
+        Steps: 1. a JSON object with exactly the five fields; 2. kind and algorithm known;
+        3. the key decodes to 32 valid Ed25519 bytes; 4. key_id is 64 hex and equals SHA-256 of
+        the key; 5. created is RFC 3339.
+        """
+        # 1. shape
+        if not isinstance(data, Mapping):
+            raise error("public key record must be a JSON object")
+        missing = [name for name in PUBLIC_KEY_FIELDS if name not in data]
+        if missing:
+            raise error("missing field", field=missing[0])
+        extra = sorted(set(data) - set(PUBLIC_KEY_FIELDS))
+        if extra:
+            raise error("unexpected field", field=str(extra[0]))
+        # 2. kind and algorithm
+        kind = _check_kind(data["kind"], error=error)
+        if data["algorithm"] != ALGORITHM:
+            raise error(f"algorithm must be {ALGORITHM!r}", field="algorithm")
+        # 3. key bytes
+        raw = b64decode(data["public_key"], field="public_key", error=error)
+        if len(raw) != ED25519_PUBLIC_KEY_BYTES:
+            raise error(
+                f"an Ed25519 public key is {ED25519_PUBLIC_KEY_BYTES} bytes, got {len(raw)}",
+                field="public_key",
+            )
+        try:
+            Ed25519PublicKey.from_public_bytes(raw)
+        except ValueError as exc:
+            raise error(f"not an Ed25519 public key: {exc}", field="public_key") from exc
+        # 4. key id binds the key
+        key_id = data["key_id"]
+        if not is_hex64(key_id):
+            raise error("key_id must be 64 lowercase hex characters", field="key_id")
+        if key_id != sha256_hex(raw):
+            raise error("key_id does not match the public key", field="key_id")
+        # 5. creation time
+        created = parse_rfc3339(data["created"], field="created", error=error)
+        return cls(kind=kind, key_id=key_id, public_key_raw=raw, created=created)
+
+
+def load_public_key_file(path: str | os.PathLike[str]) -> PublicKeyRecord:
+    """Read and validate a ``<kind>.pub.json`` file; IdentityError names the path and field."""
+    file_path = Path(path)
+    data = read_small_file(file_path, limit=MAX_IDENTITY_FILE_BYTES, what="public key file")
+    try:
+        parsed = strict_json_loads(data, what="public key file", error=IdentityError)
+        return PublicKeyRecord.from_dict(parsed)
+    except IdentityError as exc:
+        raise IdentityError(f"{file_path}: {exc.message}", field=exc.field) from exc
+
+
+class SigningIdentity:
+    """An Ed25519 private key with its kind (evaluator, client or regulator)."""
+
+    def __init__(self, *, kind: str, private_key: Ed25519PrivateKey, created: datetime) -> None:
+        self.kind = _check_kind(kind)
+        self._private_key = private_key
+        self.public_key: Ed25519PublicKey = private_key.public_key()
+        self.key_id: str = key_id_for(self.public_key)
+        self.created = created
+
+    def __repr__(self) -> str:
+        return f"SigningIdentity(kind={self.kind!r}, key_id={self.key_id[:16]}...)"
+
+    @classmethod
+    def generate(cls, kind: str) -> SigningIdentity:
+        """A fresh random identity of ``kind``."""
+        return cls(kind=kind, private_key=Ed25519PrivateKey.generate(), created=utc_now())
+
+    def sign(self, data: bytes) -> bytes:
+        """Ed25519 signature (64 bytes) over ``data``."""
+        return self._private_key.sign(data)
+
+    def public_record(self) -> PublicKeyRecord:
+        return PublicKeyRecord(
+            kind=self.kind,
+            key_id=self.key_id,
+            public_key_raw=self.public_key.public_bytes_raw(),
+            created=self.created,
+        )
+
+    def save(self, directory: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write ``<kind>.key`` (mode 0600) and ``<kind>.pub.json``; returns the public file.
+
+        Refuses (IdentityError) to replace existing files unless ``overwrite=True``.
+        """
+        key_path = private_key_path(directory, self.kind)
+        pub_path = public_key_path(directory, self.kind)
+        if not overwrite:
+            for existing in (key_path, pub_path):
+                if existing.exists():
+                    raise IdentityError(
+                        f"{existing} already exists; refusing to overwrite an identity"
+                    )
+        pem = self._private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        try:
+            Path(directory).mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_file_atomic(key_path, pem, mode=0o600, overwrite=overwrite)
+            write_file_atomic(
+                pub_path,
+                canonical_json(self.public_record().to_dict()) + b"\n",
+                mode=0o644,
+                overwrite=overwrite,
+            )
+        except FileExistsError as exc:
+            raise IdentityError(f"{exc.filename} already exists; refusing to overwrite") from exc
+        except OSError as exc:
+            raise IdentityError(f"cannot write identity to {directory}: {exc}") from exc
+        return pub_path
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str], *, kind: str) -> SigningIdentity:
+        """Load the identity of ``kind`` from ``directory``.
+
+        Steps: 1. the private key file exists, is not readable by group/others, and is an
+        unencrypted PKCS#8 Ed25519 key; 2. the public key file is valid, of the same kind, and
+        names the same key.
+        """
+        _check_kind(kind)
+        key_path = private_key_path(directory, kind)
+        pub_path = public_key_path(directory, kind)
+        # 1. private key
+        pem = read_small_file(key_path, limit=MAX_IDENTITY_FILE_BYTES, what="private key file")
+        mode = stat.S_IMODE(key_path.stat().st_mode)
+        if mode & 0o077:
+            raise IdentityError(
+                f"private key file {key_path} has mode {mode:04o}; it must not be accessible "
+                "to group or others (chmod 600)"
+            )
+        try:
+            private_key = serialization.load_pem_private_key(pem, password=None)
+        except (ValueError, TypeError) as exc:
+            raise IdentityError(f"{key_path} is not a PKCS#8 PEM private key: {exc}") from exc
+        if not isinstance(private_key, Ed25519PrivateKey):
+            raise IdentityError(f"{key_path} does not hold an Ed25519 key")
+        # 2. public record matches
+        record = load_public_key_file(pub_path)
+        if record.kind != kind:
+            raise IdentityError(f"{pub_path}: kind is {record.kind!r}, expected {kind!r}")
+        if record.public_key_raw != private_key.public_key().public_bytes_raw():
+            raise IdentityError(f"{pub_path} does not match the private key in {key_path}")
+        assert record.created is not None  # from_dict always sets it
+        return cls(kind=kind, private_key=private_key, created=record.created)

@@ -1,0 +1,184 @@
+"""HPKE (ML-KEM-768 + X25519) sealing of the CKKS secret key to the regulator."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from regaudit.shared.errors import (
+    BundleFormatError,
+    DigestMismatchError,
+    IdentityError,
+    InputError,
+    WrongRegulatorKeyError,
+)
+from regaudit.shared.evidence.sealing import (
+    CARD_FILE,
+    PRIVATE_KEY_FILE,
+    PUBLIC_KEY_BYTES,
+    RegulatorKeys,
+    load_card,
+    parse_card,
+    seal_secret_key,
+    sealed_key_digest,
+    sealing_info,
+    unseal_secret_key,
+)
+from regaudit.shared.profiles import PROFILE_N8192_D3
+
+SECRET = os.urandom(300_000)  # about the size of a serialized SEAL secret key at N=2^13
+
+
+@pytest.fixture(scope="module")
+def keys() -> RegulatorKeys:
+    return RegulatorKeys.generate()
+
+
+def _info(keys: RegulatorKeys, audit_id: str = "audit-1") -> bytes:
+    return sealing_info(
+        audit_id=audit_id,
+        profile_hash=PROFILE_N8192_D3.profile_hash,
+        regulator_key_id=keys.key_id,
+    )
+
+
+def test_card_shape(keys: RegulatorKeys) -> None:
+    card = keys.card()
+    assert card["kind"] == "regulator"
+    assert card["hpke"]["kem"] == "MLKEM768_X25519"
+    assert card["hpke"]["kdf"] == "HKDF_SHA256" and card["hpke"]["aead"] == "AES_256_GCM"
+    raw = base64.b64decode(card["hpke"]["public_key"])
+    assert len(raw) == PUBLIC_KEY_BYTES == 1216
+    assert card["regulator_key_id"] == hashlib.sha256(raw).hexdigest() == keys.key_id
+    assert parse_card(card).to_dict() == card
+
+
+def test_seal_unseal_round_trip(keys: RegulatorKeys) -> None:
+    info = _info(keys)
+    sealed = seal_secret_key(SECRET, card=keys.card(), info=info)
+    assert set(sealed) == {"suite", "regulator_key_id", "info", "ciphertext"}
+    assert sealed["regulator_key_id"] == keys.key_id
+    assert SECRET not in base64.b64decode(sealed["ciphertext"])
+    assert unseal_secret_key(sealed, keys=keys, info=info) == SECRET
+    assert sealed_key_digest(sealed).startswith("sha256:")
+    assert sealed_key_digest(sealed) != sealed_key_digest(
+        seal_secret_key(SECRET, card=keys.card(), info=info)
+    )  # fresh encapsulation each time
+
+
+def test_wrong_regulator_key_rejected(keys: RegulatorKeys) -> None:
+    other = RegulatorKeys.generate()
+    sealed = seal_secret_key(SECRET, card=keys.card(), info=_info(keys))
+    with pytest.raises(WrongRegulatorKeyError, match="sealed to regulator key") as info:
+        unseal_secret_key(sealed, keys=other, info=_info(keys))
+    assert info.value.reason == "wrong_regulator_key"
+    # even if the key id is rewritten to match, HPKE decryption fails
+    relabelled = dict(sealed, regulator_key_id=other.key_id)
+    with pytest.raises(WrongRegulatorKeyError, match="HPKE decryption failed"):
+        unseal_secret_key(relabelled, keys=other, info=_info(keys))
+
+
+def test_tampered_ciphertext_rejected(keys: RegulatorKeys) -> None:
+    sealed = seal_secret_key(SECRET, card=keys.card(), info=_info(keys))
+    ciphertext = bytearray(base64.b64decode(sealed["ciphertext"]))
+    ciphertext[-5] ^= 1
+    tampered = dict(sealed, ciphertext=base64.b64encode(bytes(ciphertext)).decode())
+    with pytest.raises(WrongRegulatorKeyError):
+        unseal_secret_key(tampered, keys=keys, info=_info(keys))
+
+
+def test_info_binds_the_audit(keys: RegulatorKeys) -> None:
+    sealed = seal_secret_key(SECRET, card=keys.card(), info=_info(keys, "audit-1"))
+    with pytest.raises(DigestMismatchError, match="different audit"):
+        unseal_secret_key(sealed, keys=keys, info=_info(keys, "audit-2"))
+    # rewriting the recorded info does not help: HPKE authenticates the real info
+    forged = dict(sealed, info=base64.b64encode(_info(keys, "audit-2")).decode())
+    with pytest.raises(WrongRegulatorKeyError):
+        unseal_secret_key(forged, keys=keys, info=_info(keys, "audit-2"))
+    info = json.loads(_info(keys))
+    assert info == {
+        "purpose": "regaudit/v1/ckks-secret-key",
+        "audit_id": "audit-1",
+        "profile_hash": PROFILE_N8192_D3.profile_hash,
+        "regulator_key_id": keys.key_id,
+    }
+
+
+def test_malformed_sealed_objects(keys: RegulatorKeys) -> None:
+    sealed = seal_secret_key(b"k", card=keys.card(), info=_info(keys))
+    cases = [
+        ({k: v for k, v in sealed.items() if k != "info"}, "info"),
+        (dict(sealed, extra=True), "extra"),
+        (
+            dict(sealed, suite={"kem": "X25519", "kdf": "HKDF_SHA256", "aead": "AES_256_GCM"}),
+            "sealed_key.suite",
+        ),
+        (dict(sealed, ciphertext="***"), "sealed_key.ciphertext"),
+        (dict(sealed, regulator_key_id="xyz"), "sealed_key.regulator_key_id"),
+    ]
+    for bad, field in cases:
+        with pytest.raises(BundleFormatError) as info:
+            unseal_secret_key(bad, keys=keys, info=_info(keys))
+        assert info.value.field == field
+
+
+def test_save_load_and_permissions(tmp_path: Path, keys: RegulatorKeys) -> None:
+    card_path = keys.save(tmp_path)
+    assert card_path == tmp_path / CARD_FILE
+    assert stat.S_IMODE((tmp_path / PRIVATE_KEY_FILE).stat().st_mode) == 0o600
+    loaded = RegulatorKeys.load(tmp_path)
+    assert loaded.key_id == keys.key_id
+    assert loaded.card() == keys.card()
+    assert load_card(card_path).regulator_key_id == keys.key_id
+    info = _info(keys)
+    sealed = seal_secret_key(SECRET, card=load_card(card_path), info=info)
+    assert unseal_secret_key(sealed, keys=loaded, info=info) == SECRET
+
+    with pytest.raises(IdentityError, match="refusing to overwrite"):
+        RegulatorKeys.generate().save(tmp_path)
+    os.chmod(tmp_path / PRIVATE_KEY_FILE, 0o640)
+    with pytest.raises(IdentityError, match="chmod 600"):
+        RegulatorKeys.load(tmp_path)
+    with pytest.raises(IdentityError, match="does not exist"):
+        RegulatorKeys.load(tmp_path / "missing")
+    (tmp_path / PRIVATE_KEY_FILE).write_text('{"format": 1}')
+    os.chmod(tmp_path / PRIVATE_KEY_FILE, 0o600)
+    with pytest.raises(IdentityError, match=PRIVATE_KEY_FILE):
+        RegulatorKeys.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda c: c.update(kind="client"), "kind"),
+        (lambda c: c.pop("created"), "created"),
+        (lambda c: c["hpke"].update(kem="X25519"), "hpke.kem"),
+        (lambda c: c["hpke"].update(aead="CHACHA20_POLY1305"), "hpke.aead"),
+        (lambda c: c["hpke"].update(public_key="AAAA"), "hpke.public_key"),
+        (lambda c: c["hpke"].update(public_key="@@"), "hpke.public_key"),
+        (lambda c: c.update(regulator_key_id="0" * 64), "regulator_key_id"),
+        (lambda c: c.update(created="now"), "created"),
+    ],
+)
+def test_card_validation(keys: RegulatorKeys, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
+    card = copy.deepcopy(keys.card())
+    mutate(card)
+    with pytest.raises(InputError) as info:
+        parse_card(card)
+    assert info.value.field == field
+    with pytest.raises(InputError):
+        seal_secret_key(b"k", card=card, info=b"")
+
+
+def test_load_card_names_path(tmp_path: Path) -> None:
+    path = tmp_path / "card.json"
+    path.write_text("[]")
+    with pytest.raises(InputError, match=str(path)):
+        load_card(path)
