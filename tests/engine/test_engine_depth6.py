@@ -1,0 +1,45 @@
+"""The depth-6 profile: a six-multiplication chain matches the oracle; a seventh is refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from regaudit.shared.ckks import CkksBackend, load_evaluation_keys
+from regaudit.shared.errors import DepthExceededError
+from regaudit.shared.plaintext import PlaintextBackend
+from regaudit.shared.profiles import PROFILE_N16384_D6
+from regaudit.shared.secretkey import ClientKeys
+
+PROFILE = PROFILE_N16384_D6
+
+
+@pytest.mark.depth6
+def test_depth_six_chain_then_depth_exceeded() -> None:
+    client = ClientKeys.generate(PROFILE, galois_steps=[1])
+    keys = load_evaluation_keys(PROFILE, client.evaluation_keys(), required_steps=[1])
+    ckks = CkksBackend(PROFILE, keys)
+    plain = PlaintextBackend(PROFILE.slot_count, max_level=PROFILE.max_depth)
+    rng = np.random.default_rng(6)
+    x = rng.uniform(0.5, 1.0, PROFILE.slot_count)
+    c = rng.uniform(-1.0, 1.0, PROFILE.slot_count)
+    ex = ckks.load(client.encrypt(x, level=0), level=0)
+    px = plain.vector(x, level=0)
+
+    results = []
+    for backend, vector in ((ckks, ex), (plain, px)):
+        r = vector
+        for i in range(PROFILE.max_depth):
+            # alternate ct x ct (with the level-0 input aligned up) and ct x pt
+            r = backend.multiply(r, vector) if i % 2 == 0 else backend.multiply_plain(r, c)
+        r = backend.rotate(r, 1)
+        assert r.level == PROFILE.max_depth
+        with pytest.raises(DepthExceededError):
+            backend.multiply(r, r)
+        with pytest.raises(DepthExceededError):
+            backend.align(r, PROFILE.max_depth + 1)
+        results.append(r)
+
+    assert ckks.counts.to_dict() == plain.counts.to_dict()
+    got = client.decryptor().decrypt(results[0].to_bytes(), level=PROFILE.max_depth)
+    np.testing.assert_allclose(got, results[1].values, atol=1e-5)
