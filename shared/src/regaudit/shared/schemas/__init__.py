@@ -1,0 +1,79 @@
+"""Bundled Draft 2020-12 JSON Schemas (``<primitive>.input`` / ``<primitive>.output``).
+
+``validate`` raises InputError whose ``field`` is the JSON pointer (RFC 6901) of the offending
+value, e.g. ``/y_true/3`` or ``/threshold``.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+
+from regaudit.shared.errors import InputError
+
+_SUFFIX = ".json"
+
+
+def list_schemas() -> list[str]:
+    """Names of every bundled schema, sorted (e.g. ``fairness.input``)."""
+    folder = resources.files(__package__)
+    return sorted(
+        entry.name[: -len(_SUFFIX)] for entry in folder.iterdir() if entry.name.endswith(_SUFFIX)
+    )
+
+
+@cache
+def _load(name: str) -> str:
+    if name not in list_schemas():
+        raise InputError(
+            f"unknown schema {name!r} (known: {', '.join(list_schemas())})", field="schema"
+        )
+    return (resources.files(__package__) / f"{name}{_SUFFIX}").read_text(encoding="utf-8")
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """The schema ``name`` as a fresh dict; InputError for unknown names."""
+    schema: dict[str, Any] = json.loads(_load(name))
+    return schema
+
+
+@cache
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    schema = load_schema(name)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _escape(token: object) -> str:
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def _pointer(error: ValidationError) -> str:
+    path = [_escape(token) for token in error.absolute_path]
+    instance = error.instance
+    # name the missing / unexpected / forbidden property itself, not its parent object
+    if error.validator == "required" and isinstance(instance, dict):
+        missing = [key for key in error.validator_value if key not in instance]
+        if missing:
+            path.append(_escape(missing[0]))
+    elif error.validator == "additionalProperties" and isinstance(instance, dict):
+        known = set(error.schema.get("properties", {}))
+        extra = sorted(key for key in instance if key not in known)
+        if extra:
+            path.append(_escape(extra[0]))
+    return "".join(f"/{token}" for token in path)
+
+
+def validate(name: str, payload: Any) -> None:
+    """Validate ``payload`` against schema ``name``; InputError(field=JSON pointer) if invalid."""
+    error = best_match(_validator(name).iter_errors(payload))
+    if error is not None:
+        raise InputError(f"does not match schema {name}: {error.message}", field=_pointer(error))
+
+
+__all__ = ["list_schemas", "load_schema", "validate"]
