@@ -1,0 +1,348 @@
+"""``regaudit-regulator``: the regulator's command line.
+
+Commands::
+
+    regaudit-regulator init DIR [--force]
+    regaudit-regulator trust add FILE.pub.json --trust TRUST.json [--note TEXT]
+    regaudit-regulator trust revoke KEY_ID --trust TRUST.json [--at RFC3339]
+    regaudit-regulator trust list --trust TRUST.json [--json]
+    regaudit-regulator verify BUNDLE --identity DIR --trust TRUST.json [--json]
+                              [--report FILE.html] [--signed-report FILE.json]
+
+Exit codes: 0 accepted / done; 1 verification failed (the stable reason string is printed);
+2 bad input or usage (missing or unreadable files, malformed trust store...; the message on
+stderr names the file and field). ``verify --json`` prints exactly one JSON object on stdout
+in every case.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from regaudit.shared.errors import IdentityError, InputError, RegauditError
+
+#: Exit codes of this command line.
+EXIT_OK = 0
+EXIT_VERIFICATION_FAILED = 1
+EXIT_USAGE = 2
+#: Reason reported when verification crashed on something that is neither bad input nor a
+#: verification failure (a bug): exit code 2, never "accepted".
+INTERNAL_ERROR_REASON = "internal_error"
+#: DSSE payload type of a signed verification report.
+REPORT_PAYLOAD_TYPE = "application/vnd.regaudit.report+json"
+#: Kind of the regulator's Ed25519 report-signing identity.
+REPORT_IDENTITY_KIND = "regulator"
+
+app = typer.Typer(
+    name="regaudit-regulator",
+    help="The regulator's side of regaudit: unseal the key, verify every signature and "
+    "binding, decrypt aggregates only, write the report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+trust_app = typer.Typer(
+    help="Manage the trust store (trusted evaluator and client keys, revocations).",
+    no_args_is_help=True,
+)
+app.add_typer(trust_app, name="trust")
+
+
+def _err(text: str) -> None:
+    typer.echo(text, err=True)
+
+
+def _fail(error: RegauditError) -> NoReturn:
+    """Print ``error`` to stderr and exit with its code (2 for input errors)."""
+    _err(f"error: {error} [{error.reason}]")
+    raise typer.Exit(error.exit_code)
+
+
+# --- init -------------------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Identity directory to create.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing regulator identity.")
+    ] = False,
+) -> None:
+    """Create the regulator's keys: HPKE (ML-KEM-768 + X25519) to unseal CKKS secret keys and
+    an Ed25519 key to sign reports. DIR/regulator-card.json is public; give it to clients."""
+    from regaudit.shared.evidence.identity import (
+        SigningIdentity,
+        private_key_path,
+        public_key_path,
+    )
+    from regaudit.shared.evidence.sealing import CARD_FILE, PRIVATE_KEY_FILE, RegulatorKeys
+
+    files = [
+        directory / PRIVATE_KEY_FILE,
+        directory / CARD_FILE,
+        private_key_path(directory, REPORT_IDENTITY_KIND),
+        public_key_path(directory, REPORT_IDENTITY_KIND),
+    ]
+    existing = [path for path in files if path.exists()]
+    if existing and not force:
+        _fail(
+            IdentityError(
+                f"{existing[0]} already exists; refusing to overwrite a regulator identity "
+                "(use --force to replace it)",
+                field="directory",
+            )
+        )
+    if directory.exists() and not directory.is_dir():
+        _fail(InputError(f"{directory} exists and is not a directory", field="directory"))
+    try:
+        keys = RegulatorKeys.generate()
+        card_path = keys.save(directory, overwrite=force)
+        signer = SigningIdentity.generate(REPORT_IDENTITY_KIND)
+        signer_path = signer.save(directory, overwrite=force)
+    except RegauditError as error:
+        _fail(error)
+    typer.echo(f"regulator key id   {keys.key_id}")
+    typer.echo(f"regulator card     {card_path}  (public: give it to audited clients)")
+    typer.echo(f"report signing key {signer.key_id}")
+    typer.echo(f"report public key  {signer_path}")
+
+
+# --- trust ------------------------------------------------------------------------------------
+
+TrustOption = Annotated[
+    Path, typer.Option("--trust", help="Trust store file (JSON).", show_default=False)
+]
+
+
+def _load_trust(path: Path, *, create: bool = False) -> Any:
+    from regaudit.shared.evidence.truststore import TrustStore
+
+    if not path.exists():
+        if create:
+            return TrustStore.new_default()
+        raise InputError(f"trust store {path} does not exist", field="trust")
+    return TrustStore.load(path)
+
+
+@trust_app.command("add")
+def trust_add(
+    public_key_file: Annotated[
+        Path, typer.Argument(help="An evaluator.pub.json or client.pub.json file.")
+    ],
+    trust: TrustOption,
+    note: Annotated[str, typer.Option("--note", help="Free-text note stored with the key.")] = "",
+) -> None:
+    """Trust an evaluator or client key (creates the trust store with defaults if missing)."""
+    from regaudit.shared.evidence.identity import load_public_key_file
+
+    try:
+        record = load_public_key_file(public_key_file)
+        store = _load_trust(trust, create=True)
+        already = any(entry.record.key_id == record.key_id for entry in store.keys)
+        entry = store.add_key(record, note=note)
+        store.save(trust)
+    except RegauditError as error:
+        _fail(error)
+    state = "already trusted" if already else "trusted"
+    revoked = "" if entry.revoked_at is None else f" (revoked at {entry.revoked_at.isoformat()})"
+    typer.echo(f"{state}: {record.kind} key {record.key_id}{revoked}")
+
+
+@trust_app.command("revoke")
+def trust_revoke(
+    key_id: Annotated[str, typer.Argument(help="Key id (64 hex) to revoke.")],
+    trust: TrustOption,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Revocation time (RFC 3339); evidence from then on is refused."),
+    ] = None,
+) -> None:
+    """Revoke a trusted key from a date on (default: now)."""
+    from regaudit.shared.evidence.canonical import (
+        format_rfc3339,
+        is_hex64,
+        parse_rfc3339,
+        utc_now,
+    )
+
+    try:
+        if not is_hex64(key_id):
+            raise InputError("must be 64 lowercase hex characters", field="key_id")
+        moment = utc_now() if at is None else parse_rfc3339(at, field="at", error=InputError)
+        store = _load_trust(trust)
+        entry = store.revoke(key_id, at=moment)
+        store.save(trust)
+    except RegauditError as error:
+        _fail(error)
+    assert entry.revoked_at is not None
+    typer.echo(f"revoked: {entry.record.kind} key {key_id} from {format_rfc3339(entry.revoked_at)}")
+
+
+@trust_app.command("list")
+def trust_list(
+    trust: TrustOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the trust store as JSON.")] = False,
+) -> None:
+    """Show trusted keys, revocations, allowed profiles and circuits."""
+    from regaudit.shared.evidence.canonical import format_rfc3339
+
+    try:
+        store = _load_trust(trust)
+    except RegauditError as error:
+        _fail(error)
+    if as_json:
+        typer.echo(json.dumps(store.to_dict(), indent=2))
+        return
+    typer.echo(f"trust store {trust}")
+    typer.echo("keys:")
+    if not store.keys:
+        typer.echo("  (none)")
+    for entry in store.keys:
+        revoked = (
+            "" if entry.revoked_at is None else f"  REVOKED {format_rfc3339(entry.revoked_at)}"
+        )
+        note = f"  # {entry.note}" if entry.note else ""
+        typer.echo(
+            f"  {entry.record.kind:<9} {entry.record.key_id}  added "
+            f"{format_rfc3339(entry.added_at)}{revoked}{note}"
+        )
+    typer.echo("profiles:")
+    for name, profile_hash in store.profiles.items():
+        typer.echo(f"  {name}  {profile_hash}")
+    typer.echo("circuits:")
+    for circuit_id, versions in store.circuits.items():
+        typer.echo(f"  {circuit_id}  versions {', '.join(versions)}")
+    typer.echo(
+        f"max evidence age {store.max_age_seconds} s, clock skew {store.clock_skew_seconds} s"
+    )
+
+
+# --- verify -----------------------------------------------------------------------------------
+
+
+def _check_output_path(path: Path | None, *, field: str) -> None:
+    if path is None:
+        return
+    if path.exists() and path.is_dir():
+        raise InputError(f"{path} is a directory", field=field)
+    if not path.parent.is_dir():
+        raise InputError(f"directory {path.parent} does not exist", field=field)
+
+
+def _write_text(path: Path, text: str, *, field: str) -> None:
+    from regaudit.shared.evidence.identity import write_file_atomic
+
+    try:
+        write_file_atomic(path, text.encode("utf-8"), mode=0o644, overwrite=True)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc}", field=field) from exc
+
+
+def _emit_failure(error: RegauditError, *, as_json: bool) -> NoReturn:
+    from regaudit.regulator.report import failure_json
+
+    if as_json:
+        typer.echo(json.dumps(failure_json(error), sort_keys=True))
+    elif error.exit_code == EXIT_VERIFICATION_FAILED:
+        typer.echo(f"REJECTED: {error.reason}")
+    _err(f"error: {error} [{error.reason}]")
+    raise typer.Exit(error.exit_code)
+
+
+class _InternalError(RegauditError):
+    reason = INTERNAL_ERROR_REASON
+    exit_code = EXIT_USAGE
+
+
+@app.command()
+def verify(
+    bundle: Annotated[Path, typer.Argument(help="The audit bundle file.")],
+    identity: Annotated[
+        Path, typer.Option("--identity", help="Regulator identity directory (from init).")
+    ],
+    trust: TrustOption,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")
+    ] = False,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write a self-contained HTML report.")
+    ] = None,
+    signed_report: Annotated[
+        Path | None,
+        typer.Option(
+            "--signed-report",
+            help="Also write the JSON result as a DSSE envelope signed with the regulator's "
+            "Ed25519 key.",
+        ),
+    ] = None,
+) -> None:
+    """Verify an audit bundle: signatures, trust, bindings, freshness, replay, the sealed key
+    and the key canary; then decrypt the aggregates and report."""
+    from regaudit.regulator.replay import ReplayGuard
+    from regaudit.regulator.report import render_html, render_text, result_json
+    from regaudit.regulator.verify import verify_bundle
+    from regaudit.shared.bundle import AuditBundle
+    from regaudit.shared.evidence.sealing import RegulatorKeys
+
+    try:
+        # bad input first (exit 2): every file named on the command line must be usable
+        _check_output_path(report, field="report")
+        _check_output_path(signed_report, field="signed-report")
+        if not bundle.is_file():
+            raise InputError(f"bundle file {bundle} does not exist", field="bundle")
+        if not identity.is_dir():
+            raise IdentityError(f"identity directory {identity} does not exist", field="identity")
+        keys = RegulatorKeys.load(identity)
+        signer = _load_signer(identity) if signed_report is not None else None
+        store = _load_trust(trust)
+        parsed = AuditBundle.read(bundle)
+        with ReplayGuard.for_identity(identity) as guard:
+            verified = verify_bundle(parsed, regulator_keys=keys, trust=store, replay_guard=guard)
+        document = result_json(verified)
+        if report is not None:
+            _write_text(report, render_html(verified), field="report")
+        if signer is not None and signed_report is not None:
+            _write_text(signed_report, _sign_report(document, signer), field="signed-report")
+    except RegauditError as error:
+        _emit_failure(error, as_json=as_json)
+    except Exception as exc:  # noqa: BLE001 - a crash must never look like "accepted"
+        _emit_failure(
+            _InternalError(f"verification crashed: {type(exc).__name__}: {exc}"), as_json=as_json
+        )
+    if as_json:
+        typer.echo(json.dumps(document, sort_keys=False))
+    else:
+        typer.echo(render_text(verified), nl=False)
+        if report is not None:
+            typer.echo(f"HTML report written to {report}")
+        if signed_report is not None:
+            typer.echo(f"signed report written to {signed_report}")
+
+
+def _load_signer(identity: Path) -> Any:
+    from regaudit.shared.evidence.identity import SigningIdentity
+
+    return SigningIdentity.load(identity, kind=REPORT_IDENTITY_KIND)
+
+
+def _sign_report(document: dict[str, Any], signer: Any) -> str:
+    from regaudit.shared.evidence.canonical import canonical_json
+    from regaudit.shared.evidence.dsse import sign_envelope
+
+    envelope = sign_envelope(
+        canonical_json(document), payload_type=REPORT_PAYLOAD_TYPE, identity=signer
+    )
+    return json.dumps(envelope, indent=2) + "\n"
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

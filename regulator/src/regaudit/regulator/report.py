@@ -1,0 +1,411 @@
+"""Reports of a verified audit: plain text (the CLI), self-contained HTML, and JSON.
+
+The renderers are generic over primitives: scalar metrics, a per-group table (any ``groups``
+mapping of name -> fields), maps of per-item values (``impact_ratios``...), decisions (fields
+ending in ``_breached``) and the evidence summary. A value of ``None`` is printed as
+"undefined" (a rate with a zero denominator), never as 0; a decision of ``None`` is
+"indeterminate / undefined".
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from regaudit.regulator.verify import VerifiedAudit
+from regaudit.shared.errors import RegauditError
+from regaudit.shared.evidence.canonical import format_rfc3339
+
+#: How undefined values appear in text and HTML reports.
+UNDEFINED = "undefined"
+#: Decision fields end with this suffix.
+DECISION_SUFFIX = "_breached"
+#: Significant digits of floats in text and HTML reports (JSON keeps full precision).
+FLOAT_DIGITS = 6
+#: Result fields that are not metrics (shown elsewhere or not at all).
+_NON_METRIC_FIELDS = frozenset({"groups", "undefined"})
+
+JSON_SCHEMA_ID = "regaudit.regulator.result.v1"
+
+
+# --- value formatting -------------------------------------------------------------------------
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return UNDEFINED
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return UNDEFINED
+        return f"{value:.{FLOAT_DIGITS}g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_format(item) for item in value) or "-"
+    return str(value)
+
+
+def _decision(value: Any) -> str:
+    if value is None:
+        return "indeterminate (undefined)"
+    return "BREACHED" if value else "not breached"
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _split_result(
+    result: Mapping[str, Any],
+) -> tuple[
+    list[tuple[str, Any]],
+    list[tuple[str, Any]],
+    list[tuple[str, Mapping[str, Any]]],
+    Mapping[str, Mapping[str, Any]],
+]:
+    """(scalar metrics, decisions, per-item maps, per-group table) of a result dict."""
+    metrics: list[tuple[str, Any]] = []
+    decisions: list[tuple[str, Any]] = []
+    maps: list[tuple[str, Mapping[str, Any]]] = []
+    groups: Mapping[str, Mapping[str, Any]] = {}
+    for name, value in result.items():
+        if name == "groups" and isinstance(value, Mapping):
+            groups = value
+        elif name in _NON_METRIC_FIELDS:
+            continue
+        elif name.endswith(DECISION_SUFFIX):
+            decisions.append((name, value))
+        elif isinstance(value, Mapping):
+            maps.append((name, value))
+        else:
+            metrics.append((name, value))
+    return metrics, decisions, maps, groups
+
+
+def _group_columns(groups: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    columns: list[str] = []
+    for fields in groups.values():
+        for name in fields:
+            if name not in columns:
+                columns.append(name)
+    return columns
+
+
+def evidence_summary(verified: VerifiedAudit) -> dict[str, Any]:
+    """The evidence a result rests on, as JSON-ready values."""
+    receipt, submission = verified.receipt, verified.submission
+    return {
+        "bundle_digest": verified.bundle_digest,
+        "circuit": {"id": verified.circuit_id, "version": verified.circuit_version},
+        "profile": {"name": verified.profile.name, "hash": verified.profile.profile_hash},
+        "public_inputs": dict(verified.public_inputs),
+        "rows": verified.plan.rows,
+        "chunks": verified.plan.n_chunks,
+        "client": {
+            "key_id": submission.client_key_id,
+            "signed_at": format_rfc3339(submission.created_at),
+            "columns": list(submission.columns),
+            "input_commitments": dict(submission.input_commitments),
+            "data_description": dict(submission.data_description),
+        },
+        "evaluator": {
+            "key_id": receipt.evaluator_key_id,
+            "job_id": receipt.job_id,
+            "started_at": format_rfc3339(receipt.started_at),
+            "finished_at": format_rfc3339(receipt.finished_at),
+            "receipt_digest": receipt.digest,
+            "evaluation_keys_digest": receipt.evaluation_keys_digest,
+            "inputs_manifest_digest": receipt.inputs_manifest_digest,
+            "input_ciphertexts": receipt.input_count,
+            "outputs": [{"name": name, "digest": digest} for name, digest in receipt.outputs],
+            "software": dict(receipt.software),
+        },
+        "depth": {
+            "planned": receipt.depth_planned,
+            "observed": receipt.depth_observed,
+            "profile_max": verified.profile.max_depth,
+        },
+        "operation_counts": dict(receipt.operation_counts),
+        "sealed_key": {
+            "digest": submission.sealed_key_digest,
+            "regulator_key_id": verified.regulator_key_id,
+        },
+        "canary": {
+            "expected": verified.canary.expected,
+            "observed": verified.canary.observed,
+            "abs_error": verified.canary.abs_error,
+            "max_other_slot": verified.canary.max_other_slot,
+            "tolerance": verified.canary.tolerance,
+        },
+        "checks": list(verified.checks),
+        "verified_at": format_rfc3339(verified.verified_at),
+    }
+
+
+# --- JSON -------------------------------------------------------------------------------------
+
+
+def result_json(verified: VerifiedAudit) -> dict[str, Any]:
+    """``{"verified": true, "primitive", "audit_id", "result": {...}, "evidence": {...}}``;
+    ``result`` keeps the seed's field names (``demographic_parity_diff``...)."""
+    return {
+        "schema": JSON_SCHEMA_ID,
+        "verified": True,
+        "primitive": verified.primitive,
+        "audit_id": verified.audit_id,
+        "result": _jsonable(verified.result),
+        "evidence": evidence_summary(verified),
+    }
+
+
+def failure_json(error: RegauditError) -> dict[str, Any]:
+    """``{"verified": false, "reason": <stable reason>, "message", "field"}``."""
+    return {
+        "schema": JSON_SCHEMA_ID,
+        "verified": False,
+        "reason": error.reason,
+        "message": error.message,
+        "field": error.field,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values (numpy scalars become Python numbers, NaN becomes null)."""
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if hasattr(value, "item"):  # numpy scalar
+        return _jsonable(value.item())
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else float(value)
+    return str(value)
+
+
+# --- text -------------------------------------------------------------------------------------
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [len(h) for h in header]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()
+
+    return [line(header), line(["-" * w for w in widths]), *(line(row) for row in rows)]
+
+
+def render_text(verified: VerifiedAudit) -> str:
+    """The human-readable report the CLI prints."""
+    result = verified.result
+    metrics, decisions, maps, groups = _split_result(result)
+    evidence = evidence_summary(verified)
+    out: list[str] = [
+        f"regaudit audit report: {verified.primitive}",
+        "=" * 60,
+        "VERIFIED: every signature, binding and the key canary checked out.",
+        f"audit id   {verified.audit_id}",
+        f"circuit    {verified.circuit_id}@{verified.circuit_version}",
+        f"profile    {verified.profile.name} ({verified.profile.profile_hash})",
+        f"rows       {verified.plan.rows} in {verified.plan.n_chunks} chunk(s)",
+        "",
+        "Metrics",
+        "-------",
+    ]
+    width = max((len(_label(name)) for name, _ in metrics), default=0)
+    out += [f"  {_label(name).ljust(width)}  {_format(value)}" for name, value in metrics]
+    if groups:
+        columns = _group_columns(groups)
+        rows = [
+            [name, *(_format(fields.get(c)) for c in columns)] for name, fields in groups.items()
+        ]
+        out += ["", "Per group", "---------"]
+        out += ["  " + line for line in _table(["group", *map(_label, columns)], rows)]
+    for name, mapping in maps:
+        out += ["", _label(name).capitalize(), "-" * len(name)]
+        key_width = max((len(str(k)) for k in mapping), default=0)
+        out += [f"  {str(k).ljust(key_width)}  {_format(v)}" for k, v in mapping.items()]
+    if decisions:
+        out += ["", "Decisions", "---------"]
+        width = max(len(_label(name)) for name, _ in decisions)
+        out += [f"  {_label(name).ljust(width)}  {_decision(value)}" for name, value in decisions]
+    undefined = result.get("undefined")
+    if undefined:
+        out += ["", "Undefined (zero denominator; reported as undefined, not 0):"]
+        out += [f"  {item}" for item in undefined]
+    client, evaluator = evidence["client"], evidence["evaluator"]
+    canary = verified.canary
+    name_width = max((len(name) for name in client["input_commitments"]), default=0)
+    out += [
+        "",
+        "Evidence",
+        "--------",
+        f"  bundle digest           {evidence['bundle_digest']}",
+        f"  client key              {client['key_id']} (signed {client['signed_at']})",
+        f"  evaluator key           {evaluator['key_id']}",
+        f"  evaluation job          {evaluator['job_id']}",
+        f"  evaluated               {evaluator['started_at']} .. {evaluator['finished_at']}",
+        f"  receipt digest          {evaluator['receipt_digest']}",
+        f"  evaluation keys digest  {evaluator['evaluation_keys_digest']}",
+        f"  inputs manifest digest  {evaluator['inputs_manifest_digest']}"
+        f" ({evaluator['input_ciphertexts']} ciphertexts)",
+        f"  depth                   planned {evidence['depth']['planned']}, observed "
+        f"{evidence['depth']['observed']}, profile max {evidence['depth']['profile_max']}",
+        f"  key canary              {canary.observed:.6f} vs {canary.expected:.6f}"
+        f" (|error| {canary.abs_error:.2e} <= {canary.tolerance:g})",
+        f"  regulator key           {verified.regulator_key_id}",
+        "  input commitments (hiding; the client keeps the openings):",
+        *(
+            f"    {name.ljust(name_width)}  {digest}"
+            for name, digest in client["input_commitments"].items()
+        ),
+        "  checks passed (in order):",
+        *(f"    {index}. {name}" for index, name in enumerate(verified.checks, start=1)),
+    ]
+    return "\n".join(out) + "\n"
+
+
+# --- HTML -------------------------------------------------------------------------------------
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:70rem;
+color:#1b1b1b;line-height:1.4;padding:0 1rem}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:.5rem 0}
+th,td{border:1px solid #ccc;padding:.25rem .6rem;text-align:left;vertical-align:top}
+th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}
+code{font-size:.85em;word-break:break-all}
+.ok{color:#0a6b2d;font-weight:600}.bad{color:#a40000;font-weight:600}
+.undef{color:#7a5a00;font-style:italic}
+"""
+
+
+def _cell(value: Any) -> str:
+    text = html.escape(_format(value))
+    if value is None:
+        return f'<td class="undef">{text}</td>'
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f'<td class="num">{text}</td>'
+    return f"<td>{text}</td>"
+
+
+def _kv_table(rows: Sequence[tuple[str, Any]], *, code: bool = False) -> str:
+    body = []
+    for name, value in rows:
+        cell = f"<td><code>{html.escape(_format(value))}</code></td>" if code else _cell(value)
+        body.append(f"<tr><th>{html.escape(name)}</th>{cell}</tr>")
+    return "<table>" + "".join(body) + "</table>"
+
+
+def render_html(verified: VerifiedAudit) -> str:
+    """A self-contained HTML report (inline CSS, no scripts, no external assets; every value
+    escaped)."""
+    result = verified.result
+    metrics, decisions, maps, groups = _split_result(result)
+    evidence = evidence_summary(verified)
+    esc = html.escape
+    title = f"regaudit audit report: {verified.primitive}"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+        '<p class="ok">Verified: every signature, binding and the key canary checked out.</p>',
+        _kv_table(
+            [
+                ("audit id", verified.audit_id),
+                ("circuit", f"{verified.circuit_id}@{verified.circuit_version}"),
+                ("parameter profile", f"{verified.profile.name} ({verified.profile.profile_hash})"),
+                ("rows", verified.plan.rows),
+            ]
+        ),
+        "<h2>Metrics</h2>",
+        _kv_table([(_label(name), value) for name, value in metrics]),
+    ]
+    if groups:
+        columns = _group_columns(groups)
+        head = "".join(f"<th>{esc(_label(c))}</th>" for c in ["group", *columns])
+        rows = "".join(
+            f"<tr><th>{esc(name)}</th>{''.join(_cell(fields.get(c)) for c in columns)}</tr>"
+            for name, fields in groups.items()
+        )
+        parts += ["<h2>Per group</h2>", f"<table><tr>{head}</tr>{rows}</table>"]
+    for name, mapping in maps:
+        parts += [
+            f"<h2>{esc(_label(name).capitalize())}</h2>",
+            _kv_table([(str(k), v) for k, v in mapping.items()]),
+        ]
+    if decisions:
+        rows = "".join(
+            f"<tr><th>{esc(_label(name))}</th>"
+            f'<td class="{"bad" if value else ("undef" if value is None else "ok")}">'
+            f"{esc(_decision(value))}</td></tr>"
+            for name, value in decisions
+        )
+        parts += ["<h2>Decisions</h2>", f"<table>{rows}</table>"]
+    undefined = result.get("undefined")
+    if undefined:
+        items = "".join(f"<li><code>{esc(str(item))}</code></li>" for item in undefined)
+        parts += [
+            "<h2>Undefined values</h2>",
+            "<p>Zero denominator: reported as undefined, not 0.</p>",
+            f"<ul>{items}</ul>",
+        ]
+    client, evaluator = evidence["client"], evidence["evaluator"]
+    parts += [
+        "<h2>Evidence</h2>",
+        _kv_table(
+            [
+                ("bundle digest", evidence["bundle_digest"]),
+                ("client key", client["key_id"]),
+                ("submission signed", client["signed_at"]),
+                ("evaluator key", evaluator["key_id"]),
+                ("evaluation job", evaluator["job_id"]),
+                ("evaluated", f"{evaluator['started_at']} .. {evaluator['finished_at']}"),
+                ("receipt digest", evaluator["receipt_digest"]),
+                ("evaluation keys digest", evaluator["evaluation_keys_digest"]),
+                ("inputs manifest digest", evaluator["inputs_manifest_digest"]),
+                ("input ciphertexts", evaluator["input_ciphertexts"]),
+                (
+                    "depth (planned / observed / profile max)",
+                    f"{evidence['depth']['planned']} / {evidence['depth']['observed']} / "
+                    f"{evidence['depth']['profile_max']}",
+                ),
+                (
+                    "key canary (observed / expected / |error|)",
+                    f"{verified.canary.observed:.6f} / {verified.canary.expected:.6f} / "
+                    f"{verified.canary.abs_error:.2e}",
+                ),
+                ("sealed key digest", evidence["sealed_key"]["digest"]),
+                ("regulator key", verified.regulator_key_id),
+                *((f"commitment {name}", d) for name, d in client["input_commitments"].items()),
+                *((f"output {o['name']}", o["digest"]) for o in evaluator["outputs"]),
+            ],
+            code=True,
+        ),
+        "<h2>Operation counts</h2>",
+        _kv_table([(_label(k), v) for k, v in evidence["operation_counts"].items()]),
+        "<h2>Checks passed (in order)</h2>",
+        "<ol>" + "".join(f"<li>{esc(name)}</li>" for name in verified.checks) + "</ol>",
+        f"<p>Verified at {esc(evidence['verified_at'])}.</p>",
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+__all__ = [
+    "UNDEFINED",
+    "evidence_summary",
+    "failure_json",
+    "render_html",
+    "render_text",
+    "result_json",
+]
