@@ -1,0 +1,49 @@
+"""regaudit client: the audited vendor's side.
+
+It validates and encrypts the audit's columns with a fresh CKKS secret key, streams them to a
+keyless evaluator, checks the evaluator's signed receipt, commits to its inputs, seals the
+secret key to the regulator and writes one audit bundle. Entry points: :func:`run_audit` and the
+``regaudit-client`` command line (:mod:`regaudit.client.cli`).
+
+Imports are lazy so that spawned encryption workers (which import
+:mod:`regaudit.client.encryption`) do not pay for gRPC and the evidence stack.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from regaudit.client.audit import (
+        AuditOutcome,
+        EvaluatorUnavailableError,
+        ProgressSink,
+        run_audit,
+    )
+    from regaudit.client.inputs import load_audit_input
+
+_EXPORTS = {
+    "AuditOutcome": "regaudit.client.audit",
+    "EvaluatorUnavailableError": "regaudit.client.audit",
+    "ProgressSink": "regaudit.client.audit",
+    "run_audit": "regaudit.client.audit",
+    "load_audit_input": "regaudit.client.inputs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'regaudit.client' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module_name), name)
+
+
+__all__ = [
+    "AuditOutcome",
+    "EvaluatorUnavailableError",
+    "ProgressSink",
+    "load_audit_input",
+    "run_audit",
+]

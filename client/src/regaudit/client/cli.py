@@ -1,0 +1,369 @@
+"""``regaudit-client``: the vendor's command line.
+
+Commands::
+
+    regaudit-client init DIR [--force]
+    regaudit-client audit PRIMITIVE --input FILE --evaluator HOST:PORT --regulator-card FILE
+                          --identity DIR --out BUNDLE [--threshold X]
+                          [--y-true COL --y-pred COL --group COL] [--profile NAME]
+                          [--timeout S] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]
+    regaudit-client audit PRIMITIVE --schema
+    regaudit-client schema [--list | NAME]
+
+Exit codes: 0 success; 1 the evaluator's receipt did not verify; 2 bad input or usage (the
+message names the offending field); 3 the evaluator is unreachable or failed the job.
+Progress goes to stderr; stdout ends with a short summary (audit id, bundle path, job id).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from regaudit.shared.errors import InputError, RegauditError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+#: Exit codes of this command line.
+EXIT_OK = 0
+EXIT_VERIFICATION_FAILED = 1
+EXIT_USAGE = 2
+EXIT_EVALUATOR_FAILED = 3
+#: Default deadline for the whole audit (seconds).
+DEFAULT_TIMEOUT_S = 3600.0
+#: Largest regulator card file read.
+MAX_CARD_BYTES = 256 * 1024
+
+app = typer.Typer(
+    name="regaudit-client",
+    help="The audited vendor's side of regaudit: encrypt, submit, seal the key, write a bundle.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _err(text: str) -> None:
+    typer.echo(text, err=True)
+
+
+def _fail(error: RegauditError) -> NoReturn:
+    """Print ``error`` (field first) to stderr and exit with its code."""
+    code = getattr(error, "exit_code", EXIT_USAGE)
+    _err(f"error: {error} [{error.reason}]")
+    raise typer.Exit(code)
+
+
+def _usage(message: str, *, field: str) -> NoReturn:
+    _fail(InputError(message, field=field))
+
+
+# --- init -------------------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Identity directory to create.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing client identity.")
+    ] = False,
+) -> None:
+    """Create the client's Ed25519 identity: DIR/client.key (0600) and DIR/client.pub.json."""
+    from regaudit.shared.evidence.identity import SigningIdentity
+
+    try:
+        identity = SigningIdentity.generate("client")
+        public = identity.save(directory, overwrite=force)
+    except RegauditError as error:
+        if not force and "exists" in error.message:
+            error = InputError(f"{error.message} (use --force to replace it)", field="directory")
+        _fail(error)
+    typer.echo(f"client key id {identity.key_id}")
+    typer.echo(f"public key    {public}")
+
+
+# --- schema -----------------------------------------------------------------------------------
+
+
+def _schema_names() -> list[str]:
+    from regaudit.shared import schemas
+
+    return list(schemas.list_schemas())
+
+
+def _print_schema(name: str) -> None:
+    from regaudit.shared import schemas
+
+    names = _schema_names()
+    if name not in names:
+        _usage(f"unknown schema {name!r} (known: {', '.join(names)})", field="name")
+    typer.echo(json.dumps(schemas.load_schema(name), indent=2, sort_keys=False))
+
+
+@app.command()
+def schema(
+    name: Annotated[str | None, typer.Argument(help="Schema name, e.g. fairness.input.")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the schema names.")] = False,
+) -> None:
+    """Print a JSON Schema (or, with --list, the names of all schemas)."""
+    if list_ or name is None:
+        for item in _schema_names():
+            typer.echo(item)
+        return
+    _print_schema(name)
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+
+class RichProgress:
+    """A :class:`regaudit.client.audit.ProgressSink` drawing rich progress bars on stderr."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[str, TaskID] = {}
+
+    def stage(self, name: str, *, total: float | None = None) -> None:
+        if name in self._tasks:
+            self._progress.update(self._tasks[name], total=total)
+        else:
+            self._tasks[name] = self._progress.add_task(name, total=total)
+
+    def advance(self, name: str, amount: float = 1.0) -> None:
+        if name not in self._tasks:
+            self.stage(name)
+        self._progress.advance(self._tasks[name], amount)
+
+    def update(self, name: str, *, completed: float, total: float | None = None) -> None:
+        if name not in self._tasks:
+            self.stage(name, total=total)
+        if total is not None:
+            self._progress.update(self._tasks[name], completed=completed, total=total)
+        else:
+            self._progress.update(self._tasks[name], completed=completed)
+
+    def note(self, text: str) -> None:
+        self._progress.console.print(text)
+
+
+def _read_card(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        _usage(f"regulator card {path} does not exist", field="regulator-card")
+    if path.stat().st_size > MAX_CARD_BYTES:
+        _usage(
+            f"regulator card {path} is larger than {MAX_CARD_BYTES} bytes", field="regulator-card"
+        )
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        _usage(f"regulator card {path} is not valid JSON: {exc}", field="regulator-card")
+    if not isinstance(card, dict):
+        _usage(f"regulator card {path} must be a JSON object", field="regulator-card")
+    from regaudit.client.audit import check_regulator_card
+
+    try:
+        check_regulator_card(card)
+    except RegauditError as exc:
+        _usage(f"regulator card {path}: {exc}", field="regulator-card")
+    return card
+
+
+def _tls_options(ca: Path | None, cert: Path | None, key: Path | None) -> Any:
+    if ca is None and cert is None and key is None:
+        return None
+    if (cert is None) != (key is None):
+        _usage("--tls-cert and --tls-key must be given together", field="tls-cert")
+    for option, path in (("tls-ca", ca), ("tls-cert", cert), ("tls-key", key)):
+        if path is not None and not path.is_file():
+            _usage(f"{path} does not exist", field=option)
+    from regaudit.shared.protocol import TlsOptions
+
+    try:
+        return TlsOptions(
+            root_certificates=ca.read_bytes() if ca is not None else None,
+            certificate_chain=cert.read_bytes() if cert is not None else None,
+            private_key=key.read_bytes() if key is not None else None,
+        )
+    except OSError as exc:
+        _usage(f"cannot read TLS material: {exc}", field="tls")
+
+
+@app.command()
+def audit(
+    primitive: Annotated[str, typer.Argument(help="Audit primitive (available: fairness).")],
+    input_file: Annotated[
+        Path | None, typer.Option("--input", "-i", help="JSON (seed shape), CSV or Parquet.")
+    ] = None,
+    evaluator: Annotated[
+        str | None, typer.Option("--evaluator", help="Evaluator address HOST:PORT.")
+    ] = None,
+    regulator_card: Annotated[
+        Path | None, typer.Option("--regulator-card", help="The regulator's public card (JSON).")
+    ] = None,
+    identity: Annotated[
+        Path | None, typer.Option("--identity", help="Client identity directory (init).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle file to write.")] = None,
+    threshold: Annotated[
+        float | None, typer.Option("--threshold", help="Breach threshold (overrides the file).")
+    ] = None,
+    y_true: Annotated[str | None, typer.Option("--y-true", help="CSV column of y_true.")] = None,
+    y_pred: Annotated[str | None, typer.Option("--y-pred", help="CSV column of y_pred.")] = None,
+    group: Annotated[
+        str | None, typer.Option("--group", help="CSV column of the (categorical) group.")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="Parameter profile (default: smallest fit).")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Deadline for the whole audit, seconds.")
+    ] = DEFAULT_TIMEOUT_S,
+    tls_ca: Annotated[Path | None, typer.Option("--tls-ca", help="CA certificate (PEM).")] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="Client certificate for mTLS (PEM).")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="Client private key for mTLS (PEM).")
+    ] = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option("--idempotency-key", help="Reuse a job (default: random).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Encryption processes (default: one per core).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    show_schema: Annotated[
+        bool, typer.Option("--schema", help="Print the primitive's input JSON Schema and exit.")
+    ] = False,
+) -> None:
+    """Run an encrypted audit and write the bundle for the regulator.
+
+    Exit codes: 0 bundle written; 1 the evaluator's receipt did not verify; 2 bad input or
+    usage (the message names the field); 3 the evaluator is unreachable or failed the job.
+    """
+    from regaudit.client.inputs import ColumnMapping, get_loader, load_audit_input
+
+    try:
+        get_loader(primitive)
+    except RegauditError as error:
+        _fail(error)
+    if show_schema:
+        _print_schema(f"{primitive}.input")
+        return
+    required = {
+        "input": input_file,
+        "evaluator": evaluator,
+        "regulator-card": regulator_card,
+        "identity": identity,
+        "out": out,
+    }
+    for option, value in required.items():
+        if value is None:
+            _usage(f"missing option --{option}", field=option)
+    assert input_file is not None and evaluator is not None and regulator_card is not None
+    assert identity is not None and out is not None
+    if timeout <= 0:
+        _usage("must be positive", field="timeout")
+    if workers is not None and workers < 1:
+        _usage("must be at least 1", field="workers")
+
+    from regaudit.client.audit import EvaluatorUnavailableError, run_audit
+    from regaudit.shared.errors import ProtocolError
+    from regaudit.shared.evidence.identity import SigningIdentity
+    from regaudit.shared.profiles import get_profile
+
+    try:
+        if threshold is not None and not (0.0 <= threshold <= 1.0):
+            raise InputError(f"{threshold} is outside [0, 1]", field="threshold")
+        if profile is not None:
+            get_profile(profile)
+        data = load_audit_input(
+            primitive,
+            input_file,
+            threshold=threshold,
+            mapping=ColumnMapping(y_true=y_true, y_pred=y_pred, group=group),
+        )
+        card = _read_card(regulator_card)
+        tls = _tls_options(tls_ca, tls_cert, tls_key)
+        signer = SigningIdentity.load(identity, kind="client")
+    except RegauditError as error:
+        _fail(error)
+
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    console = Console(stderr=True)
+    bars = Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=False,
+    )
+    try:
+        with bars:
+            outcome = run_audit(
+                primitive,
+                data,
+                evaluator=evaluator,
+                regulator_card=card,
+                identity=signer,
+                identity_dir=identity,
+                out=out,
+                profile=profile,
+                progress=RichProgress(bars),
+                timeout=timeout,
+                tls=tls,
+                idempotency_key=idempotency_key,
+                workers=workers,
+            )
+    except (EvaluatorUnavailableError, ProtocolError) as error:
+        _err(f"error: {error} [{error.reason}]")
+        raise typer.Exit(EXIT_EVALUATOR_FAILED) from None
+    except RegauditError as error:
+        _fail(error)
+    if not quiet:
+        t = outcome.timings
+        console.print(
+            f"{outcome.ciphertexts} ciphertexts ({outcome.uploaded_bytes / 1e6:.1f} MB) for "
+            f"{outcome.plan.rows} rows on {outcome.plan.profile.name}; key generation "
+            f"{t.get('keygen_s', 0):.1f} s, encryption+upload "
+            f"{t.get('encrypt_upload_s', 0):.1f} s, "
+            f"evaluation {t.get('evaluate_s', 0):.1f} s, total {t.get('total_s', 0):.1f} s",
+            soft_wrap=True,
+        )
+    typer.echo(f"audit id  {outcome.audit_id}")
+    typer.echo(f"bundle    {outcome.bundle_path}")
+    typer.echo(f"job id    {outcome.job_id}")
+
+
+def main() -> None:
+    """Entry point of ``python -m regaudit.client``."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        _err("interrupted")
+        sys.exit(130)
+
+
+__all__ = [
+    "EXIT_EVALUATOR_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "EXIT_VERIFICATION_FAILED",
+    "app",
+    "main",
+]

@@ -1,0 +1,132 @@
+"""The encryption pool: spawned workers, upload order, bounded look-ahead, real decryption."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from regaudit.client.encryption import EncryptionPool, InputManifest, upload_order
+from regaudit.shared.circuits.base import CANARY_COLUMN, canary_vector, iter_chunks
+from regaudit.shared.circuits.fairness import FairnessCircuit, parse_fairness_input
+from regaudit.shared.errors import InputError
+from regaudit.shared.planning import make_plan
+from regaudit.shared.profiles import PROFILE_N8192_D3
+from regaudit.shared.protocol import upload_order as protocol_upload_order
+from regaudit.shared.secretkey import ClientKeys, SecretKeyDecryptor
+
+#: CKKS at scale 2^30 decrypts fresh 0/1 values to well within this.
+DECRYPTION_TOLERANCE = 1e-3
+ROWS = 4096 + 1500  # two chunks, the second one zero padded
+
+
+@pytest.fixture(scope="module")
+def audit() -> tuple:  # type: ignore[type-arg]
+    rng = np.random.default_rng(5)
+    groups = rng.choice(["north", "south", "east"], size=ROWS).tolist()
+    data = parse_fairness_input(
+        {
+            "y_true": rng.integers(0, 2, size=ROWS).tolist(),
+            "y_pred": rng.integers(0, 2, size=ROWS).tolist(),
+            "group": groups,
+        }
+    )
+    circuit = FairnessCircuit()
+    plan = make_plan(circuit, data.public, rows=data.rows, profile=PROFILE_N8192_D3)
+    keys = ClientKeys.generate(plan.profile, galois_steps=plan.rotation_steps)
+    return data, plan, keys
+
+
+def test_pool_yields_upload_order_and_ciphertexts_decrypt_to_the_inputs(audit: tuple) -> None:  # type: ignore[type-arg]
+    data, plan, keys = audit
+    assert plan.n_chunks == 2
+    seed = bytes(range(32))
+    manifest = InputManifest()
+    seen: list[str] = []
+    with EncryptionPool(plan.profile, secret_key=keys.secret_key_bytes(), workers=2) as pool:
+        produced = list(
+            pool.encrypt_audit(
+                plan,
+                data.columns(),
+                canary_seed=seed,
+                manifest=manifest,
+                on_encrypted=lambda entry: seen.append(entry.digest),
+            )
+        )
+    order = [(column, chunk) for column, chunk, _ in produced]
+    assert order == upload_order(plan)
+    assert order == list(protocol_upload_order(plan.columns, plan.n_chunks))
+    assert order[0] == (CANARY_COLUMN, 0)
+    assert len(produced) == 1 + 2 * len(plan.columns)
+
+    # the manifest records every ciphertext's SHA-256, in the same order
+    digests = ["sha256:" + hashlib.sha256(blob).hexdigest() for _, _, blob in produced]
+    assert [e.digest for e in manifest.entries] == digests == seen
+    assert [(e.column, e.chunk) for e in manifest.entries] == order
+    assert manifest.total_bytes == sum(len(blob) for _, _, blob in produced)
+    assert len(set(digests)) == len(digests)  # fresh randomness per ciphertext
+
+    decryptor = SecretKeyDecryptor.from_bytes(plan.profile, keys.secret_key_bytes())
+    chunks = list(iter_chunks(data.columns(), plan.chunk_rows))
+    for column, chunk, blob in produced:
+        values = decryptor.decrypt(blob, level=plan.input_level)
+        if column == CANARY_COLUMN:
+            expected = canary_vector(seed, plan.profile.slot_count)
+        else:
+            expected = chunks[chunk][column]
+        assert np.max(np.abs(values - expected)) < DECRYPTION_TOLERANCE, (column, chunk)
+    # the padding of the last chunk decrypts to zeros
+    last = decryptor.decrypt(produced[-1][2], level=plan.input_level)
+    assert np.max(np.abs(last[ROWS - plan.chunk_rows :])) < DECRYPTION_TOLERANCE
+
+
+def test_lookahead_is_bounded(audit: tuple) -> None:  # type: ignore[type-arg]
+    """The pool pulls at most ``lookahead`` tasks ahead of what the consumer has taken."""
+    data, plan, keys = audit
+    pulled = 0
+
+    def counting(tasks: Iterator[tuple]) -> Iterator[tuple]:  # type: ignore[type-arg]
+        nonlocal pulled
+        for task in tasks:
+            pulled += 1
+            yield task
+
+    values = np.zeros(plan.profile.slot_count)
+    tasks = ((f"c{i}", i, values, plan.input_level) for i in range(40))
+    with EncryptionPool(
+        plan.profile, secret_key=keys.secret_key_bytes(), workers=1, lookahead=3
+    ) as pool:
+        manifest = InputManifest()
+        stream = pool._run(counting(tasks), manifest, None)
+        first = next(stream)
+        assert first[:2] == ("c0", 0)
+        assert pulled <= 3 + 1
+        for _ in range(4):
+            next(stream)
+        assert len(manifest.entries) == 5
+        assert pulled <= 5 + 3
+        stream.close()
+    assert pulled < 40
+
+
+def test_bad_columns_are_rejected_naming_the_column(audit: tuple) -> None:  # type: ignore[type-arg]
+    data, plan, keys = audit
+    with EncryptionPool(plan.profile, secret_key=keys.secret_key_bytes(), workers=1) as pool:
+        columns = data.columns()
+        columns["y_pred"] = columns["y_pred"].copy()
+        columns["y_pred"][7] = np.nan
+        with pytest.raises(InputError) as info:
+            pool.encrypt_audit(plan, columns, canary_seed=b"\0" * 32, manifest=InputManifest())
+        assert info.value.field == "y_pred"
+        short = data.columns()
+        short["y_true"] = short["y_true"][:-1]
+        with pytest.raises(InputError) as info:
+            pool.encrypt_audit(plan, short, canary_seed=b"\0" * 32, manifest=InputManifest())
+        assert info.value.field == "y_true"
+        missing = data.columns()
+        del missing["y_true"]
+        with pytest.raises(InputError) as info:
+            pool.encrypt_audit(plan, missing, canary_seed=b"\0" * 32, manifest=InputManifest())
+        assert info.value.field == "y_true"

@@ -1,0 +1,174 @@
+"""The client checks the evaluator's receipt before it seals or signs anything."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from regaudit.client.audit import verify_receipt
+from regaudit.shared.circuits.fairness import FairnessCircuit
+from regaudit.shared.errors import (
+    BadSignatureError,
+    BundleFormatError,
+    DigestMismatchError,
+    UnsupportedCircuitError,
+    VerificationError,
+    WrongParameterSetError,
+)
+from regaudit.shared.evidence.canonical import canonical_json, utc_now
+from regaudit.shared.evidence.dsse import PAYLOAD_TYPE_INTOTO, sign_envelope
+from regaudit.shared.evidence.identity import SigningIdentity
+from regaudit.shared.evidence.statements import build_receipt_statement, input_manifest_digest
+from regaudit.shared.planning import make_plan
+from regaudit.shared.profiles import PROFILE_N8192_D3, PROFILE_N16384_D6
+
+PUBLIC = {"threshold": 0.1, "groups": ["group_a", "group_b"]}
+ROWS = 100
+SEED = bytes(range(32))
+OUTPUTS = [b"output-ciphertext-0"]
+CANARY = b"canary-ciphertext"
+EVAL_KEYS = "sha256:" + "ab" * 32
+MANIFEST = input_manifest_digest(
+    [("__canary__", 0, "sha256:" + "01" * 32), ("y_true", 0, "sha256:" + "02" * 32)]
+)
+
+EVALUATOR = SigningIdentity.generate("evaluator")
+PLAN = make_plan(FairnessCircuit(), PUBLIC, rows=ROWS, profile=PROFILE_N8192_D3)
+
+
+def receipt(signer: SigningIdentity = EVALUATOR, **changes: Any) -> dict[str, Any]:
+    now = utc_now()
+    fields: dict[str, Any] = {
+        "job_id": "job-1",
+        "circuit_id": PLAN.circuit_id,
+        "circuit_version": PLAN.circuit_version,
+        "profile_name": PLAN.profile.name,
+        "profile_hash": PLAN.profile.profile_hash,
+        "evaluation_keys_digest": EVAL_KEYS,
+        "inputs_manifest_digest": MANIFEST,
+        "input_count": 2,
+        "rows": ROWS,
+        "public_inputs": PUBLIC,
+        "canary_seed_hex": SEED.hex(),
+        "outputs": [("output/0", OUTPUTS[0]), ("canary", CANARY)],
+        "depth_planned": PLAN.depth,
+        "depth_observed": PLAN.depth,
+        "operation_counts": PLAN.counts.to_dict(),
+        "started_at": now - timedelta(seconds=2),
+        "finished_at": now,
+        "evaluator_key_id": signer.key_id,
+        "software": {"regaudit-evaluator": "0.1.0"},
+    }
+    fields.update(changes)
+    statement = build_receipt_statement(**fields)
+    return sign_envelope(
+        canonical_json(statement), payload_type=PAYLOAD_TYPE_INTOTO, identity=signer
+    )
+
+
+def check(envelope: dict[str, Any], **changes: Any) -> Any:
+    arguments: dict[str, Any] = {
+        "evaluator_key": EVALUATOR.public_record(),
+        "job_id": "job-1",
+        "plan": PLAN,
+        "public_inputs": PUBLIC,
+        "evaluation_keys_digest": EVAL_KEYS,
+        "inputs_manifest_digest": MANIFEST,
+        "input_count": 2,
+        "canary_seed": SEED,
+        "outputs": OUTPUTS,
+        "canary": CANARY,
+    }
+    arguments.update(changes)
+    return verify_receipt(envelope, **arguments)
+
+
+def test_a_matching_receipt_verifies() -> None:
+    parsed = check(receipt())
+    assert parsed.job_id == "job-1"
+    assert parsed.inputs_manifest_digest == MANIFEST
+
+
+def test_receipt_signed_by_another_key_is_rejected() -> None:
+    impostor = SigningIdentity.generate("evaluator")
+    with pytest.raises(BadSignatureError):
+        check(receipt(signer=impostor))
+    # ... even when it claims the announced evaluator's key id
+    forged = receipt(signer=impostor, evaluator_key_id=EVALUATOR.key_id)
+    forged["signatures"][0]["keyid"] = EVALUATOR.key_id
+    with pytest.raises(BadSignatureError):
+        check(forged)
+
+
+def test_tampered_payload_is_rejected() -> None:
+    envelope = receipt()
+    other = receipt(rows=ROWS + 1)
+    envelope["payload"] = other["payload"]
+    with pytest.raises(BadSignatureError):
+        check(envelope)
+
+
+@pytest.mark.parametrize(
+    ("receipt_changes", "client_changes", "error", "field"),
+    [
+        (
+            {"inputs_manifest_digest": "sha256:" + "cd" * 32},
+            {},
+            DigestMismatchError,
+            "inputs_manifest_digest",
+        ),
+        ({"input_count": 3}, {}, DigestMismatchError, "input_count"),
+        (
+            {"evaluation_keys_digest": "sha256:" + "ef" * 32},
+            {},
+            DigestMismatchError,
+            "evaluation_keys_digest",
+        ),
+        ({"job_id": "job-2"}, {}, DigestMismatchError, "job_id"),
+        ({"rows": ROWS + 1}, {}, DigestMismatchError, "rows"),
+        ({"public_inputs": {**PUBLIC, "threshold": 0.5}}, {}, DigestMismatchError, "public_inputs"),
+        ({"canary_seed_hex": "00" * 32}, {}, DigestMismatchError, "canary_seed"),
+        ({}, {"outputs": [b"something else"]}, DigestMismatchError, "outputs"),
+        ({}, {"canary": b"other canary"}, DigestMismatchError, "outputs"),
+        ({}, {"outputs": OUTPUTS * 2}, DigestMismatchError, "outputs"),
+        ({"circuit_version": "2"}, {}, UnsupportedCircuitError, "circuit_id"),
+        (
+            {
+                "profile_name": PROFILE_N16384_D6.name,
+                "profile_hash": PROFILE_N16384_D6.profile_hash,
+            },
+            {},
+            WrongParameterSetError,
+            "profile_hash",
+        ),
+        ({"depth_planned": PLAN.depth + 1}, {}, DigestMismatchError, "depth_planned"),
+    ],
+)
+def test_every_mismatch_is_a_verification_error_naming_the_field(
+    receipt_changes: dict[str, Any],
+    client_changes: dict[str, Any],
+    error: type[VerificationError],
+    field: str,
+) -> None:
+    with pytest.raises(error) as info:
+        check(receipt(**receipt_changes), **client_changes)
+    assert info.value.field == field
+    assert info.value.exit_code == 1
+
+
+def test_malformed_envelope_is_rejected() -> None:
+    envelope = receipt()
+    envelope["payloadType"] = "text/plain"
+    with pytest.raises(VerificationError):
+        check(envelope)
+    with pytest.raises(BundleFormatError):
+        check({"payload": "", "signatures": []})
+
+
+def test_plan_is_what_the_client_checks_against() -> None:
+    other_plan = dataclasses.replace(PLAN, rows=ROWS + 5)
+    with pytest.raises(DigestMismatchError):
+        check(receipt(), plan=other_plan)
