@@ -9,11 +9,10 @@ class and field) and, where a specific field is at fault, ``BadRequest`` field v
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import any_pb2
@@ -42,8 +41,9 @@ MAX_MESSAGE_BYTES = 4 * MIB - 64 * 1024
 MAX_CIPHERTEXT_BYTES = 4 * MIB
 #: Largest relin + Galois key upload (in bytes, both parts together).
 MAX_EVALUATION_KEY_BYTES = 512 * MIB
-#: Ciphertexts in one job, canary included (10M rows x 6 columns at 8192 slots is ~7.4k).
-MAX_JOB_CIPHERTEXTS = 65536
+#: Default cap on ciphertexts in one job, canary included (the largest fairness audit, 2^25 rows
+#: with 64 groups at 4096 slots, needs 8192 x 66 + 1 = 540,673).
+MAX_JOB_CIPHERTEXTS = 2**20
 #: Canonical public-inputs JSON.
 MAX_PUBLIC_INPUTS_BYTES = 256 * 1024
 MAX_COLUMNS = 64
@@ -146,8 +146,8 @@ class JobState(StrEnum):
     def terminal(self) -> bool:
         return self in (JobState.SUCCEEDED, JobState.FAILED)
 
-    def to_proto(self) -> int:
-        return int(pb.JobState.Value(f"JOB_STATE_{self.value}"))
+    def to_proto(self) -> pb.JobState:
+        return cast(pb.JobState, pb.JobState.Value(f"JOB_STATE_{self.value}"))
 
     @classmethod
     def from_proto(cls, value: int) -> JobState:
@@ -673,8 +673,3 @@ def opcounts_from_dict(data: Mapping[str, Any]) -> Any:
         rotation_steps={int(s) for s in data["rotation_steps"]},
         max_level=int(data["max_level"]),
     )
-
-
-def json_bytes(obj: Any) -> bytes:
-    """Compact JSON bytes (not canonical; for non-signed transport only)."""
-    return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()

@@ -170,7 +170,9 @@ def canary_circuit(backend: SlotBackend[V], canary: V) -> V:
     return backend.multiply_plain(total, mask)
 
 
-def iter_chunks(columns: Mapping[str, FloatArray], chunk_rows: int) -> Iterator[dict[str, FloatArray]]:
+def iter_chunks(
+    columns: Mapping[str, FloatArray], chunk_rows: int
+) -> Iterator[dict[str, FloatArray]]:
     """Split equal-length columns into zero-padded chunks of ``chunk_rows`` slots."""
     lengths = {len(v) for v in columns.values()}
     if len(lengths) != 1:

@@ -1,0 +1,133 @@
+"""``regaudit-evaluator``: ``init`` an identity, ``serve`` the daemon.
+
+Exit codes: 0 ok, 2 bad arguments or input (usage errors, unreadable identity, refused address).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from regaudit.shared.errors import RegauditError
+from regaudit.shared.protocol import SHUTDOWN_GRACE_S, TlsOptions
+
+app = typer.Typer(
+    name="regaudit-evaluator",
+    help="Keyless regaudit evaluator daemon (runs CKKS audit circuits, signs receipts).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+#: Store directory used when --store is not given (inside the identity directory).
+DEFAULT_STORE_NAME = "store"
+
+
+def _fail(error: RegauditError) -> None:
+    typer.echo(f"error: {error} [{error.reason}]", err=True)
+    raise typer.Exit(code=error.exit_code)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="identity directory to create")],
+    force: Annotated[bool, typer.Option(help="overwrite an existing identity")] = False,
+) -> None:
+    """Create the evaluator's Ed25519 receipt-signing identity; DIR/evaluator.pub.json is public."""
+    from regaudit.shared.evidence.identity import SigningIdentity
+
+    try:
+        identity = SigningIdentity.generate("evaluator")
+        public = identity.save(directory, overwrite=force)
+    except RegauditError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"evaluator key {identity.key_id}")
+    typer.echo(f"public key file {public}")
+
+
+@app.command()
+def serve(
+    listen: Annotated[str, typer.Option("--listen", help="HOST:PORT (port 0 = any free port)")],
+    identity: Annotated[Path, typer.Option("--identity", help="identity directory (init)")],
+    store: Annotated[
+        Path | None, typer.Option("--store", help="job store directory (default DIR/store)")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="worker processes (default: cores)")
+    ] = None,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="PEM chain")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key")] = None,
+    tls_client_ca: Annotated[
+        Path | None, typer.Option("--tls-client-ca", help="PEM CA; requires client certs (mTLS)")
+    ] = None,
+    grace: Annotated[float, typer.Option(help="shutdown grace period (s)")] = SHUTDOWN_GRACE_S,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Serve the regaudit.v1.Evaluator gRPC service until SIGTERM/SIGINT."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from regaudit.evaluator.server import create_server
+    from regaudit.shared.evidence.identity import SigningIdentity
+
+    if (tls_cert is None) != (tls_key is None):
+        typer.echo("error: --tls-cert and --tls-key go together", err=True)
+        raise typer.Exit(code=2)
+    if tls_client_ca is not None and tls_cert is None:
+        typer.echo("error: --tls-client-ca needs --tls-cert/--tls-key", err=True)
+        raise typer.Exit(code=2)
+    tls = None
+    try:
+        if tls_cert is not None and tls_key is not None:
+            tls = TlsOptions(
+                certificate_chain=tls_cert.read_bytes(),
+                private_key=tls_key.read_bytes(),
+                root_certificates=tls_client_ca.read_bytes() if tls_client_ca else None,
+                require_client_auth=tls_client_ca is not None,
+            )
+    except OSError as exc:
+        typer.echo(f"error: cannot read TLS material: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    try:
+        signing = SigningIdentity.load(identity, kind="evaluator")
+        server, _port = create_server(
+            listen,
+            identity=signing,
+            store_path=store or identity / DEFAULT_STORE_NAME,
+            workers=workers,
+            tls=tls,
+        )
+    except RegauditError as exc:
+        _fail(exc)
+        return
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.start()
+    print(f"listening on {server.address}", flush=True)
+    while not stop.wait(timeout=1.0):
+        pass
+    print("shutting down", file=sys.stderr, flush=True)
+    server.stop(grace)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

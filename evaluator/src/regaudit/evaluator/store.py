@@ -1,0 +1,357 @@
+"""The evaluator's embedded job store: SQLite (WAL) for job metadata, blob files for bytes.
+
+Layout under the store root::
+
+    jobs.sqlite3                      jobs and per-job ciphertext manifests
+    keys/<hex>/meta.json              evaluation keys, content-addressed by their digest
+    keys/<hex>/relin.bin, galois.bin
+    jobs/<job_id>/inputs/<index>.ct   received ciphertexts, index = upload order (0 = canary)
+    jobs/<job_id>/partials/...        per-batch partial accumulators (scratch)
+    jobs/<job_id>/outputs/<i>.ct      encrypted outputs, canary.ct
+
+Inputs and partials of a job are deleted once it reaches a terminal state.
+
+Every write of a blob goes through a temporary file and an atomic rename, so a crash never
+leaves a half-written blob under its final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from regaudit.shared.errors import KeyMaterialError
+from regaudit.shared.evidence.canonical import parse_digest
+from regaudit.shared.protocol import JobState
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    header_digest TEXT NOT NULL,
+    header BLOB NOT NULL,
+    state TEXT NOT NULL,
+    chunks_received INTEGER NOT NULL DEFAULT 0,
+    chunks_evaluated INTEGER NOT NULL DEFAULT 0,
+    n_chunks INTEGER NOT NULL,
+    error_reason TEXT,
+    error_message TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    started REAL,
+    receipt BLOB,
+    output_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS ciphertexts (
+    job_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    col TEXT NOT NULL,
+    chunk INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (job_id, idx)
+);
+"""
+
+#: Reason recorded for a job whose upload stream ended or broke before the last ciphertext.
+UPLOAD_INCOMPLETE = "upload_incomplete"
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    idempotency_key: str
+    header_digest: str
+    header: bytes  # serialized regaudit.v1.JobHeader
+    state: JobState
+    chunks_received: int
+    chunks_evaluated: int
+    n_chunks: int
+    error_reason: str | None
+    error_message: str | None
+    created: float
+    updated: float
+    started: float | None
+    receipt: bytes | None
+    output_count: int
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    digest: str
+    profile_name: str
+    galois_steps: tuple[int, ...]
+    relin_size: int
+    galois_size: int
+    directory: Path
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class Store:
+    """Thread-safe access to the SQLite job table and the blob directories."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "keys").mkdir(exist_ok=True)
+        (self.root / "jobs").mkdir(exist_ok=True)
+        # scratch left by a previous run (an interrupted key upload) is garbage
+        shutil.rmtree(self.root / "tmp", ignore_errors=True)
+        (self.root / "tmp").mkdir(exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            self.root / "jobs.sqlite3", check_same_thread=False, isolation_level=None
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @property
+    def journal_mode(self) -> str:
+        with self._lock:
+            return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
+
+    # --- temp files ---------------------------------------------------------------------------
+
+    def temp_dir(self) -> Path:
+        """A fresh scratch directory inside the store (same filesystem as the blobs)."""
+        return Path(tempfile.mkdtemp(dir=self.root / "tmp"))
+
+    # --- evaluation keys ----------------------------------------------------------------------
+
+    def _key_dir(self, digest: str) -> Path:
+        hex_part = parse_digest(digest, field="digest", error=KeyMaterialError)
+        return self.root / "keys" / hex_part
+
+    def get_keys(self, digest: str) -> KeyRecord | None:
+        directory = self._key_dir(digest)
+        meta_path = directory / "meta.json"
+        if not meta_path.exists():
+            return None
+        meta = json.loads(meta_path.read_text())
+        return KeyRecord(
+            digest=meta["digest"],
+            profile_name=meta["profile_name"],
+            galois_steps=tuple(int(s) for s in meta["galois_steps"]),
+            relin_size=int(meta["relin_size"]),
+            galois_size=int(meta["galois_size"]),
+            directory=directory,
+        )
+
+    def put_keys(
+        self,
+        *,
+        digest: str,
+        profile_name: str,
+        galois_steps: tuple[int, ...],
+        relin_path: Path,
+        galois_path: Path,
+    ) -> KeyRecord:
+        """Move validated key files into place (meta.json last: it marks the keys present)."""
+        directory = self._key_dir(digest)
+        with self._lock:
+            existing = self.get_keys(digest)
+            if existing is not None:
+                return existing
+            directory.mkdir(parents=True, exist_ok=True)
+            relin_size = relin_path.stat().st_size
+            galois_size = galois_path.stat().st_size
+            os.replace(relin_path, directory / "relin.bin")
+            os.replace(galois_path, directory / "galois.bin")
+            meta = {
+                "digest": digest,
+                "profile_name": profile_name,
+                "galois_steps": list(galois_steps),
+                "relin_size": relin_size,
+                "galois_size": galois_size,
+            }
+            _write_atomic(directory / "meta.json", json.dumps(meta).encode())
+        record = self.get_keys(digest)
+        assert record is not None
+        return record
+
+    # --- job blobs ----------------------------------------------------------------------------
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.root / "jobs" / job_id
+
+    def input_path(self, job_id: str, index: int) -> Path:
+        return self.job_dir(job_id) / "inputs" / f"{index:07d}.ct"
+
+    def partials_dir(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "partials"
+
+    def output_path(self, job_id: str, index: int) -> Path:
+        return self.job_dir(job_id) / "outputs" / f"{index:04d}.ct"
+
+    def canary_output_path(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "outputs" / "canary.ct"
+
+    def write_input(self, job_id: str, index: int, data: bytes) -> None:
+        _write_atomic(self.input_path(job_id, index), data)
+
+    def discard_scratch(self, job_id: str) -> None:
+        """Delete a finished job's input ciphertexts and partials (their digests stay in the
+        manifest and the receipt; the outputs stay)."""
+        shutil.rmtree(self.job_dir(job_id) / "inputs", ignore_errors=True)
+        shutil.rmtree(self.partials_dir(job_id), ignore_errors=True)
+
+    # --- jobs ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _record(row: sqlite3.Row) -> JobRecord:
+        return JobRecord(
+            id=row["id"],
+            idempotency_key=row["idempotency_key"],
+            header_digest=row["header_digest"],
+            header=bytes(row["header"]),
+            state=JobState(row["state"]),
+            chunks_received=row["chunks_received"],
+            chunks_evaluated=row["chunks_evaluated"],
+            n_chunks=row["n_chunks"],
+            error_reason=row["error_reason"],
+            error_message=row["error_message"],
+            created=row["created"],
+            updated=row["updated"],
+            started=row["started"],
+            receipt=bytes(row["receipt"]) if row["receipt"] is not None else None,
+            output_count=row["output_count"],
+        )
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return self._record(row) if row else None
+
+    def find_by_idempotency_key(self, key: str) -> JobRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM jobs WHERE idempotency_key = ?", (key,)
+            ).fetchone()
+        return self._record(row) if row else None
+
+    def jobs_in_states(self, states: tuple[JobState, ...]) -> list[JobRecord]:
+        marks = ",".join("?" for _ in states)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY created",
+                tuple(s.value for s in states),
+            ).fetchall()
+        return [self._record(r) for r in rows]
+
+    def create_job(
+        self, *, idempotency_key: str, header_digest: str, header: bytes, n_chunks: int
+    ) -> tuple[JobRecord, bool]:
+        """Insert a RECEIVING job; returns (record, created). If the idempotency key exists the
+        existing record is returned with ``created=False`` (the caller compares digests)."""
+        now = time.time()
+        job_id = uuid.uuid4().hex
+        with self._lock:
+            existing = self.find_by_idempotency_key(idempotency_key)
+            if existing is not None:
+                return existing, False
+            self._db.execute(
+                "INSERT INTO jobs (id, idempotency_key, header_digest, header, state, n_chunks,"
+                " created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job_id,
+                    idempotency_key,
+                    header_digest,
+                    header,
+                    JobState.RECEIVING.value,
+                    n_chunks,
+                    now,
+                    now,
+                ),
+            )
+        self.job_dir(job_id).mkdir(parents=True, exist_ok=True)
+        record = self.get_job(job_id)
+        assert record is not None
+        return record, True
+
+    def delete_job(self, job_id: str) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM ciphertexts WHERE job_id = ?", (job_id,))
+            self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            self._db.execute("COMMIT")
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
+    def record_ciphertext(
+        self,
+        job_id: str,
+        *,
+        index: int,
+        column: str,
+        chunk: int,
+        digest: str,
+        size: int,
+        chunks_received: int,
+    ) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT INTO ciphertexts (job_id, idx, col, chunk, digest, size)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (job_id, index, column, chunk, digest, size),
+            )
+            self._db.execute(
+                "UPDATE jobs SET chunks_received = ?, updated = ? WHERE id = ?",
+                (chunks_received, time.time(), job_id),
+            )
+            self._db.execute("COMMIT")
+
+    def manifest(self, job_id: str) -> list[tuple[str, int, str]]:
+        """(column, chunk, digest) of every received ciphertext, in upload order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT col, chunk, digest FROM ciphertexts WHERE job_id = ? ORDER BY idx",
+                (job_id,),
+            ).fetchall()
+        return [(r["col"], int(r["chunk"]), r["digest"]) for r in rows]
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        """Set columns of one job (``state`` may be a JobState)."""
+        if "state" in fields and isinstance(fields["state"], JobState):
+            fields["state"] = fields["state"].value
+        fields["updated"] = time.time()
+        names = ", ".join(f"{name} = ?" for name in fields)
+        with self._lock:
+            self._db.execute(f"UPDATE jobs SET {names} WHERE id = ?", (*fields.values(), job_id))
+
+    def iter_jobs(self) -> Iterator[JobRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM jobs ORDER BY created").fetchall()
+        for row in rows:
+            yield self._record(row)
+
+
+__all__ = ["UPLOAD_INCOMPLETE", "JobRecord", "KeyRecord", "Store"]

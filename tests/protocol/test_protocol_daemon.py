@@ -1,0 +1,291 @@
+"""The daemon as a real process (``python -m regaudit.evaluator``): CLI contract, graceful stop
+with NOT_SERVING, jobs surviving a restart; and TLS / mutual TLS in-process."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from regaudit.client.transport import EvaluatorConnection
+from regaudit.evaluator.server import create_server
+from regaudit.shared.circuits.fairness import decode_counts, plaintext_counts
+from regaudit.shared.errors import ProtocolError
+from regaudit.shared.evidence.dsse import verify_envelope
+from regaudit.shared.evidence.identity import load_public_key_file
+from regaudit.shared.evidence.statements import parse_receipt
+from regaudit.shared.protocol import SERVICE_NAME, JobFailedError, JobState, TlsOptions
+
+PYTHON = sys.executable
+
+
+def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PYTHON, "-m", "regaudit.evaluator", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def identity_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("daemon") / "identity"
+    result = cli("init", str(directory))
+    assert result.returncode == 0, result.stderr
+    assert (directory / "evaluator.pub.json").exists()
+    return directory
+
+
+def test_cli_init_and_usage_errors(identity_dir: Path, tmp_path: Path) -> None:
+    record = json.loads((identity_dir / "evaluator.pub.json").read_text())
+    assert record["kind"] == "evaluator"
+    again = cli("init", str(identity_dir))  # refuses to overwrite
+    assert again.returncode == 2
+    assert cli("serve", "--listen", "127.0.0.1:0").returncode == 2  # missing --identity
+    assert cli("serve", "--listen", "nonsense", "--identity", str(identity_dir)).returncode == 2
+    refused = cli("serve", "--listen", "0.0.0.0:0", "--identity", str(identity_dir))
+    assert refused.returncode == 2 and "TLS" in refused.stderr
+    missing = cli("serve", "--listen", "127.0.0.1:0", "--identity", str(tmp_path / "none"))
+    assert missing.returncode == 2
+    assert cli("bogus-command").returncode == 2
+
+
+def test_evaluator_runtime_never_loads_secret_key_code() -> None:
+    probe = (
+        "import sys, regaudit.evaluator.cli, regaudit.evaluator.server, "
+        "regaudit.evaluator.workers, regaudit.evaluator.jobs, regaudit.evaluator.store\n"
+        "bad = [m for m in sys.modules if m.startswith(('regaudit.shared.secretkey', "
+        "'regaudit.client', 'regaudit.regulator'))]\n"
+        "assert not bad, bad\n"
+        "assert 'regaudit.shared.ckks' in sys.modules\n"
+    )
+    result = subprocess.run([PYTHON, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def _job_state(store: Path, job_id: str) -> tuple[str, int, int]:
+    with sqlite3.connect(store / "jobs.sqlite3") as db:
+        mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+        assert mode == "wal"
+        row = db.execute(
+            "SELECT state, chunks_evaluated, n_chunks FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
+    return row[0], row[1], row[2]
+
+
+def test_job_survives_a_daemon_restart(identity_dir: Path, tmp_path: Path, proto: Any) -> None:
+    store = tmp_path / "store"
+    # big enough that one worker is still evaluating when the upload returns
+    case = proto.make_case(rows=300_000, seed=11)
+    header = case.header()
+    daemon = proto.start_daemon(identity_dir, store, workers=1, grace=0.2)
+    try:
+        with EvaluatorConnection(daemon.address) as connection:
+            connection.upload_evaluation_keys(case.keys.evaluation_keys())
+            # encrypted up front so the upload is much faster than the single worker
+            accepted = connection.submit_job(header, iter(list(case.ciphertexts(header))))
+            # a health Watch stream open across the shutdown sees NOT_SERVING
+            watch = health_pb2_grpc.HealthStub(connection.channel).Watch(
+                health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=60
+            )
+            assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+            assert daemon.stop(signal.SIGTERM) == 0
+            statuses = []
+            try:
+                for update in watch:
+                    statuses.append(update.status)
+            except grpc.RpcError:
+                pass
+            assert health_pb2.HealthCheckResponse.NOT_SERVING in statuses
+    finally:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+    state, evaluated, n_chunks = _job_state(store, accepted.job_id)
+    print(f"\nstopped with {evaluated} of {n_chunks} chunks evaluated ({state})")
+    assert state in ("QUEUED", "RUNNING"), "job finished before the stop: test would prove nothing"
+    assert evaluated < n_chunks == case.plan.n_chunks
+
+    restarted = proto.start_daemon(identity_dir, store, workers=2)
+    try:
+        with EvaluatorConnection(restarted.address) as connection:
+            final = connection.wait_for_job(accepted.job_id)
+            assert final.state is JobState.SUCCEEDED
+            result = connection.fetch_result(accepted.job_id)
+            # re-submitting after the restart is deduplicated, not re-run
+            again = connection.submit_job(header, case.ciphertexts(header))
+            assert again.deduplicated and again.job_id == accepted.job_id
+    finally:
+        assert restarted.stop() == 0
+    values = case.keys.decryptor().decrypt(result.outputs[0], level=case.plan.output_level)
+    assert decode_counts([values], case.public, case.data.rows) == plaintext_counts(case.data)
+    record = load_public_key_file(identity_dir / "evaluator.pub.json")
+    payload = verify_envelope(
+        result.receipt_envelope, public_key=record.public_key, key_id=record.key_id
+    )
+    assert parse_receipt(payload).rows == 300_000
+
+
+# --- TLS ----------------------------------------------------------------------------------------
+
+
+def _certificate(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: tuple[str, ec.EllipticCurvePrivateKey] | None,
+    *,
+    ca: bool,
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    issuer_name, issuer_key = issuer or (subject, key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def test_mutual_tls(tmp_path: Path, evaluator_identity: Any) -> None:
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _certificate("regaudit test CA", ca_key, None, ca=True)
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server_cert = _certificate("localhost", server_key, ("regaudit test CA", ca_key), ca=False)
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client_cert = _certificate("vendor", client_key, ("regaudit test CA", ca_key), ca=False)
+
+    tls = TlsOptions(
+        certificate_chain=_pem(server_cert),
+        private_key=_key_pem(server_key),
+        root_certificates=_pem(ca),
+        require_client_auth=True,
+    )
+    server, port = create_server(
+        "localhost:0", identity=evaluator_identity, store_path=tmp_path, workers=1, tls=tls
+    )
+    server.start()
+    try:
+        client_tls = TlsOptions(
+            root_certificates=_pem(ca),
+            certificate_chain=_pem(client_cert),
+            private_key=_key_pem(client_key),
+        )
+        with EvaluatorConnection(f"localhost:{port}", tls=client_tls) as connection:
+            assert ("fairness", "1") in connection.capabilities().circuits
+        # without a client certificate the handshake fails
+        with (
+            EvaluatorConnection(
+                f"localhost:{port}", tls=TlsOptions(root_certificates=_pem(ca)), timeout=5
+            ) as connection,
+            pytest.raises(ProtocolError) as info,
+        ):
+            connection.capabilities()
+        assert info.value.grpc_code in ("UNAVAILABLE", "DEADLINE_EXCEEDED")  # type: ignore[attr-defined]
+        # a plaintext client cannot talk to the TLS port
+        with (
+            EvaluatorConnection(f"127.0.0.1:{port}", timeout=5) as connection,
+            pytest.raises(ProtocolError),
+        ):
+            connection.capabilities()
+    finally:
+        server.stop(grace=1.0)
+
+
+def test_worker_crash_fails_the_job_and_the_daemon_recovers(
+    tmp_path: Path, evaluator_identity: Any, proto: Any
+) -> None:
+    import os
+    import time
+
+    server, port = create_server(
+        "127.0.0.1:0", identity=evaluator_identity, store_path=tmp_path, workers=1
+    )
+    server.start()
+    address = f"127.0.0.1:{port}"
+    try:
+        big = proto.make_case(rows=200_000, seed=5)
+        header = big.header()
+        with EvaluatorConnection(address) as connection:
+            connection.upload_evaluation_keys(big.keys.evaluation_keys())
+            accepted = connection.submit_job(header, iter(list(big.ciphertexts(header))))
+            (pid,) = server.manager.worker_pids()
+            os.kill(pid, signal.SIGKILL)
+            with pytest.raises(JobFailedError) as info:
+                connection.wait_for_job(accepted.job_id)
+            assert info.value.job_reason == "worker_crashed"  # type: ignore[attr-defined]
+            with pytest.raises(JobFailedError):
+                connection.fetch_result(accepted.job_id)
+            proto.assert_serving(address)
+            # a new pool serves the next job
+            small = proto.make_case(rows=5000, seed=6)
+            again = small.header()
+            connection.upload_evaluation_keys(small.keys.evaluation_keys())
+            started = time.monotonic()
+            job = connection.submit_job(again, small.ciphertexts(again))
+            assert connection.wait_for_job(job.job_id).state is JobState.SUCCEEDED
+            assert time.monotonic() - started < 60
+            assert server.manager.worker_pids() and pid not in server.manager.worker_pids()
+    finally:
+        server.stop(grace=1.0)
+
+
+def test_graceful_stop_ends_open_watch_streams(tmp_path: Path, evaluator_identity: Any) -> None:
+    import threading
+    import time
+
+    server, port = create_server(
+        "127.0.0.1:0", identity=evaluator_identity, store_path=tmp_path, workers=1
+    )
+    server.start()
+    record, _ = server.store.create_job(
+        idempotency_key="never-finishes", header_digest="sha256:" + "0" * 64, header=b"", n_chunks=1
+    )
+    with EvaluatorConnection(f"127.0.0.1:{port}") as connection:
+        updates = connection.watch_job(record.id)
+        assert next(updates).state is JobState.RECEIVING
+        stopper = threading.Thread(target=server.stop, kwargs={"grace": 30.0})
+        started = time.monotonic()
+        stopper.start()
+        with pytest.raises(ProtocolError) as info:
+            next(updates)
+        assert info.value.grpc_code == "UNAVAILABLE"  # type: ignore[attr-defined]
+        stopper.join(timeout=30)
+        assert time.monotonic() - started < 10  # did not sit out the 30 s grace
