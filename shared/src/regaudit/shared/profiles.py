@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import rfc8785
 
@@ -63,7 +64,7 @@ class ParameterProfile:
         for the sign and one for noise)."""
         return float(2 ** (self.headroom_bits - 2))
 
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": self.version,
