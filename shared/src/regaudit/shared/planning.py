@@ -58,13 +58,18 @@ def make_plan(
         raise InputError(f"{rows} rows exceed the limit of {MAX_ROWS}", field="rows")
     public = circuit.validate_public(public)
     magnitude = circuit.max_output_magnitude(rows, public)
+    # Circuits whose accuracy target needs more precision than the smallest profile's scale
+    # declare it (e.g. disagreement's 1e-6 relative error needs a 2^40 scale).
+    min_scale_bits = int(getattr(circuit, "min_scale_bits", 0))
 
     # The trace depends on the slot count only through layouts, never through depth, so a
     # first trace at the smallest profile's slot count fixes the depth for profile choice.
     if profile is None:
         probe_slots = min(p.slot_count for p in _profiles())
         depth, *_ = _trace(circuit, public, slot_count=probe_slots, rows=rows)
-        profile = choose_profile(depth=depth, max_output_magnitude=magnitude)
+        profile = choose_profile(
+            depth=depth, max_output_magnitude=magnitude, min_scale_bits=min_scale_bits
+        )
     depth, chunk, comb, final, n_outputs = _trace(
         circuit, public, slot_count=profile.slot_count, rows=rows
     )
@@ -72,6 +77,12 @@ def make_plan(
         raise ProfileError(
             f"circuit {circuit.circuit_id} needs depth {depth}; profile {profile.name} has "
             f"{profile.max_depth}",
+            field="profile",
+        )
+    if profile.scale_bits < min_scale_bits:
+        raise ProfileError(
+            f"circuit {circuit.circuit_id} needs a scale of at least 2^{min_scale_bits}; "
+            f"profile {profile.name} has 2^{profile.scale_bits}",
             field="profile",
         )
     if magnitude > profile.max_output_magnitude:

@@ -110,13 +110,21 @@ def get_profile(name: str) -> ParameterProfile:
     raise ProfileError(f"unknown parameter profile {name!r} (known: {known})", field="profile")
 
 
-def choose_profile(*, depth: int, max_output_magnitude: float) -> ParameterProfile:
-    """The smallest profile whose depth and last-level headroom fit a circuit."""
+def choose_profile(
+    *, depth: int, max_output_magnitude: float, min_scale_bits: int = 0
+) -> ParameterProfile:
+    """The smallest profile whose depth, last-level headroom and precision (scale) fit a
+    circuit."""
     if depth > MAX_DEPTH_BUDGET:
         raise ProfileError(f"circuit depth {depth} exceeds the budget of {MAX_DEPTH_BUDGET}")
     for profile in PROFILES:
-        if profile.max_depth >= depth and profile.max_output_magnitude >= max_output_magnitude:
+        if (
+            profile.max_depth >= depth
+            and profile.max_output_magnitude >= max_output_magnitude
+            and profile.scale_bits >= min_scale_bits
+        ):
             return profile
     raise ProfileError(
         f"no profile fits depth {depth} with outputs up to {max_output_magnitude:g}"
+        f" and a scale of at least 2^{min_scale_bits}"
     )

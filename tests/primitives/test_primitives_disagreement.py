@@ -1,0 +1,169 @@
+"""Disagreement: plaintext circuit vs numpy oracle, plans, validation, one real-CKKS run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from regaudit.shared.circuits.disagreement import (
+    DisagreementCircuit,
+    decode_moments,
+    disagreement_reference,
+    evaluate_plaintext,
+    parse_disagreement_input,
+    plan_disagreement,
+)
+from regaudit.shared.errors import InputError, NoiseBoundError
+from regaudit.shared.planning import make_plan
+from regaudit.shared.profiles import PROFILE_N16384_D6
+
+
+def _payload(seed: int, rows: int, degree: int, models: int = 4) -> dict[str, object]:
+    rng = np.random.default_rng(seed)
+    base = rng.normal(0.0, 1.0, degree + 1)
+    polynomials = [(base + rng.normal(0.0, 0.2, degree + 1)).tolist() for _ in range(models)]
+    return {
+        "model_polynomials": polynomials,
+        "test_input": rng.normal(0.3, 1.0, rows).tolist(),
+        "threshold": 0.05,
+    }
+
+
+def _assert_close(report: dict, reference: dict, rel: float) -> None:  # type: ignore[type-arg]
+    assert report["mean_pairwise_squared_difference"] == pytest.approx(
+        reference["mean_pairwise_squared_difference"], rel=rel
+    )
+    scale = max(abs(v) for v in reference["per_model_mean_outputs"])
+    for got, want in zip(
+        report["per_model_mean_outputs"], reference["per_model_mean_outputs"], strict=True
+    ):
+        assert abs(got - want) <= rel * scale
+    assert report["models"] == reference["models"] and report["pairs"] == reference["pairs"]
+
+
+@pytest.mark.parametrize("degree", [1, 2, 3, 5])
+def test_plaintext_circuit_matches_reference(degree: int) -> None:
+    data = parse_disagreement_input(_payload(degree, 10_000, degree))
+    plan, outputs = evaluate_plaintext(data)
+    assert plan.n_chunks == 2  # 10,000 rows over 8,192 slots: the chunk sums are combined
+    report = DisagreementCircuit().decode(outputs, data.public, data.rows)
+    _assert_close(report, disagreement_reference(data), rel=1e-9)
+    assert report["threshold_breached"] == disagreement_reference(data)["threshold_breached"]
+
+
+def test_plans_depth_profile_steps() -> None:
+    circuit = DisagreementCircuit()
+    expected = {1: 2, 2: 3, 3: 4, 4: 4, 5: 5, 8: 5, 16: 6}
+    for degree, depth in expected.items():
+        data = parse_disagreement_input(_payload(degree, 100, degree))
+        plan = plan_disagreement(data.public, rows=data.rows)
+        assert plan.depth == depth, degree
+        # precision, not depth, picks the profile: always the 2^40-scale profile
+        assert plan.profile == PROFILE_N16384_D6
+        assert plan.n_outputs == 1
+        assert plan.rotation_steps == tuple(1 << i for i in range(13))
+    quadratic = parse_disagreement_input(_payload(2, 100, 2))
+    # make_plan honours min_scale_bits: the small profile would miss the 1e-6 target
+    assert make_plan(circuit, quadratic.public, rows=100).profile == PROFILE_N16384_D6
+    assert DisagreementCircuit.min_scale_bits == 40
+
+
+def test_output_scaling_for_many_rows() -> None:
+    # 3,000,000 rows: the output mask 2^-s keeps the sums inside the 2^18 headroom
+    data = parse_disagreement_input(_payload(5, 100, 2))
+    plan = plan_disagreement(data.public, rows=3_000_000)
+    assert plan.profile == PROFILE_N16384_D6 and plan.n_chunks == 367
+    rng = np.random.default_rng(8)
+    big = parse_disagreement_input(
+        {**_payload(5, 10, 2), "test_input": rng.normal(0.0, 1.0, 300_000).tolist()}
+    )
+    _, outputs = evaluate_plaintext(big)
+    assert np.abs(outputs[0]).max() <= 2.0**16
+    report = DisagreementCircuit().decode(outputs, big.public, big.rows)
+    _assert_close(report, disagreement_reference(big), rel=1e-9)
+
+
+def test_indeterminate_breach() -> None:
+    payload = _payload(9, 500, 2)
+    data = parse_disagreement_input(payload)
+    value = disagreement_reference(data)["mean_pairwise_squared_difference"]
+    payload["threshold"] = value
+    data = parse_disagreement_input(payload)
+    _, outputs = evaluate_plaintext(data)
+    assert (
+        DisagreementCircuit().decode(outputs, data.public, data.rows)["threshold_breached"]
+        == "indeterminate"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"model_polynomials": None}, "model_polynomials"),
+        ({"test_input": None}, "test_input"),
+        ({"model_polynomials": [[1.0], [2.0]]}, "model_polynomials"),
+        ({"model_polynomials": "x"}, "model_polynomials"),
+        ({"model_polynomials": [[1.0], [2.0], ["a"]]}, "model_polynomials[2]"),
+        ({"model_polynomials": [[1.0], [2.0], []]}, "model_polynomials[2]"),
+        ({"model_polynomials": [[1.0], [2.0], [0.0] * 18]}, "model_polynomials[2]"),
+        ({"model_polynomials": [[1.0], [2.0], [float("inf")]]}, "model_polynomials[2]"),
+        ({"test_input": []}, "test_input"),
+        ({"test_input": [1.0, "2"]}, "test_input"),
+        ({"test_input": [1.0, float("nan")]}, "test_input"),
+        ({"test_input": [1e9]}, "test_input"),
+        ({"threshold": -0.1}, "threshold"),
+        ({"threshold": "high"}, "threshold"),
+        ({"input_bound": 3.0}, "input_bound"),
+        ({"input_bound": 0.5}, "input_bound"),
+        ({"unexpected": 1}, "unexpected"),
+    ],
+)
+def test_validation_names_the_field(change: dict[str, object], field: str) -> None:
+    payload = {
+        "model_polynomials": [[0.0, 1.0], [0.1, 1.0], [0.0, 1.1]],
+        "test_input": [0.5, -0.25, 0.75],
+        "threshold": 0.1,
+    }
+    for key, value in change.items():
+        if value is None:
+            payload.pop(key)
+        else:
+            payload[key] = value
+    with pytest.raises(InputError) as error:
+        parse_disagreement_input(payload)
+    assert error.value.field == field
+
+
+def test_decode_rejects_leaks() -> None:
+    data = parse_disagreement_input(_payload(4, 50, 2))
+    _, outputs = evaluate_plaintext(data)
+    leaked = outputs[0].copy()
+    leaked[10] = 3.0
+    with pytest.raises(NoiseBoundError):
+        decode_moments([leaked], data.public, data.rows)
+    negative = outputs[0].copy()
+    negative[1] = -5.0  # a sum of squares cannot be negative
+    with pytest.raises(NoiseBoundError):
+        decode_moments([negative], data.public, data.rows)
+
+
+@pytest.mark.depth6
+def test_real_ckks_matches_reference(ckks_run) -> None:  # type: ignore[no-untyped-def]
+    data = parse_disagreement_input(_payload(21, 9_000, 2, models=5))
+    circuit = DisagreementCircuit()
+    plan = plan_disagreement(data.public, rows=data.rows)
+    assert plan.n_chunks == 2
+    decrypted = ckks_run(circuit, plan, data.columns(), data.public)
+    report = circuit.decode(decrypted, data.public, data.rows)
+    reference = disagreement_reference(data)
+    _assert_close(report, reference, rel=1e-6)  # the design's target
+    error = abs(
+        report["mean_pairwise_squared_difference"] - reference["mean_pairwise_squared_difference"]
+    )
+    assert error <= report["error_bound"]
+    assert report["threshold_breached"] == reference["threshold_breached"]
+    print(
+        f"\ndisagreement CKKS: rel error "
+        f"{error / reference['mean_pairwise_squared_difference']:.2e}, "
+        f"bound {report['error_bound']:.2e}"
+    )
