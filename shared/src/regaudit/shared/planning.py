@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
-from regaudit.shared.algebra import OpCounts
+from regaudit.shared.algebra import FloatArray, OpCounts
 from regaudit.shared.circuits.base import (
     CANARY_COLUMN,
     Circuit,
     Plan,
+    accumulate,
     canary_circuit,
     combine,
 )
@@ -118,4 +120,30 @@ def _profiles() -> tuple[ParameterProfile, ...]:
     return PROFILES
 
 
-__all__ = ["CANARY_COLUMN", "MAX_ROWS", "make_plan"]
+__all__ = ["CANARY_COLUMN", "MAX_ROWS", "make_plan", "run_plaintext"]
+
+
+def run_plaintext(
+    circuit: Circuit,
+    public: dict[str, Any],
+    chunks_for: Callable[[int], Iterable[Mapping[str, FloatArray]]],
+    *,
+    rows: int,
+    profile: ParameterProfile | None = None,
+) -> tuple[Plan, list[FloatArray]]:
+    """Run a circuit exactly as the evaluator would, on the plaintext backend: plan, load every
+    chunk at the plan's input level, accumulate, finalize. Returns the plan and the
+    (unencrypted) output vectors. ``chunks_for(chunk_rows)`` yields the client's plaintext
+    chunks for the planned chunk size. This is every primitive's dry run and oracle path."""
+    plan = make_plan(circuit, public, rows=rows, profile=profile)
+    public = circuit.validate_public(public)
+    backend = PlaintextBackend(plan.profile.slot_count, max_level=plan.profile.max_depth)
+    vectors = (
+        {name: backend.vector(values, level=plan.input_level) for name, values in chunk.items()}
+        for chunk in chunks_for(plan.chunk_rows)
+    )
+    accumulators = accumulate(circuit, backend, vectors, public)
+    if accumulators is None:
+        raise InputError("an audit needs at least one chunk of data", field="rows")
+    outputs = circuit.finalize(backend, accumulators, public, rows)
+    return plan, [output.values for output in outputs]

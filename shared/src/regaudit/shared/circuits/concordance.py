@@ -54,9 +54,8 @@ import numpy as np
 
 from regaudit.shared import planning
 from regaudit.shared.algebra import FloatArray, SlotBackend, V
-from regaudit.shared.circuits.base import Plan, PublicInputs, accumulate
+from regaudit.shared.circuits.base import Plan, PublicInputs
 from regaudit.shared.errors import BundleFormatError, CircuitError, InputError, NoiseBoundError
-from regaudit.shared.plaintext import PlaintextBackend
 from regaudit.shared.profiles import ParameterProfile
 
 #: Fewest and most patients one audit may hold (pairs grow quadratically: 4096 patients are
@@ -574,17 +573,9 @@ def evaluate_plaintext(
 ) -> tuple[Plan, list[FloatArray]]:
     """Run the circuit exactly as the evaluator would, on the plaintext backend: plan, chunk,
     accumulate, finalize. Returns the plan and the (unencrypted) output vectors."""
-    circuit = ConcordanceCircuit()
-    plan = planning.make_plan(circuit, data.public, rows=data.rows, profile=profile)
-    backend = PlaintextBackend(plan.profile.slot_count, max_level=plan.profile.max_depth)
-    chunks = (
-        {name: backend.vector(values, level=plan.input_level) for name, values in chunk.items()}
-        for chunk in data.iter_chunks(plan.chunk_rows)
+    return planning.run_plaintext(
+        ConcordanceCircuit(), data.public, data.iter_chunks, rows=data.rows, profile=profile
     )
-    accumulators = accumulate(circuit, backend, chunks, data.public)
-    assert accumulators is not None  # at least one pair
-    outputs = circuit.finalize(backend, accumulators, data.public, data.rows)
-    return plan, [output.values for output in outputs]
 
 
 __all__ = [

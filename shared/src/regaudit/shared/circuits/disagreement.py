@@ -49,7 +49,7 @@ import numpy as np
 
 from regaudit.shared import planning
 from regaudit.shared.algebra import FloatArray, SlotBackend, V
-from regaudit.shared.circuits.base import Plan, PublicInputs, accumulate, iter_chunks
+from regaudit.shared.circuits.base import Plan, PublicInputs, iter_chunks
 from regaudit.shared.errors import (
     BundleFormatError,
     CircuitError,
@@ -57,7 +57,6 @@ from regaudit.shared.errors import (
     NoiseBoundError,
     ProfileError,
 )
-from regaudit.shared.plaintext import PlaintextBackend
 from regaudit.shared.profiles import PROFILES, ParameterProfile
 
 #: Threshold used when the input gives none.
@@ -412,17 +411,15 @@ def evaluate_plaintext(
     data: DisagreementData, *, profile: ParameterProfile | None = None
 ) -> tuple[Plan, list[FloatArray]]:
     """Run the circuit exactly as the evaluator would, on the plaintext backend."""
-    circuit = DisagreementCircuit()
-    plan = plan_disagreement(data.public, rows=data.rows, profile=profile)
-    backend = PlaintextBackend(plan.profile.slot_count, max_level=plan.profile.max_depth)
-    chunks = (
-        {name: backend.vector(values, level=plan.input_level) for name, values in chunk.items()}
-        for chunk in iter_chunks(data.columns(), plan.chunk_rows)
+    return planning.run_plaintext(
+        DisagreementCircuit(),
+        data.public,
+        lambda chunk_rows: iter_chunks(data.columns(), chunk_rows),
+        rows=data.rows,
+        profile=profile
+        if profile is not None
+        else plan_disagreement(data.public, rows=data.rows).profile,
     )
-    accumulators = accumulate(circuit, backend, chunks, data.public)
-    assert accumulators is not None
-    outputs = circuit.finalize(backend, accumulators, data.public, data.rows)
-    return plan, [output.values for output in outputs]
 
 
 __all__ = [

@@ -52,9 +52,8 @@ from numpy.polynomial import chebyshev
 
 from regaudit.shared import planning
 from regaudit.shared.algebra import FloatArray, SlotBackend, V
-from regaudit.shared.circuits.base import Plan, PublicInputs, accumulate, iter_chunks
+from regaudit.shared.circuits.base import Plan, PublicInputs, iter_chunks
 from regaudit.shared.errors import BundleFormatError, CircuitError, InputError, NoiseBoundError
-from regaudit.shared.plaintext import PlaintextBackend
 from regaudit.shared.profiles import ParameterProfile
 
 #: Threshold used when the input gives none.
@@ -551,17 +550,13 @@ def evaluate_plaintext(
     data: DriftData, *, profile: ParameterProfile | None = None
 ) -> tuple[Plan, list[FloatArray]]:
     """Run the circuit exactly as the evaluator would, on the plaintext backend."""
-    circuit = DriftCircuit()
-    plan = planning.make_plan(circuit, data.public, rows=data.rows, profile=profile)
-    backend = PlaintextBackend(plan.profile.slot_count, max_level=plan.profile.max_depth)
-    chunks = (
-        {name: backend.vector(values, level=plan.input_level) for name, values in chunk.items()}
-        for chunk in iter_chunks(data.columns(), plan.chunk_rows)
+    return planning.run_plaintext(
+        DriftCircuit(),
+        data.public,
+        lambda chunk_rows: iter_chunks(data.columns(), chunk_rows),
+        rows=data.rows,
+        profile=profile,
     )
-    accumulators = accumulate(circuit, backend, chunks, data.public)
-    assert accumulators is not None
-    outputs = circuit.finalize(backend, accumulators, data.public, data.rows)
-    return plan, [output.values for output in outputs]
 
 
 __all__ = [

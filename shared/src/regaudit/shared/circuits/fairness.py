@@ -46,14 +46,13 @@ import numpy as np
 
 from regaudit.shared import planning
 from regaudit.shared.algebra import FloatArray, SlotBackend, V
-from regaudit.shared.circuits.base import Plan, PublicInputs, accumulate, iter_chunks
+from regaudit.shared.circuits.base import Plan, PublicInputs, iter_chunks
 from regaudit.shared.errors import (
     BundleFormatError,
     CircuitError,
     InputError,
     NoiseBoundError,
 )
-from regaudit.shared.plaintext import PlaintextBackend
 from regaudit.shared.profiles import ParameterProfile
 
 #: Threshold used when the input does not give one (the seed's quick-start value).
@@ -845,18 +844,13 @@ def evaluate_plaintext(
 ) -> tuple[Plan, list[FloatArray]]:
     """Run the circuit exactly as the evaluator would, on the plaintext backend: plan, chunk,
     accumulate, finalize. Returns the plan and the (unencrypted) output vectors."""
-    circuit = FairnessCircuit()
-    plan = planning.make_plan(circuit, data.public, rows=data.rows, profile=profile)
-    backend = PlaintextBackend(plan.profile.slot_count, max_level=plan.profile.max_depth)
-    chunks = (
-        {name: backend.vector(values, level=plan.input_level) for name, values in chunk.items()}
-        for chunk in iter_chunks(data.columns(), plan.chunk_rows)
+    return planning.run_plaintext(
+        FairnessCircuit(),
+        data.public,
+        lambda chunk_rows: iter_chunks(data.columns(), chunk_rows),
+        rows=data.rows,
+        profile=profile,
     )
-    public = circuit.validate_public(data.public)
-    accumulators = accumulate(circuit, backend, chunks, public)
-    assert accumulators is not None  # FairnessData always has at least one row
-    outputs = circuit.finalize(backend, accumulators, public, data.rows)
-    return plan, [output.values for output in outputs]
 
 
 __all__ = [

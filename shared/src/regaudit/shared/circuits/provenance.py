@@ -39,11 +39,9 @@ from regaudit.shared.circuits.base import (
     CANARY_DEPTH,
     Plan,
     PublicInputs,
-    accumulate,
     iter_chunks,
 )
 from regaudit.shared.errors import BundleFormatError, CircuitError, InputError, NoiseBoundError
-from regaudit.shared.plaintext import PlaintextBackend
 from regaudit.shared.profiles import ParameterProfile
 
 #: Most buckets: one ciphertext column each (the planner traces every column at full slot count).
@@ -345,17 +343,13 @@ def evaluate_plaintext(
     data: ProvenanceData, *, profile: ParameterProfile | None = None
 ) -> tuple[Plan, list[FloatArray]]:
     """Run the circuit exactly as the evaluator would, on the plaintext backend."""
-    circuit = ProvenanceCircuit()
-    plan = planning.make_plan(circuit, data.public, rows=data.rows, profile=profile)
-    backend = PlaintextBackend(plan.profile.slot_count, max_level=plan.profile.max_depth)
-    chunks = (
-        {name: backend.vector(values, level=plan.input_level) for name, values in chunk.items()}
-        for chunk in iter_chunks(data.columns(), plan.chunk_rows)
+    return planning.run_plaintext(
+        ProvenanceCircuit(),
+        data.public,
+        lambda chunk_rows: iter_chunks(data.columns(), chunk_rows),
+        rows=data.rows,
+        profile=profile,
     )
-    accumulators = accumulate(circuit, backend, chunks, data.public)
-    assert accumulators is not None
-    outputs = circuit.finalize(backend, accumulators, data.public, data.rows)
-    return plan, [output.values for output in outputs]
 
 
 __all__ = [
