@@ -55,9 +55,8 @@ from regaudit.shared.errors import (
     CircuitError,
     InputError,
     NoiseBoundError,
-    ProfileError,
 )
-from regaudit.shared.profiles import PROFILES, ParameterProfile
+from regaudit.shared.profiles import ParameterProfile
 
 #: Threshold used when the input gives none.
 DEFAULT_THRESHOLD = 0.1
@@ -396,14 +395,8 @@ def plan_disagreement(
     public: PublicInputs, *, rows: int, profile: ParameterProfile | None = None
 ) -> Plan:
     """Plan on ``profile`` or, by default, on the smallest profile whose depth fits and whose
-    scale has at least MIN_SCALE_BITS bits (precision, not depth, decides here)."""
+    scale has at least MIN_SCALE_BITS bits (``make_plan`` reads ``min_scale_bits``)."""
     circuit = DisagreementCircuit()
-    if profile is None:
-        depth = planning.make_plan(circuit, public, rows=rows, profile=PROFILES[-1]).depth
-        fitting = [p for p in PROFILES if p.scale_bits >= MIN_SCALE_BITS and p.max_depth >= depth]
-        if not fitting:
-            raise ProfileError("no profile has the precision disagreement needs", field="profile")
-        profile = fitting[0]
     return planning.make_plan(circuit, public, rows=rows, profile=profile)
 
 
@@ -416,9 +409,7 @@ def evaluate_plaintext(
         data.public,
         lambda chunk_rows: iter_chunks(data.columns(), chunk_rows),
         rows=data.rows,
-        profile=profile
-        if profile is not None
-        else plan_disagreement(data.public, rows=data.rows).profile,
+        profile=profile,
     )
 
 
