@@ -11,12 +11,15 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from regaudit.shared.errors import RegauditError
 from regaudit.shared.protocol import SHUTDOWN_GRACE_S, TlsOptions
+
+if TYPE_CHECKING:
+    from regaudit.evaluator.executors import DaskExecutor
 
 app = typer.Typer(
     name="regaudit-evaluator",
@@ -68,6 +71,23 @@ def serve(
         Path | None, typer.Option("--tls-client-ca", help="PEM CA; requires client certs (mTLS)")
     ] = None,
     grace: Annotated[float, typer.Option(help="shutdown grace period (s)")] = SHUTDOWN_GRACE_S,
+    dask_scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-scheduler",
+            help="run evaluation on this Dask scheduler (tcp://HOST:PORT or tls://HOST:PORT) "
+            "instead of local worker processes; needs regaudit-evaluator[dask]",
+        ),
+    ] = None,
+    dask_tls_ca: Annotated[
+        Path | None, typer.Option("--dask-tls-ca", help="PEM CA of the Dask cluster (tls://)")
+    ] = None,
+    dask_tls_cert: Annotated[
+        Path | None, typer.Option("--dask-tls-cert", help="PEM client certificate for Dask")
+    ] = None,
+    dask_tls_key: Annotated[
+        Path | None, typer.Option("--dask-tls-key", help="PEM client key for Dask")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Serve the regaudit.v1.Evaluator gRPC service until SIGTERM/SIGINT."""
@@ -85,6 +105,15 @@ def serve(
     if tls_client_ca is not None and tls_cert is None:
         typer.echo("error: --tls-client-ca needs --tls-cert/--tls-key", err=True)
         raise typer.Exit(code=2)
+    if dask_scheduler is None and (dask_tls_ca or dask_tls_cert or dask_tls_key):
+        typer.echo("error: --dask-tls-* options need --dask-scheduler", err=True)
+        raise typer.Exit(code=2)
+    if dask_scheduler is not None and workers is not None:
+        typer.echo("error: --workers sizes the local pool; not with --dask-scheduler", err=True)
+        raise typer.Exit(code=2)
+    if (dask_tls_cert is None) != (dask_tls_key is None):
+        typer.echo("error: --dask-tls-cert and --dask-tls-key go together", err=True)
+        raise typer.Exit(code=2)
     tls = None
     try:
         if tls_cert is not None and tls_key is not None:
@@ -99,12 +128,16 @@ def serve(
         raise typer.Exit(code=2) from None
     try:
         signing = SigningIdentity.load(identity, kind="evaluator")
+        executor = None
+        if dask_scheduler is not None:
+            executor = _dask_executor(dask_scheduler, dask_tls_ca, dask_tls_cert, dask_tls_key)
         server, _port = create_server(
             listen,
             identity=signing,
             store_path=store or identity / DEFAULT_STORE_NAME,
             workers=workers,
             tls=tls,
+            executor=executor,
         )
     except RegauditError as exc:
         _fail(exc)
@@ -123,6 +156,25 @@ def serve(
         pass
     print("shutting down", file=sys.stderr, flush=True)
     server.stop(grace)
+
+
+def _dask_executor(
+    address: str, ca: Path | None, cert: Path | None, key: Path | None
+) -> DaskExecutor:
+    """Connect to the Dask scheduler (TLS when a CA or client certificate is given)."""
+    from regaudit.evaluator.executors import DaskExecutor
+
+    security = None
+    if ca is not None or cert is not None:
+        from distributed.security import Security
+
+        security = Security(
+            tls_ca_file=str(ca) if ca else None,
+            tls_client_cert=str(cert) if cert else None,
+            tls_client_key=str(key) if key else None,
+            require_encryption=True,
+        )
+    return DaskExecutor(address, security=security)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
-"""The job runner: admits jobs, pipelines batches of chunks to worker processes as soon as they
-are uploaded, finalizes, compares what ran with the plan and signs the receipt.
+"""The job runner: admits jobs, pipelines batches of chunks to the executor (local worker
+processes by default, or a Dask cluster: see ``executors``) as soon as they are uploaded,
+finalizes, compares what ran with the plan and signs the receipt.
 
 Memory stays bounded: the upload handler holds one ciphertext at a time and writes it to disk;
 a worker holds one batch (``BATCH_CHUNKS`` chunks) plus its accumulators; finalization folds
@@ -11,19 +12,18 @@ from __future__ import annotations
 
 import functools
 import logging
-import multiprocessing
-import os
 import shutil
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from regaudit.evaluator.executors import Executor, LocalExecutor
 from regaudit.evaluator.store import UPLOAD_INCOMPLETE, JobRecord, KeyRecord, Store
 from regaudit.evaluator.workers import (
     BatchResult,
@@ -32,10 +32,7 @@ from regaudit.evaluator.workers import (
     FinalizeTask,
     KeyFiles,
     WorkerFailure,
-    evaluate_batch,
-    finalize_job,
     merge_counts,
-    warm_up,
 )
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
 from regaudit.shared.algebra import OpCounts
@@ -72,20 +69,11 @@ class PlanMismatchError(RegauditError):
     reason = REASON_PLAN_MISMATCH
 
 
-def new_executor(workers: int | None) -> ProcessPoolExecutor:
-    """A spawn-context process pool of ``workers`` (default: every core), fully started.
-
-    Create it before any gRPC server exists: workers are spawned here, eagerly.
+def new_executor(workers: int | None) -> LocalExecutor:
+    """The default executor: a spawn-context process pool of ``workers`` (default: every core),
+    fully started. Create it before any gRPC server exists: workers are spawned here, eagerly.
     """
-    count = workers or os.cpu_count() or 1
-    executor = ProcessPoolExecutor(
-        max_workers=count, mp_context=multiprocessing.get_context("spawn")
-    )
-    # one warm-up task per worker; they finish only once every process has imported SEAL
-    futures = [executor.submit(warm_up) for _ in range(count * 2)]
-    for future in futures:
-        future.result()
-    return executor
+    return LocalExecutor(workers)
 
 
 @dataclass
@@ -111,12 +99,13 @@ class _Active:
 
 
 class JobManager:
-    """Owns the worker pool's job traffic; thread-safe."""
+    """Owns the executor's job traffic; thread-safe. ``executor`` is a
+    :class:`~regaudit.evaluator.executors.Executor` (local process pool or Dask)."""
 
     def __init__(
         self,
         store: Store,
-        executor: ProcessPoolExecutor,
+        executor: Executor,
         identity: SigningIdentity,
         *,
         workers: int | None = None,
@@ -298,18 +287,9 @@ class JobManager:
         )
         active.dispatched.add(batch)
         self.events.append((job_id, "dispatch", time.monotonic()))
-        future = self._submit(evaluate_batch, task)
+        future = self.executor.submit_batch(task)
         active.futures.append(future)
         future.add_done_callback(functools.partial(self._batch_done, job_id))
-
-    def _submit(self, fn: Any, task: Any) -> Future[Any]:
-        try:
-            return self.executor.submit(fn, task)
-        except BrokenProcessPool:
-            log.error("worker pool broken; starting a new one")
-            self.executor.shutdown(wait=False, cancel_futures=False)
-            self.executor = new_executor(self.workers)
-            return self.executor.submit(fn, task)
 
     def _batch_done(self, job_id: str, future: Future[Any]) -> None:
         with self._lock:
@@ -361,7 +341,7 @@ class JobManager:
             ),
             outputs_dir=str(outputs_dir),
         )
-        future = self._submit(finalize_job, task)
+        future = self.executor.submit_finalize(task)
         active.futures.append(future)
         future.add_done_callback(functools.partial(self._finalize_done, job_id))
 
@@ -522,20 +502,14 @@ class JobManager:
 
     def worker_pids(self) -> list[int]:
         """Process ids of the current worker processes (for operators and tests)."""
-        processes = getattr(self.executor, "_processes", None) or {}
-        return [p.pid for p in processes.values() if p.pid is not None]
+        return self.executor.worker_pids()
 
     def stop(self) -> None:
         """Stop dispatching; running jobs stay QUEUED/RUNNING in the store for the next start."""
         with self._lock:
             self._stopping = True
             self.changed.notify_all()
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        processes = getattr(self.executor, "_processes", None) or {}
-        for process in list(processes.values()):
-            process.terminate()
-        for process in list(processes.values()):
-            process.join(timeout=5)
+        self.executor.shutdown()
 
 
 _STATE_MESSAGES = {

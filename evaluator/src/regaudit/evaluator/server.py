@@ -22,6 +22,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from regaudit.evaluator.executors import Executor
 from regaudit.evaluator.jobs import JobManager, new_executor
 from regaudit.evaluator.store import UPLOAD_INCOMPLETE, KeyRecord, Store
 from regaudit.shared import ckks
@@ -679,6 +680,7 @@ def create_server(
     workers: int | None = None,
     tls: TlsOptions | None = None,
     max_job_ciphertexts: int = MAX_JOB_CIPHERTEXTS,
+    executor: Executor | None = None,
 ) -> tuple[EvaluatorServer, int]:
     """Build the evaluator server bound to ``address`` (port 0 picks a free port).
 
@@ -686,6 +688,8 @@ def create_server(
     any gRPC object exists. Plaintext is refused unless ``address`` is loopback; with ``tls``
     the server uses TLS, and mutual TLS when ``tls.require_client_auth``.
     ``max_job_ciphertexts`` caps the ciphertexts of one job (canary included).
+    ``executor`` (e.g. a ``DaskExecutor``, created before this call) replaces the local pool;
+    the server owns it from here on and shuts it down on stop or on a failed start.
     Returns (server, bound port); call ``server.start()``.
     """
     host, port = split_address(address)
@@ -698,7 +702,8 @@ def create_server(
     if not isinstance(identity, SigningIdentity):
         identity = SigningIdentity.load(identity, kind="evaluator")
     # 1. worker processes before any gRPC server object
-    executor = new_executor(workers)
+    if executor is None:
+        executor = new_executor(workers)
     try:
         store = Store(store_path)
         manager = JobManager(
@@ -737,7 +742,7 @@ def create_server(
         if bound == 0:
             raise InputError(f"cannot bind {address}", field="listen")
     except BaseException:
-        executor.shutdown(wait=False, cancel_futures=True)
+        executor.shutdown()
         raise
     return (
         EvaluatorServer(

@@ -1,0 +1,335 @@
+"""Scale-out: the same real fairness job through the default (local process pool) executor and
+through a real Dask cluster of two worker processes gives byte-identical encrypted outputs;
+evaluation keys are shipped to each Dask worker once, not per task or per job; a dead cluster
+fails the job with a clear reason while the daemon keeps serving."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from regaudit.client.transport import EvaluatorConnection  # noqa: E402
+from regaudit.evaluator.executors import (  # noqa: E402
+    REASON_DASK_UNAVAILABLE,
+    DaskExecutor,
+    DaskUnavailableError,
+)
+from regaudit.evaluator.jobs import BATCH_CHUNKS  # noqa: E402
+from regaudit.evaluator.server import EvaluatorServer, create_server  # noqa: E402
+from regaudit.evaluator.workers import key_ship_counts  # noqa: E402
+from regaudit.shared.circuits.base import CANARY_COLUMN, canary_vector, iter_chunks  # noqa: E402
+from regaudit.shared.circuits.fairness import (  # noqa: E402
+    decode_counts,
+    parse_fairness_input,
+    plaintext_counts,
+)
+from regaudit.shared.circuits.registry import get_circuit  # noqa: E402
+from regaudit.shared.evidence.dsse import verify_envelope  # noqa: E402
+from regaudit.shared.evidence.identity import SigningIdentity  # noqa: E402
+from regaudit.shared.evidence.statements import parse_receipt  # noqa: E402
+from regaudit.shared.planning import make_plan  # noqa: E402
+from regaudit.shared.profiles import PROFILE_N8192_D3  # noqa: E402
+from regaudit.shared.protocol import JobFailedError, JobHeader, JobState  # noqa: E402
+from regaudit.shared.secretkey import ClientKeys  # noqa: E402
+
+#: three batches of chunks (the last one partial), so both Dask workers get work
+ROWS = 2 * BATCH_CHUNKS * PROFILE_N8192_D3.slot_count + 3 * PROFILE_N8192_D3.slot_count
+
+
+def _payload(rows: int, seed: int) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    group_a = rng.integers(0, 2, rows)
+    return {
+        "y_true": rng.integers(0, 2, rows).tolist(),
+        "y_pred": rng.integers(0, 2, rows).tolist(),
+        "group_a": group_a.tolist(),
+        "group_b": (1 - group_a).tolist(),
+        "threshold": 0.1,
+    }
+
+
+class Job:
+    """A real fairness job encrypted ONCE, so every executor receives identical ciphertexts."""
+
+    def __init__(self, rows: int, seed: int) -> None:
+        self.data = parse_fairness_input(_payload(rows, seed))
+        self.plan = make_plan(
+            get_circuit("fairness", "1"), self.data.public, rows=rows, profile=PROFILE_N8192_D3
+        )
+        self.keys = ClientKeys.generate(self.plan.profile, galois_steps=self.plan.rotation_steps)
+        self.canary_seed = secrets.token_bytes(32)
+        level = self.plan.input_level
+        slots = self.plan.profile.slot_count
+        self.ciphertexts: list[tuple[str, int, bytes]] = [
+            (
+                CANARY_COLUMN,
+                0,
+                self.keys.encrypt(canary_vector(self.canary_seed, slots), level=level),
+            )
+        ]
+        for index, chunk in enumerate(iter_chunks(self.data.columns(), self.plan.chunk_rows)):
+            for column in self.plan.columns:
+                self.ciphertexts.append(
+                    (column, index, self.keys.encrypt(chunk[column], level=level))
+                )
+
+    def header(self) -> JobHeader:
+        return JobHeader.from_plan(
+            self.plan,
+            dict(self.data.public),
+            evaluation_keys_digest=self.keys.evaluation_keys().digest,
+            idempotency_key=secrets.token_hex(16),
+            canary_seed=self.canary_seed,
+        )
+
+    def run(self, server: EvaluatorServer) -> tuple[Any, float]:
+        """Upload keys, submit, wait; (result, seconds from submit to SUCCEEDED)."""
+        with EvaluatorConnection(f"127.0.0.1:{server.port}") as connection:
+            connection.upload_evaluation_keys(self.keys.evaluation_keys())
+            started = time.perf_counter()
+            accepted = connection.submit_job(self.header(), iter(self.ciphertexts))
+            final = connection.wait_for_job(accepted.job_id)
+            seconds = time.perf_counter() - started
+            assert final.state is JobState.SUCCEEDED
+            return connection.fetch_result(accepted.job_id), seconds
+
+
+def _digests(result: Any) -> list[str]:
+    return [hashlib.sha256(c).hexdigest() for c in [*result.outputs, result.canary]]
+
+
+@pytest.fixture(scope="module")
+def identity() -> SigningIdentity:
+    return SigningIdentity.generate("evaluator")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    with distributed.LocalCluster(
+        n_workers=2,
+        processes=True,
+        threads_per_worker=1,
+        dashboard_address=":0",
+        host="127.0.0.1",
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def dask_server(cluster: Any, identity: SigningIdentity, tmp_path: Path) -> Iterator[Any]:
+    # fan-in 2: a three-batch job's partials are added up as a tree (combine task + finalize)
+    executor = DaskExecutor(cluster.scheduler_address, finalize_fanin=2)
+    server, _port = create_server(
+        "127.0.0.1:0", identity=identity, store_path=tmp_path / "dask-store", executor=executor
+    )
+    server.start()
+    try:
+        yield server, executor
+    finally:
+        server.stop(grace=1.0)
+
+
+@pytest.mark.timeout(180)
+def test_dask_executor_gives_identical_ciphertexts_and_ships_keys_once(
+    cluster: Any, dask_server: Any, identity: SigningIdentity, tmp_path: Path
+) -> None:
+    job = Job(ROWS, seed=11)
+    assert job.plan.n_chunks == 2 * BATCH_CHUNKS + 3  # three batches
+
+    # 1. the default executor (local spawn process pool)
+    local, _port = create_server(
+        "127.0.0.1:0", identity=identity, store_path=tmp_path / "local-store", workers=2
+    )
+    local.start()
+    try:
+        local_result, local_seconds = job.run(local)
+    finally:
+        local.stop(grace=1.0)
+
+    # 2. the Dask executor, twice with the same evaluation keys
+    server, executor = dask_server
+    first, first_seconds = job.run(server)
+    second, second_seconds = job.run(server)
+
+    # 3. the encrypted outputs and canary are byte-identical whatever executed them (the Dask
+    #    run also grouped the partial sums differently: additions mod q are exact)
+    assert len(local_result.outputs) == job.plan.n_outputs
+    assert first.outputs == local_result.outputs
+    assert first.canary == local_result.canary
+    assert second.outputs == local_result.outputs
+    assert _digests(second) == _digests(local_result)
+    # ... and they decrypt to the exact plaintext counts
+    decryptor = job.keys.decryptor()
+    decrypted = [decryptor.decrypt(c, level=job.plan.output_level) for c in first.outputs]
+    assert decode_counts(decrypted, job.data.public, job.data.rows) == plaintext_counts(job.data)
+
+    # 4. the Dask receipt is signed and binds the same output digests and planned counts
+    receipt = parse_receipt(
+        verify_envelope(
+            first.receipt_envelope, public_key=identity.public_key, key_id=identity.key_id
+        )
+    )
+    assert dict(receipt.outputs)["output/0"] == "sha256:" + _digests(local_result)[0]
+    assert receipt.depth_observed == job.plan.depth
+    assert receipt.operation_counts["rotations"] == job.plan.counts.to_dict()["rotations"]
+
+    # 5. keys were shipped once to each of the two workers, across both jobs and every task
+    digest = job.keys.evaluation_keys().digest
+    with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+        counts = client.run(key_ship_counts)
+    assert len(counts) == 2
+    assert all(per_worker == {digest: 1} for per_worker in counts.values()), counts
+    assert [len(s.workers) for s in executor.shipments] == [2]
+    assert sorted(executor.shipments[0].workers) == sorted(counts)
+    assert len(server.manager.batch_seconds) == 2 * 3  # 3 batch tasks per job, no re-ship
+    # per job: 3 batch tasks, 1 combine task (batches 0+1), 1 finalize task (combined + batch 2)
+    assert executor.tasks_done == {"batch": 6, "combine": 2, "finalize": 2}
+    print(
+        f"\nlocal {local_seconds:.2f} s, dask {first_seconds:.2f} s (keys shipped, "
+        f"{executor.shipments[0].nbytes / 1e6:.1f} MB in {executor.shipments[0].seconds:.2f} s),"
+        f" dask again {second_seconds:.2f} s"
+    )
+
+
+def _forget_keys_here() -> int:
+    """Simulate a restarted worker process: drop its key caches (the address stays)."""
+    from regaudit.evaluator import workers
+
+    count = len(workers._SHIPPED_KEYS)
+    workers._SHIPPED_KEYS.clear()
+    workers._KEY_CACHE.clear()
+    return count
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_that_lost_its_keys_gets_them_again(cluster: Any, dask_server: Any) -> None:
+    job = Job(BATCH_CHUNKS * PROFILE_N8192_D3.slot_count, seed=12)  # one batch
+    server, executor = dask_server
+    first, _ = job.run(server)
+    digest = job.keys.evaluation_keys().digest
+    with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+        assert sum(client.run(_forget_keys_here).values()) >= 2
+        again, _ = job.run(server)
+        counts = client.run(key_ship_counts)
+    assert again.outputs == first.outputs
+    # the executor believed both workers had the keys; the task's KeysNotCachedError made it
+    # ask again and re-ship (to both workers, since both lost them), once
+    assert [len(s.workers) for s in executor.shipments] == [2, 2]
+    assert all(c[digest] == 2 for c in counts.values()), counts
+
+
+def _small_cluster(port: int) -> Any:
+    return distributed.LocalCluster(
+        n_workers=1,
+        processes=False,
+        threads_per_worker=1,
+        dashboard_address=":0",
+        protocol="tcp",
+        host="127.0.0.1",
+        scheduler_port=port,
+    )
+
+
+@pytest.mark.timeout(120)
+def test_dead_cluster_fails_the_job_not_the_daemon_and_a_new_one_serves(
+    identity: SigningIdentity, tmp_path: Path
+) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    job = Job(PROFILE_N8192_D3.slot_count, seed=13)
+    small = _small_cluster(port)
+    executor = DaskExecutor(small.scheduler_address, connect_timeout=3.0)
+    server, evaluator_port = create_server(
+        "127.0.0.1:0", identity=identity, store_path=tmp_path, executor=executor
+    )
+    server.start()
+    try:
+        small.close()
+        with EvaluatorConnection(f"127.0.0.1:{evaluator_port}") as connection:
+            connection.upload_evaluation_keys(job.keys.evaluation_keys())
+            accepted = connection.submit_job(job.header(), iter(job.ciphertexts))
+            with pytest.raises(JobFailedError) as info:
+                connection.wait_for_job(accepted.job_id)
+            assert info.value.job_reason == REASON_DASK_UNAVAILABLE  # type: ignore[attr-defined]
+            assert f"Dask cluster at tcp://127.0.0.1:{port}" in str(info.value)
+            # the daemon keeps serving ...
+            assert connection.capabilities().circuits
+        # ... and once a cluster is back at the same address, jobs run again
+        with _small_cluster(port):
+            result, _seconds = job.run(server)
+        assert len(result.outputs) == job.plan.n_outputs
+    finally:
+        server.stop(grace=1.0)
+
+
+def test_unreachable_scheduler_is_a_clear_error() -> None:
+    started = time.monotonic()
+    with pytest.raises(DaskUnavailableError) as info:
+        DaskExecutor("tcp://127.0.0.1:9", connect_timeout=2.0)
+    assert "tcp://127.0.0.1:9" in str(info.value)
+    assert info.value.reason == REASON_DASK_UNAVAILABLE
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.timeout(120)
+def test_serve_dask_scheduler_command(cluster: Any, tmp_path: Path) -> None:
+    """``regaudit-evaluator serve --dask-scheduler`` runs jobs on the cluster."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    identity_dir = tmp_path / "identity"
+    SigningIdentity.generate("evaluator").save(identity_dir)
+    command = [sys.executable, "-m", "regaudit.evaluator", "serve", "--listen", "127.0.0.1:0"]
+    command += ["--identity", str(identity_dir), "--store", str(tmp_path / "store")]
+    # --workers sizes the local pool only
+    refused = subprocess.run(
+        [*command, "--dask-scheduler", cluster.scheduler_address, "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "--workers" in refused.stderr
+    process = subprocess.Popen(
+        [*command, "--dask-scheduler", cluster.scheduler_address, "--grace", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("listening on "), process.stderr.read() if process.stderr else ""
+        address = line.removeprefix("listening on ").strip()
+        job = Job(PROFILE_N8192_D3.slot_count * 2, seed=14)
+        with EvaluatorConnection(address) as connection:
+            connection.upload_evaluation_keys(job.keys.evaluation_keys())
+            accepted = connection.submit_job(job.header(), iter(job.ciphertexts))
+            assert connection.wait_for_job(accepted.job_id).state is JobState.SUCCEEDED
+            result = connection.fetch_result(accepted.job_id)
+        decryptor = job.keys.decryptor()
+        decrypted = [decryptor.decrypt(c, level=job.plan.output_level) for c in result.outputs]
+        assert decode_counts(decrypted, job.data.public, job.data.rows) == plaintext_counts(
+            job.data
+        )
+        # the tasks ran on the cluster's workers, not in daemon-local processes
+        with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+            counts = client.run(key_ship_counts)
+        assert any(job.keys.evaluation_keys().digest in c for c in counts.values())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
