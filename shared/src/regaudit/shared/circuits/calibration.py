@@ -8,29 +8,38 @@ Two forms, chosen by the input shape:
   noise) and ``set_size``.
 * **batch**: ``scores`` = n x K, ``labels`` = the n true classes, ``quantiles``; the report
   gives ``coverage`` (fraction of points whose true class is in their set) and
-  ``mean_set_size``, each with a rigorous error bound.
+  ``mean_set_size``, each with an error bound.
 
-Client-side encoding: points occupy blocks of K2 slots (the next power of two >= K, so the
-quantile pattern repeats identically in every chunk); the client encrypts ``score`` = s / R
-(R = public ``score_range``, scores and quantiles lie in [0, R]) and, for batches, the one-hot
-``label`` column and a ``valid`` column (1 on the n*K real slots). The evaluator forms
-t = score - quantile / R in [-1, 1] with a public add_plain (no level); membership is t <= 0.
+Point form. Blocks of K2 slots (the next power of two >= K); the client encrypts
+``score`` = s / R (R = public ``score_range``); the evaluator forms t = score - quantile / R in
+[-1, 1] with a public add_plain (no level); membership is t <= 0. p(t) = sum_(odd k <= 15)
+c_k T_k(t) is a least-squares odd Chebyshev fit of sign, strictly positive on (0, 1] (checked at
+import), so the membership bit is exact for every |t| with |p(t)| above the noise bound; the
+coefficients are folded into the output mask multiplication: depth 5.
 
-Point circuit: p(t) = sum_(odd k <= 15) c_k T_k(t), a least-squares odd Chebyshev fit of sign
-that is strictly positive on (0, 1] (checked at import). Only the sign of p is used, so the
-membership bit is exact for every |t| with |p(t)| above the noise bound (|t| >~ 1e-7); p is
-close to +-1 away from the quantile, so the output reveals little beyond the bit. The
-coefficients c_k are folded into the output mask multiplication (no extra level). Chebyshev
-polynomials come from T_2m = 2 T_m² - 1 and T_m+n = 2 T_m T_n - T_|m-n| (no scalar levels):
-T_15 at level 4, output at 5.
+Batch form (see ``docs/specs/calibration.md`` for the measurements behind every choice).
+Membership depends only on the order of score_ik relative to q_k, so the client replaces each
+class's scores by an order-preserving *position* anchored at the public quantile
+(:func:`rank_positions`): members (score <= q_k, ties with q_k included) get
+-(g + (1 - g) u) and non-members g + (1 - g) u, where u in (0, 1) is the average rank of the
+score among that class's members (counted from the quantile downwards) resp. non-members
+(upwards), and g = :data:`BATCH_GAP`. Positions are therefore never within g of 0, and a fixed
+odd polynomial s of degree 15 (:data:`BATCH_SIGN_COEFFICIENTS`, least squares on [g, 1]) equals
+sign to within :data:`BATCH_SIGN_ERROR` on every position. Layout: blocks of K2' = next power
+of two >= K + 1 slots per point; slots 0..K-1 hold the point's K positions, slot K a copy of
+the position of its true class, every other slot 0 (s(0) = 0 exactly: padding adds nothing).
 
-Batch circuit: the evaluator returns the Chebyshev moments sum valid * T_k(t) and
-sum label * T_k(t), k = 1..16 (level 5; masked: depth 6). The regulator solves two small LPs
-per quantity (the shared moment machinery of ``drift.chebyshev_sandwich``) for the best
-polynomials l <= step <= u given those moments, step(t) = [t <= 0]: a rigorous interval for
-the coverage count and the set-size total, reported as midpoint and error bound. Precision
-depends on how many points lie close to their quantile (measured in the tests).
-Both forms need depth > 3, so they plan on ``ckks-n16384-d6-v1``.
+The evaluator computes the odd Chebyshev polynomials T_1..T_15 of the position (10 ct x ct
+products, T_15 at level 4) and two accumulators
+``A = sum_k T_k * (mu_set * c_k on class slots)`` and ``B = sum_k T_k * (mu_cov * c_k on the
+true-class slots)`` (the coefficients, masks and a power-of-two scale mu that keeps the result
+within the profile's headroom are one plaintext multiplication: level 5). ``finalize``
+slot-sums both over the whole vector, so EVERY slot of output 0 holds mu_set * sum s over the
+n*K (point, class) positions and every slot of output 1 holds mu_cov * sum s over the n
+true-class positions; no slot carries a per-point value. The regulator checks that all slots
+agree, and reports set total = (n K - S_set) / 2 and covered = (n - S_cov) / 2 with error bounds
+from the polynomial's error and a CKKS noise bound. Depth 5, rotations 1, 2, ..., N/4 (the
+canary's own steps: no extra Galois key).
 """
 
 from __future__ import annotations
@@ -46,25 +55,33 @@ from numpy.polynomial import chebyshev
 from regaudit.shared import planning
 from regaudit.shared.algebra import FloatArray, SlotBackend, V
 from regaudit.shared.circuits.base import Plan, PublicInputs, iter_chunks
-from regaudit.shared.circuits.drift import chebyshev_sandwich
 from regaudit.shared.errors import BundleFormatError, CircuitError, InputError, NoiseBoundError
 from regaudit.shared.profiles import ParameterProfile
 
 #: Most classes per point.
 MAX_CLASSES = 1024
-#: Degree of the point-mode sign polynomial (odd) and of the batch moments.
+#: Degree of the point-mode sign polynomial (odd).
 SIGN_DEGREE = 15
-MOMENT_DEGREE = 16
 #: Points within this distance of 0 are excluded from the sign fit (fit weight only).
 SIGN_FIT_GAP = 0.05
 #: |p(t)| at or below this is a tie within CKKS noise: "indeterminate".
 POINT_NOISE_BOUND = 1e-4
-#: Per-slot CKKS noise bound on a batch moment (grows like k² with the Chebyshev degree).
-MOMENT_NOISE_PER_SLOT = 2e-7
-#: Noise is summed over every slot of a chunk, padding included.
-MIN_NOISE_SLOTS = 8192
 #: A zeroed output slot further than this from 0 cannot be CKKS noise.
 ZERO_TOLERANCE = 1e-3
+
+#: Batch form: positions lie in [-1, -BATCH_GAP] (members) or [BATCH_GAP, 1] (non-members).
+BATCH_GAP = 0.75
+#: Degree of the batch sign polynomial (odd; T_15 at level 4, the masked sum at level 5).
+BATCH_DEGREE = 15
+#: Largest |output| of a batch sum after the power-of-two scale mu (the depth-6 profile allows
+#: 2^18; the rest is margin for noise and the polynomial's overshoot).
+BATCH_OUTPUT_LIMIT = 2.0**15
+#: CKKS noise bound per slot on a decrypted batch sum, in units of s (measured on
+#: ckks-n16384-d6-v1: <= 1e-9 per slot; see the spec). Summed over every evaluated slot, so
+#: the bound is linear in the slot count (conservative: real noise grows like its square root).
+BATCH_NOISE_PER_SLOT = 1e-8
+#: Largest spread between the slots of a batch output (all of them hold the same sum).
+BATCH_SPREAD_TOLERANCE = 1e-3
 
 _KEYS = frozenset({"scores", "quantiles", "labels", "score_range"})
 _PUBLIC_KEYS = frozenset({"mode", "quantiles", "score_range", "classes", "points"})
@@ -86,6 +103,26 @@ def _sign_coefficients() -> FloatArray:
 
 #: The point-mode sign polynomial p (odd; p(t) > 0 on (0, 1]).
 SIGN_COEFFICIENTS = _sign_coefficients()
+
+
+def _batch_sign_coefficients() -> tuple[FloatArray, float]:
+    """Chebyshev coefficients (length BATCH_DEGREE + 1, odd) of the least-squares fit of 1 on
+    [BATCH_GAP, 1] (so of sign on both intervals), and max |s - sign| there."""
+    grid = np.linspace(BATCH_GAP, 1.0, 20_001)
+    basis = chebyshev.chebvander(grid, BATCH_DEGREE)[:, 1::2]
+    odd, *_ = np.linalg.lstsq(basis, np.ones_like(grid), rcond=None)
+    coefficients = np.zeros(BATCH_DEGREE + 1)
+    coefficients[1::2] = odd
+    probe = np.linspace(BATCH_GAP, 1.0, 400_001)
+    error = float(np.abs(chebyshev.chebval(probe, coefficients) - 1.0).max())
+    if error > 1e-6:
+        raise CircuitError("the batch sign polynomial is not accurate", field="calibration")
+    # a safety factor of 2 over the dense-grid maximum covers points between grid nodes
+    return coefficients, 2.0 * error
+
+
+#: The batch sign polynomial s (odd; |s - sign| <= BATCH_SIGN_ERROR on |x| in [g, 1]).
+BATCH_SIGN_COEFFICIENTS, BATCH_SIGN_ERROR = _batch_sign_coefficients()
 
 
 # ============================================================================================
@@ -188,13 +225,19 @@ def parse_calibration_input(payload: Mapping[str, Any]) -> CalibrationData:
     )
     if scores.min() < 0.0 or scores.max() > public["score_range"]:
         raise InputError("every score must lie in [0, score_range]", field="scores")
-    rows = points * block_for(classes)
+    rows = points * (batch_block_for(classes) if batch else block_for(classes))
     return CalibrationData(rows=rows, public=public, scores=scores, labels=labels)
 
 
 def block_for(classes: int) -> int:
-    """Slots per point: the next power of two >= classes."""
+    """Slots per point (point form): the next power of two >= classes."""
     return 1 << max(0, (classes - 1).bit_length())
+
+
+def batch_block_for(classes: int) -> int:
+    """Slots per point (batch form): the next power of two >= classes + 1 (the true-class
+    copy lives in slot ``classes`` of the block)."""
+    return block_for(classes + 1)
 
 
 # ============================================================================================
@@ -202,24 +245,75 @@ def block_for(classes: int) -> int:
 # ============================================================================================
 
 
+def _average_ranks(values: FloatArray) -> FloatArray:
+    """1-based ranks of ``values``, ties sharing their average rank."""
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    starts = np.cumsum(counts) - counts
+    return (starts + (counts + 1) / 2.0)[inverse]
+
+
+def rank_positions(scores: FloatArray, quantiles: Sequence[float]) -> FloatArray:
+    """Client side, batch form: the order-preserving position of every score relative to its
+    class quantile (n x K, see the module doc). Members (score <= q_k) lie in
+    [-1, -BATCH_GAP], non-members in [BATCH_GAP, 1]; within each side positions follow the
+    average rank of the score (ties share one position), so position_ik <= position_jk iff
+    score_ik <= score_jk."""
+    points, classes = scores.shape
+    positions = np.zeros((points, classes))
+    spread = 1.0 - BATCH_GAP
+    for k in range(classes):
+        column = scores[:, k]
+        member = column <= quantiles[k]
+        inside, outside = column[member], column[~member]
+        if inside.size:
+            closeness = (inside.size - _average_ranks(inside) + 0.5) / inside.size
+            positions[member, k] = -(BATCH_GAP + spread * closeness)
+        if outside.size:
+            distance = (_average_ranks(outside) - 0.5) / outside.size
+            positions[~member, k] = BATCH_GAP + spread * distance
+    return positions
+
+
 def encode_calibration_columns(
     scores: FloatArray, labels: FloatArray | None, public: PublicInputs
 ) -> dict[str, FloatArray]:
-    """score = s / R in point blocks of K2 slots; batch adds one-hot label and valid."""
+    """Point: ``score`` = s / R in blocks of K2 slots. Batch: ``position`` in blocks of K2'
+    slots (K positions, the true class's position in slot K, zeros)."""
     points, classes = scores.shape
-    block = block_for(classes)
-    score = np.zeros((points, block))
-    score[:, :classes] = scores / public["score_range"]
-    columns = {"score": score.ravel()}
-    if public["mode"] == "batch":
-        assert labels is not None
-        onehot = np.zeros((points, block))
-        onehot[np.arange(points), labels.astype(np.int64)] = 1.0
-        valid = np.zeros((points, block))
-        valid[:, :classes] = 1.0
-        columns["label"] = onehot.ravel()
-        columns["valid"] = valid.ravel()
-    return columns
+    if public["mode"] == "point":
+        block = block_for(classes)
+        score = np.zeros((points, block))
+        score[:, :classes] = scores / public["score_range"]
+        return {"score": score.ravel()}
+    if labels is None:
+        raise InputError("a batch of points needs labels", field="labels")
+    positions = rank_positions(scores, public["quantiles"])
+    block = batch_block_for(classes)
+    layout = np.zeros((points, block))
+    layout[:, :classes] = positions
+    layout[:, classes] = positions[np.arange(points), labels.astype(np.int64)]
+    return {"position": layout.ravel()}
+
+
+def batch_scales(public: PublicInputs) -> tuple[float, float]:
+    """Powers of two (mu_set, mu_cov) keeping both batch sums within BATCH_OUTPUT_LIMIT."""
+    bound = 1.0 + BATCH_SIGN_ERROR
+
+    def scale(atoms: int) -> float:
+        exponent = max(0, math.ceil(math.log2(atoms * bound / BATCH_OUTPUT_LIMIT)))
+        return 2.0**-exponent
+
+    return scale(public["points"] * public["classes"]), scale(public["points"])
+
+
+def batch_masks(public: PublicInputs, slot_count: int) -> tuple[FloatArray, FloatArray]:
+    """Public 0/1 patterns of a chunk: the class slots and the true-class slots."""
+    classes = public["classes"]
+    block = batch_block_for(classes)
+    one_set, one_cov = np.zeros(block), np.zeros(block)
+    one_set[:classes] = 1.0
+    one_cov[classes] = 1.0
+    return np.tile(one_set, slot_count // block), np.tile(one_cov, slot_count // block)
 
 
 def quantile_pattern(public: PublicInputs, slot_count: int) -> FloatArray:
@@ -233,6 +327,23 @@ def quantile_pattern(public: PublicInputs, slot_count: int) -> FloatArray:
 # ============================================================================================
 # 3. The circuit (evaluator side)
 # ============================================================================================
+
+
+def _odd_chebyshev(backend: SlotBackend[V], t: V, degree: int) -> dict[int, V]:
+    """T_k(t) for odd k <= degree (and the powers of two on the way): T_(2^j) by doubling,
+    odd k in (2^j, 2^(j+1)) as 2 T_(2^j) T_(k-2^j) - T_(2^(j+1)-k); T_k at level
+    t.level + ceil(log2 k), one ct x ct product per polynomial."""
+    polys: dict[int, V] = {1: t}
+    power = 1
+    while 2 * power <= degree:
+        square = backend.multiply(polys[power], polys[power])
+        polys[2 * power] = backend.add_plain(backend.add(square, square), -1.0)
+        power *= 2
+    for k in range(3, degree + 1, 2):
+        high = 1 << ((k - 1).bit_length() - 1)
+        product = backend.multiply(polys[high], polys[k - high])
+        polys[k] = backend.sub(backend.add(product, product), polys[2 * high - k])
+    return polys
 
 
 def _chebyshev(backend: SlotBackend[V], t: V, degree: int) -> dict[int, V]:
@@ -250,8 +361,8 @@ def _chebyshev(backend: SlotBackend[V], t: V, degree: int) -> dict[int, V]:
 
 
 class CalibrationCircuit:
-    """Point: p(t_k) per class (depth 5). Batch: valid/label-weighted Chebyshev moments of t
-    (depth 6)."""
+    """Point: p(t_k) per class (depth 5). Batch: slot-summed sign polynomial of the client's
+    rank positions, over all classes and over the true classes (depth 5)."""
 
     circuit_id: ClassVar[str] = "calibration"
     version: ClassVar[str] = "1"
@@ -299,57 +410,66 @@ class CalibrationCircuit:
         return {"mode": mode, "quantiles": values, "score_range": score_range, **sizes}
 
     def columns(self, public: PublicInputs) -> list[str]:
-        return ["score", "label", "valid"] if public["mode"] == "batch" else ["score"]
+        return ["position"] if public["mode"] == "batch" else ["score"]
 
     def max_output_magnitude(self, rows: int, public: PublicInputs) -> float:
         if public["mode"] == "point":
             return float(np.abs(SIGN_COEFFICIENTS).sum())
-        return float(public["points"] * public["classes"])
+        mu_set, mu_cov = batch_scales(public)
+        bound = 1.0 + BATCH_SIGN_ERROR
+        return bound * max(mu_set * public["points"] * public["classes"], mu_cov * public["points"])
 
     def evaluate_chunk(
         self, backend: SlotBackend[V], inputs: Mapping[str, V], public: PublicInputs
     ) -> list[V]:
-        """Point: [T_1, T_3, ..., T_15](t). Batch: [valid * T_k, label * T_k for k = 1..16]."""
+        """Point: [T_1, T_3, ..., T_15](t). Batch: [A, B], the slot-wise sign polynomial of
+        the positions times mu_set on the class slots, resp. mu_cov on the true-class slots."""
         for name in self.columns(public):
             if name not in inputs:
                 raise CircuitError(f"chunk lacks column {name!r}", field="columns")
-        if block_for(public["classes"]) > backend.slot_count:
-            raise CircuitError("too many classes for the slots", field="classes")
-        t = backend.add_plain(inputs["score"], quantile_pattern(public, backend.slot_count))
         if public["mode"] == "point":
+            if block_for(public["classes"]) > backend.slot_count:
+                raise CircuitError("too many classes for the slots", field="classes")
+            t = backend.add_plain(inputs["score"], quantile_pattern(public, backend.slot_count))
             polys = _chebyshev(backend, t, SIGN_DEGREE)
             return [polys[k] for k in range(1, SIGN_DEGREE + 1, 2)]
-        polys = _chebyshev(backend, t, MOMENT_DEGREE)
-        valid, label = inputs["valid"], inputs["label"]
-        weighted = [backend.multiply(valid, polys[k]) for k in range(1, MOMENT_DEGREE + 1)]
-        weighted += [backend.multiply(label, polys[k]) for k in range(1, MOMENT_DEGREE + 1)]
-        return weighted
+        if batch_block_for(public["classes"]) > backend.slot_count:
+            raise CircuitError("too many classes for the slots", field="classes")
+        polys = _odd_chebyshev(backend, inputs["position"], BATCH_DEGREE)
+        mask_set, mask_cov = batch_masks(public, backend.slot_count)
+        mu_set, mu_cov = batch_scales(public)
+        sums: list[V] = []
+        for mask, mu in ((mask_set, mu_set), (mask_cov, mu_cov)):
+            by_level: dict[int, list[V]] = {}
+            for k in range(1, BATCH_DEGREE + 1, 2):
+                term = backend.multiply_plain(polys[k], mask * (mu * BATCH_SIGN_COEFFICIENTS[k]))
+                by_level.setdefault(term.level, []).append(term)
+            total: V | None = None
+            for level in sorted(by_level):
+                partial = backend.add_many(by_level[level])
+                total = partial if total is None else backend.add(total, partial)
+            assert total is not None
+            sums.append(total)
+        return sums
 
     def finalize(
         self, backend: SlotBackend[V], accumulators: list[V], public: PublicInputs, rows: int
     ) -> list[V]:
         """Point: sum_k c_k T_k masked to the K class slots (coefficients in the mask).
-        Batch: each moment slot-summed and kept in its own slot j."""
+        Batch: both sums slot-summed over the whole vector (every slot holds the total)."""
+        if public["mode"] == "batch":
+            if len(accumulators) != 2:
+                raise CircuitError("expected 2 accumulators", field="accumulators")
+            return [backend.slot_sum(accumulator) for accumulator in accumulators]
         by_level: dict[int, list[V]] = {}
-        if public["mode"] == "point":
-            expected = (SIGN_DEGREE + 1) // 2
-            if len(accumulators) != expected:
-                raise CircuitError(f"expected {expected} accumulators", field="accumulators")
-            for index, accumulator in enumerate(accumulators):
-                mask = np.zeros(backend.slot_count)
-                mask[: public["classes"]] = SIGN_COEFFICIENTS[2 * index + 1]
-                masked = backend.multiply_plain(accumulator, mask)
-                by_level.setdefault(masked.level, []).append(masked)
-        else:
-            if len(accumulators) != 2 * MOMENT_DEGREE:
-                raise CircuitError(
-                    f"expected {2 * MOMENT_DEGREE} accumulators", field="accumulators"
-                )
-            for slot, accumulator in enumerate(accumulators):
-                mask = np.zeros(backend.slot_count)
-                mask[slot] = 1.0
-                masked = backend.multiply_plain(backend.slot_sum(accumulator), mask)
-                by_level.setdefault(masked.level, []).append(masked)
+        expected = (SIGN_DEGREE + 1) // 2
+        if len(accumulators) != expected:
+            raise CircuitError(f"expected {expected} accumulators", field="accumulators")
+        for index, accumulator in enumerate(accumulators):
+            mask = np.zeros(backend.slot_count)
+            mask[: public["classes"]] = SIGN_COEFFICIENTS[2 * index + 1]
+            masked = backend.multiply_plain(accumulator, mask)
+            by_level.setdefault(masked.level, []).append(masked)
         result: V | None = None
         for level in sorted(by_level):
             partial = backend.add_many(by_level[level])
@@ -410,37 +530,58 @@ def decode_point(outputs: Sequence[FloatArray], public: PublicInputs) -> dict[st
     }
 
 
-def moment_noise_bounds(public: PublicInputs) -> FloatArray:
-    """Noise bound of sum weight * T_k, k = 0..MOMENT_DEGREE (T_0 terms are exact)."""
-    slots = max(MIN_NOISE_SLOTS, public["points"] * block_for(public["classes"]))
-    degrees = np.arange(MOMENT_DEGREE + 1, dtype=np.float64)
-    noise = slots * MOMENT_NOISE_PER_SLOT * np.maximum(1.0, degrees**2 / 8.0)
-    noise[0] = 0.0
-    return noise
+def batch_noise_bounds(public: PublicInputs, slot_count: int) -> tuple[float, float]:
+    """CKKS noise bounds on S_set and S_cov (unscaled sums of s): every evaluated slot of
+    every chunk may contribute BATCH_NOISE_PER_SLOT, amplified by 1 / mu."""
+    block = batch_block_for(public["classes"])
+    chunks = math.ceil(public["points"] * block / slot_count)
+    slots = chunks * slot_count * BATCH_NOISE_PER_SLOT
+    mu_set, mu_cov = batch_scales(public)
+    return slots / mu_set, slots / mu_cov
 
 
-def _step(t: FloatArray) -> FloatArray:
-    return (t <= 0.0).astype(np.float64)
+def _uniform_output(vector: FloatArray, name: str) -> float:
+    """Steps: 1. finite; 2. every slot holds the same sum (within noise); 3. their mean."""
+    # 1.
+    if vector.ndim != 1 or vector.size == 0 or not np.isfinite(vector).all():
+        raise BundleFormatError(f"calibration {name} output is malformed")
+    # 2.
+    spread = float(vector.max() - vector.min())
+    if spread > BATCH_SPREAD_TOLERANCE:
+        raise NoiseBoundError(f"the {name} output's slots disagree by {spread:.3g}: not a slot-sum")
+    # 3.
+    return float(vector.mean())
 
 
 def decode_batch(outputs: Sequence[FloatArray], public: PublicInputs) -> dict[str, Any]:
-    """Coverage and mean set size with rigorous bounds from the decrypted moments."""
-    values = _output(outputs, 2 * MOMENT_DEGREE)
+    """Coverage and mean set size with error bounds from the two decrypted slot-sums.
+
+    Steps: 1. two output vectors, each uniform; 2. unscale S = output / mu and check its
+    range; 3. totals (atoms - S) / 2, error bound atoms * BATCH_SIGN_ERROR / 2 plus noise / 2;
+    4. per point."""
+    # 1.
+    if len(outputs) != 2:
+        raise BundleFormatError(f"calibration batch has 2 output vectors, got {len(outputs)}")
+    vectors = [np.asarray(o, dtype=np.float64) for o in outputs]
+    values = [_uniform_output(v, n) for v, n in zip(vectors, ("set size", "coverage"), strict=True)]
     points, classes = public["points"], public["classes"]
-    noise = moment_noise_bounds(public)
+    mu_set, mu_cov = batch_scales(public)
+    noise_set, noise_cov = batch_noise_bounds(public, vectors[0].shape[0])
     report: dict[str, Any] = {"points": points, "quantiles": public["quantiles"]}
-    for name, atoms, part in (
-        ("mean_set_size", points * classes, values[:MOMENT_DEGREE]),
-        ("coverage", points, values[MOMENT_DEGREE:]),
+    for name, atoms, value, mu, noise in (
+        ("mean_set_size", points * classes, values[0], mu_set, noise_set),
+        ("coverage", points, values[1], mu_cov, noise_cov),
     ):
-        if np.abs(part).max() > atoms * (1.0 + ZERO_TOLERANCE) + noise.max():
-            raise NoiseBoundError(f"a {name} moment exceeds its range")
-        moments = np.concatenate([[float(atoms)], part])
-        low, high, estimate = chebyshev_sandwich(moments, noise, _step, atoms=atoms, clip_low=0.0)
-        high = min(high, float(atoms))
-        estimate = min(estimate, high)
-        report[name] = estimate / points
-        report[f"{name}_error_bound"] = max(estimate - low, high - estimate) / points
+        # 2.
+        total = value / mu
+        if abs(total) > atoms * (1.0 + BATCH_SIGN_ERROR) + noise:
+            raise NoiseBoundError(f"the {name} sum {total:.6g} exceeds its range")
+        # 3.
+        count = min(max((atoms - total) / 2.0, 0.0), float(atoms))
+        error = (atoms * BATCH_SIGN_ERROR + noise) / 2.0
+        # 4.
+        report[name] = count / points
+        report[f"{name}_error_bound"] = error / points
     return report
 
 
@@ -487,12 +628,18 @@ def evaluate_plaintext(
 
 
 __all__ = [
+    "BATCH_DEGREE",
+    "BATCH_GAP",
+    "BATCH_SIGN_COEFFICIENTS",
+    "BATCH_SIGN_ERROR",
     "MAX_CLASSES",
-    "MOMENT_DEGREE",
     "SIGN_COEFFICIENTS",
     "SIGN_DEGREE",
     "CalibrationCircuit",
     "CalibrationData",
+    "batch_block_for",
+    "batch_masks",
+    "batch_scales",
     "block_for",
     "calibration_reference",
     "decode_batch",
@@ -501,4 +648,5 @@ __all__ = [
     "evaluate_plaintext",
     "parse_calibration_input",
     "quantile_pattern",
+    "rank_positions",
 ]
