@@ -166,8 +166,8 @@ def test_unknown_primitive(tmp_path: Path) -> None:
     assert_usage_error(result, "primitive")
 
 
-def test_design_primitive_not_available_here() -> None:
-    assert_usage_error(run("audit", "drift", "--schema"), "primitive", "not available")
+def test_unknown_primitive_is_a_usage_error() -> None:
+    assert_usage_error(run("audit", "sentiment", "--schema"), "primitive", "sentiment")
 
 
 def test_unknown_profile(

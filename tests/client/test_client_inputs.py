@@ -96,4 +96,6 @@ def test_parquet_with_mapping(tmp_path: Path) -> None:  # pragma: no cover - opt
 
 
 def test_available_primitives() -> None:
-    assert available_primitives() == ["fairness"]
+    assert sorted(available_primitives()) == sorted(
+        ["fairness", "concordance", "drift", "disagreement", "calibration", "provenance"]
+    )

@@ -105,10 +105,19 @@ def test_profiles_and_circuits() -> None:
     with pytest.raises(UnsupportedCircuitError) as circuit:
         store.require_circuit("fairness", "2")
     assert circuit.value.field == "circuit_version"
+    for circuit_id in (
+        "fairness",
+        "concordance",
+        "drift",
+        "disagreement",
+        "calibration",
+        "provenance",
+    ):
+        store.require_circuit(circuit_id, "1")
     with pytest.raises(UnsupportedCircuitError):
-        store.require_circuit("concordance", "1")
-    store.allow_circuit("concordance", "1")
-    store.require_circuit("concordance", "1")
+        store.require_circuit("sentiment", "1")
+    store.allow_circuit("sentiment", "1")
+    store.require_circuit("sentiment", "1")
 
 
 def test_freshness() -> None:

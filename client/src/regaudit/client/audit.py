@@ -31,6 +31,7 @@ from regaudit.shared.errors import (
 )
 from regaudit.shared.evidence.canonical import canonical_json, sha256_digest, utc_now
 from regaudit.shared.evidence.identity import PublicKeyRecord, SigningIdentity, write_file_atomic
+from regaudit.shared.local import data_chunks, plan_audit
 from regaudit.shared.profiles import ParameterProfile, get_profile
 
 #: Default deadline for the whole audit (seconds).
@@ -346,9 +347,8 @@ def run_audit(
     failed) or a VerificationError subclass (the receipt does not verify).
     """
     from regaudit.client.transport import EvaluatorConnection
-    from regaudit.shared.evidence import commitments, sealing, statements
+    from regaudit.shared.evidence import sealing, statements
     from regaudit.shared.evidence.dsse import PAYLOAD_TYPE_INTOTO, sign_envelope
-    from regaudit.shared.planning import make_plan
     from regaudit.shared.protocol import DEADLINE_UNARY_S, JobHeader, JobState
     from regaudit.shared.secretkey import ClientKeys
 
@@ -365,13 +365,15 @@ def run_audit(
     # 1. validate the input and the public inputs
     circuit = resolve_circuit(primitive)
     public = circuit.validate_public(data.public)
-    columns = data.columns()
     rows = data.rows
+    # inputs with their own chunking (concordance's pair layout) never build whole columns
+    chunked = callable(getattr(data, "iter_chunks", None))
+    columns = None if chunked else data.columns()
 
-    # 2. plan from sizes alone
+    # 2. plan from sizes alone (honouring a circuit's minimum scale, e.g. disagreement)
     chosen = get_profile(profile) if isinstance(profile, str) else profile
-    plan = make_plan(circuit, public, rows=rows, profile=chosen)
-    if set(columns) != set(plan.columns):
+    plan = plan_audit(circuit, public, rows=rows, profile=chosen)
+    if columns is not None and set(columns) != set(plan.columns):
         raise InputError("the input's columns do not match the circuit's", field="columns")
 
     # 3. a fresh CKKS key set for this audit only (Galois keys: the plan's steps only)
@@ -437,7 +439,12 @@ def run_audit(
 
             mark = time.monotonic()
             ciphertexts = pool.encrypt_audit(
-                plan, columns, canary_seed=canary_seed, manifest=manifest, on_encrypted=on_encrypted
+                plan,
+                columns,
+                canary_seed=canary_seed,
+                manifest=manifest,
+                on_encrypted=on_encrypted,
+                chunks=data_chunks(data, plan.chunk_rows) if columns is None else None,
             )
             accepted = _remote(
                 lambda: connection.submit_job(
@@ -501,7 +508,7 @@ def run_audit(
     receipt_digest = statements.receipt_digest(result.receipt_envelope)
 
     # 11. hiding commitments to every input column; the openings stay with the client
-    openings = {name: commitments.commit_column(name, columns[name]) for name in plan.columns}
+    openings = _commit_columns(data, plan, columns)
     openings_path = write_openings(openings_dir, audit_id=audit_id, openings=openings)
 
     # 12. seal the CKKS secret key to the regulator (the only way it ever leaves)
@@ -578,6 +585,26 @@ def run_audit(
         deduplicated=accepted.deduplicated,
         timings=timings,
     )
+
+
+def _commit_columns(
+    data: AuditData, plan: Plan, columns: Mapping[str, Any] | None
+) -> dict[str, tuple[str, str]]:
+    """Hiding commitments (column -> (digest, salt hex)) to every input column, over its
+    ``plan.rows`` real values in row order; chunked inputs are committed chunk by chunk (the
+    same digest as over the whole column, without building it)."""
+    from regaudit.shared.evidence import commitments
+
+    if columns is not None:
+        return {name: commitments.commit_column(name, columns[name]) for name in plan.columns}
+    committers = {name: commitments.ColumnCommitter(name) for name in plan.columns}
+    remaining = plan.rows
+    for chunk in data_chunks(data, plan.chunk_rows):
+        used = min(remaining, plan.chunk_rows)
+        for name, committer in committers.items():
+            committer.update(chunk[name][:used])
+        remaining -= used
+    return {name: committer.finalize() for name, committer in committers.items()}
 
 
 def _remaining(deadline: float) -> float:

@@ -5,7 +5,11 @@ Commands::
     regaudit-client init DIR [--force]
     regaudit-client audit PRIMITIVE --input FILE --evaluator HOST:PORT --regulator-card FILE
                           --identity DIR --out BUNDLE [--threshold X]
-                          [--y-true COL --y-pred COL --group COL] [--profile NAME]
+                          [--y-true COL --y-pred COL --group COL] [--column FIELD=COL ...]
+                          [--drift-threshold X --bin-width W --w1-range R]
+                          [--models JSON|@FILE --input-bound X]
+                          [--quantiles Q[,Q...] --score-range R --scores COL,COL...]
+                          [--n-buckets B --k K --attribution-scale A] [--profile NAME]
                           [--timeout S] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]
     regaudit-client audit PRIMITIVE --schema
     regaudit-client schema [--list | NAME]
@@ -193,9 +197,82 @@ def _tls_options(ca: Path | None, cert: Path | None, key: Path | None) -> Any:
         _usage(f"cannot read TLS material: {exc}", field="tls")
 
 
+#: Largest --models file read.
+MAX_MODELS_BYTES = 1024 * 1024
+
+
+def _overrides(**values: Any) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _models(text: str | None) -> Any:
+    """--models: JSON text or @FILE holding a list of coefficient lists."""
+    if text is None:
+        return None
+    if text.startswith("@"):
+        path = Path(text[1:])
+        if not path.is_file():
+            raise InputError(f"{path} does not exist", field="models")
+        if path.stat().st_size > MAX_MODELS_BYTES:
+            raise InputError(f"{path} is larger than {MAX_MODELS_BYTES} bytes", field="models")
+        text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"not valid JSON: {exc}", field="models") from exc
+
+
+def _quantiles(text: str | None) -> Any:
+    """--quantiles: one number (every class) or a comma-separated list."""
+    if text is None:
+        return None
+    try:
+        values = [float(item) for item in text.split(",")]
+    except ValueError:
+        raise InputError(
+            f"{text!r} is not a comma-separated list of numbers", field="quantiles"
+        ) from None
+    return values[0] if len(values) == 1 else values
+
+
+def _mapping(
+    *,
+    y_true: str | None,
+    y_pred: str | None,
+    group: str | None,
+    column: list[str] | None,
+    scores: str | None,
+) -> Any:
+    """The ColumnMapping of the --y-true/--y-pred/--group, --column and --scores options."""
+    from dataclasses import fields
+
+    from regaudit.client.inputs import ColumnMapping
+
+    known = {f.name for f in fields(ColumnMapping)} - {"scores"}
+    values: dict[str, Any] = {"y_true": y_true, "y_pred": y_pred, "group": group}
+    for item in column or []:
+        name, sep, target = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not target or name not in known:
+            raise InputError(
+                f"{item!r} is not FIELD=COLUMN with FIELD one of {', '.join(sorted(known))}",
+                field="column",
+            )
+        values[name] = target
+    if scores is not None:
+        values["scores"] = tuple(name.strip() for name in scores.split(",") if name.strip())
+    return ColumnMapping(**values)
+
+
 @app.command()
 def audit(
-    primitive: Annotated[str, typer.Argument(help="Audit primitive (available: fairness).")],
+    primitive: Annotated[
+        str,
+        typer.Argument(
+            help="Audit primitive: fairness, concordance, drift, disagreement, calibration or "
+            "provenance."
+        ),
+    ],
     input_file: Annotated[
         Path | None, typer.Option("--input", "-i", help="JSON (seed shape), CSV or Parquet.")
     ] = None,
@@ -216,6 +293,53 @@ def audit(
     y_pred: Annotated[str | None, typer.Option("--y-pred", help="CSV column of y_pred.")] = None,
     group: Annotated[
         str | None, typer.Option("--group", help="CSV column of the (categorical) group.")
+    ] = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column",
+            help="CSV/Parquet column mapping FIELD=COLUMN, repeatable (e.g. risk=score, "
+            "time=weeks, event=arrest, p=reference, q=current, test_input=x, label=y, "
+            "attribution=shap, row_id=id).",
+        ),
+    ] = None,
+    scores: Annotated[
+        str | None,
+        typer.Option("--scores", help="calibration: comma-separated score columns (class order)."),
+    ] = None,
+    drift_threshold: Annotated[
+        float | None, typer.Option("--drift-threshold", help="drift: threshold on the distance.")
+    ] = None,
+    bin_width: Annotated[
+        float | None, typer.Option("--bin-width", help="drift: bin width for W1.")
+    ] = None,
+    w1_range: Annotated[
+        float | None, typer.Option("--w1-range", help="drift: public bound on max |P - Q|.")
+    ] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            "--models",
+            help="disagreement: model polynomials as JSON ([[c0, c1, ...], ...]) or @FILE.",
+        ),
+    ] = None,
+    input_bound: Annotated[
+        float | None, typer.Option("--input-bound", help="disagreement: public bound on |x|.")
+    ] = None,
+    quantiles: Annotated[
+        str | None,
+        typer.Option("--quantiles", help="calibration: one quantile or comma-separated per class."),
+    ] = None,
+    score_range: Annotated[
+        float | None, typer.Option("--score-range", help="calibration: scores lie in [0, R].")
+    ] = None,
+    n_buckets: Annotated[
+        int | None, typer.Option("--n-buckets", help="provenance: number of hash buckets.")
+    ] = None,
+    top_k: Annotated[int | None, typer.Option("--k", help="provenance: top-K buckets.")] = None,
+    attribution_scale: Annotated[
+        float | None,
+        typer.Option("--attribution-scale", help="provenance: public power-of-two scale."),
     ] = None,
     profile: Annotated[
         str | None, typer.Option("--profile", help="Parameter profile (default: smallest fit).")
@@ -246,7 +370,7 @@ def audit(
     Exit codes: 0 bundle written; 1 the evaluator's receipt did not verify; 2 bad input or
     usage (the message names the field); 3 the evaluator is unreachable or failed the job.
     """
-    from regaudit.client.inputs import ColumnMapping, get_loader, load_audit_input
+    from regaudit.client.inputs import get_loader, load_audit_input
 
     try:
         get_loader(primitive)
@@ -278,15 +402,30 @@ def audit(
     from regaudit.shared.profiles import get_profile
 
     try:
-        if threshold is not None and not (0.0 <= threshold <= 1.0):
+        if primitive == "fairness" and threshold is not None and not (0.0 <= threshold <= 1.0):
             raise InputError(f"{threshold} is outside [0, 1]", field="threshold")
         if profile is not None:
             get_profile(profile)
+        overrides = _overrides(
+            drift_threshold=drift_threshold,
+            bin_width=bin_width,
+            w1_range=w1_range,
+            model_polynomials=_models(models),
+            input_bound=input_bound,
+            quantiles=_quantiles(quantiles),
+            score_range=score_range,
+            n_buckets=n_buckets,
+            k=top_k,
+            attribution_scale=attribution_scale,
+        )
         data = load_audit_input(
             primitive,
             input_file,
             threshold=threshold,
-            mapping=ColumnMapping(y_true=y_true, y_pred=y_pred, group=group),
+            mapping=_mapping(
+                y_true=y_true, y_pred=y_pred, group=group, column=column, scores=scores
+            ),
+            overrides=overrides,
         )
         card = _read_card(regulator_card)
         tls = _tls_options(tls_ca, tls_cert, tls_key)

@@ -24,7 +24,7 @@ import hashlib
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.pool import AsyncResult
 from types import TracebackType
@@ -179,13 +179,16 @@ class EncryptionPool:
     def encrypt_audit(
         self,
         plan: Plan,
-        columns: Mapping[str, FloatArray],
+        columns: Mapping[str, FloatArray] | None = None,
         *,
         canary_seed: bytes,
         manifest: InputManifest,
         on_encrypted: Callable[[ManifestEntry], None] | None = None,
+        chunks: Iterable[Mapping[str, FloatArray]] | None = None,
     ) -> Iterator[EncryptedChunk]:
-        """Encrypt the canary and every chunk of ``columns`` at ``plan.input_level``.
+        """Encrypt the canary and every chunk at ``plan.input_level``: either of whole
+        ``columns`` or, for inputs too large to hold as columns, of the zero-padded ``chunks``
+        (``plan.n_chunks`` dicts of ``plan.chunk_rows`` values per column, produced lazily).
 
         Yields ``(column, chunk_index, ciphertext)`` lazily in :func:`upload_order`, appending
         each ciphertext's digest to ``manifest`` as it is yielded.
@@ -194,8 +197,14 @@ class EncryptionPool:
             raise RuntimeError("the encryption pool is closed")
         if plan.profile != self.profile:
             raise ValueError(f"plan uses profile {plan.profile.name}, pool {self.profile.name}")
-        arrays = _check_columns(plan, columns)
-        return self._run(_tasks(plan, arrays, canary_seed), manifest, on_encrypted)
+        if (columns is None) == (chunks is None):
+            raise ValueError("give exactly one of columns and chunks")
+        if columns is not None:
+            source = iter_chunks(_check_columns(plan, columns), plan.chunk_rows)
+        else:
+            assert chunks is not None
+            source = _checked_chunks(plan, chunks)
+        return self._run(_tasks(plan, source, canary_seed), manifest, on_encrypted)
 
     def _run(
         self,
@@ -242,12 +251,40 @@ def _check_columns(plan: Plan, columns: Mapping[str, FloatArray]) -> dict[str, F
     return arrays
 
 
+def _checked_chunks(
+    plan: Plan, chunks: Iterable[Mapping[str, FloatArray]]
+) -> Iterator[dict[str, FloatArray]]:
+    """Each chunk holds every plan column as ``plan.chunk_rows`` finite values; exactly
+    ``plan.n_chunks`` chunks."""
+    count = 0
+    for chunk in chunks:
+        if count >= plan.n_chunks:
+            raise InputError(f"more than the planned {plan.n_chunks} chunks", field="rows")
+        checked: dict[str, FloatArray] = {}
+        for name in plan.columns:
+            if name not in chunk:
+                raise InputError(f"column {name!r} is missing", field=name)
+            array = np.ascontiguousarray(chunk[name], dtype=np.float64)
+            if array.shape != (plan.chunk_rows,):
+                raise InputError(
+                    f"chunk {count} has shape {array.shape}, expected ({plan.chunk_rows},)",
+                    field=name,
+                )
+            if not np.all(np.isfinite(array)):
+                raise InputError("column contains NaN or infinite values", field=name)
+            checked[name] = array
+        count += 1
+        yield checked
+    if count != plan.n_chunks:
+        raise InputError(f"{count} chunks, the plan expects {plan.n_chunks}", field="rows")
+
+
 def _tasks(
-    plan: Plan, columns: dict[str, FloatArray], canary_seed: bytes
+    plan: Plan, chunks: Iterator[dict[str, FloatArray]], canary_seed: bytes
 ) -> Iterator[tuple[str, int, FloatArray, int]]:
     level = plan.input_level
     yield CANARY_COLUMN, 0, canary_vector(canary_seed, plan.profile.slot_count), level
-    for index, chunk in enumerate(iter_chunks(columns, plan.chunk_rows)):
+    for index, chunk in enumerate(chunks):
         for name in plan.columns:
             yield name, index, chunk[name], level
 

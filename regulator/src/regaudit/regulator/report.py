@@ -1,10 +1,13 @@
 """Reports of a verified audit: plain text (the CLI), self-contained HTML, and JSON.
 
-The renderers are generic over primitives: scalar metrics, a per-group table (any ``groups``
-mapping of name -> fields), maps of per-item values (``impact_ratios``...), decisions (fields
-ending in ``_breached``) and the evidence summary. A value of ``None`` is printed as
-"undefined" (a rate with a zero denominator), never as 0; a decision of ``None`` is
-"indeterminate / undefined".
+The renderers are generic over primitives: scalar metrics (shown as ``value ± bound`` when the
+result has an ``X_error_bound`` field), a per-group table (any ``groups`` mapping of name ->
+fields), maps of per-item values (``impact_ratios``...) and lists of records (drift's
+``features``) as tables, decisions (fields ending in ``_breached`` or ``_detected``) and the
+evidence summary. A value of ``None`` is printed as "undefined" (a rate with a zero
+denominator), never as 0; a decision of ``None`` is "indeterminate (undefined)" and a decision
+of ``"indeterminate"`` (the result lies within its error bound of the threshold) is
+"INDETERMINATE".
 """
 
 from __future__ import annotations
@@ -20,8 +23,13 @@ from regaudit.shared.evidence.canonical import format_rfc3339
 
 #: How undefined values appear in text and HTML reports.
 UNDEFINED = "undefined"
-#: Decision fields end with this suffix.
-DECISION_SUFFIX = "_breached"
+#: Decision fields end with one of these suffixes (``threshold_breached``, ``drift_detected``).
+DECISION_SUFFIXES = ("_breached", "_detected")
+DECISION_SUFFIX = DECISION_SUFFIXES[0]
+#: A decision within its result's error bound of the threshold has this value.
+INDETERMINATE = "indeterminate"
+#: A metric ``X`` with a field ``X_error_bound`` is shown as ``X ± bound``.
+ERROR_BOUND_SUFFIX = "_error_bound"
 #: Significant digits of floats in text and HTML reports (JSON keeps full precision).
 FLOAT_DIGITS = 6
 #: Result fields that are not metrics (shown elsewhere or not at all).
@@ -47,10 +55,74 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def _decision(value: Any) -> str:
+def _decision(value: Any, name: str = DECISION_SUFFIX) -> str:
+    """``BREACHED`` / ``not breached`` (``DETECTED`` / ``not detected`` for ``*_detected``);
+    an undefined decision or one within the error bound of its threshold is indeterminate."""
     if value is None:
         return "indeterminate (undefined)"
-    return "BREACHED" if value else "not breached"
+    if isinstance(value, str):
+        if value == INDETERMINATE:
+            return "INDETERMINATE (within the error bound of the threshold)"
+        return value
+    verb = "detected" if name.endswith("_detected") else "breached"
+    return verb.upper() if value else f"not {verb}"
+
+
+def _decision_class(value: Any) -> str:
+    if value is None or isinstance(value, str):
+        return "undef"
+    return "bad" if value else "ok"
+
+
+def _is_decision(name: str) -> bool:
+    return name.endswith(DECISION_SUFFIXES)
+
+
+def _is_record_list(value: Any) -> bool:
+    return (
+        isinstance(value, list | tuple)
+        and len(value) > 0
+        and all(isinstance(item, Mapping) for item in value)
+    )
+
+
+def _with_bounds(
+    metrics: list[tuple[str, Any]],
+) -> list[tuple[str, Any, Any]]:
+    """(name, value, error bound or None): ``X_error_bound`` fields fold into their ``X``."""
+    values = dict(metrics)
+    owner: dict[str, str] = {}
+    for name, _ in metrics:
+        bound = _bound_field(name, values)
+        if bound is not None:
+            owner[bound] = name
+    rows: list[tuple[str, Any, Any]] = []
+    for name, value in metrics:
+        if name in owner:
+            continue
+        bound = _bound_field(name, values)
+        rows.append((name, value, values[bound] if bound is not None else None))
+    return rows
+
+
+def _bound_field(name: str, values: Mapping[str, Any]) -> str | None:
+    """The error-bound field of metric ``name``: ``X_error_bound``, or for ``P_distance`` also
+    ``P_error_bound`` (``w1_distance`` -> ``w1_error_bound``)."""
+    if name.endswith(ERROR_BOUND_SUFFIX):
+        return None
+    candidates = [name + ERROR_BOUND_SUFFIX]
+    if name.endswith("_distance"):
+        candidates.append(name[: -len("_distance")] + ERROR_BOUND_SUFFIX)
+    for candidate in candidates:
+        if candidate in values and isinstance(values[candidate], int | float):
+            return candidate
+    return None
+
+
+def _format_bounded(value: Any, bound: Any) -> str:
+    if bound is None or value is None:
+        return _format(value)
+    return f"{_format(value)} ± {_format(bound)}"
 
 
 def _label(name: str) -> str:
@@ -65,7 +137,9 @@ def _split_result(
     list[tuple[str, Mapping[str, Any]]],
     Mapping[str, Mapping[str, Any]],
 ]:
-    """(scalar metrics, decisions, per-item maps, per-group table) of a result dict."""
+    """(scalar metrics, decisions, per-item maps, per-group table) of a result dict. A list
+    of records (drift's per-feature results) becomes a per-item map keyed by position, with
+    the records' own decisions kept inside it."""
     metrics: list[tuple[str, Any]] = []
     decisions: list[tuple[str, Any]] = []
     maps: list[tuple[str, Mapping[str, Any]]] = []
@@ -75,13 +149,31 @@ def _split_result(
             groups = value
         elif name in _NON_METRIC_FIELDS:
             continue
-        elif name.endswith(DECISION_SUFFIX):
+        elif _is_decision(name):
             decisions.append((name, value))
         elif isinstance(value, Mapping):
             maps.append((name, value))
+        elif _is_record_list(value):
+            maps.append((name, {str(index): item for index, item in enumerate(value)}))
         else:
             metrics.append((name, value))
     return metrics, decisions, maps, groups
+
+
+def _record_columns(mapping: Mapping[str, Any]) -> list[str] | None:
+    """Column names when every value of ``mapping`` is a record, else None."""
+    if not mapping or not all(isinstance(v, Mapping) for v in mapping.values()):
+        return None
+    columns: list[str] = []
+    for record in mapping.values():
+        for name in record:
+            if name not in columns:
+                columns.append(name)
+    return columns
+
+
+def _record_cell(name: str, value: Any) -> str:
+    return _decision(value, name) if _is_decision(name) else _format(value)
 
 
 def _group_columns(groups: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -219,8 +311,12 @@ def render_text(verified: VerifiedAudit) -> str:
         "Metrics",
         "-------",
     ]
-    width = max((len(_label(name)) for name, _ in metrics), default=0)
-    out += [f"  {_label(name).ljust(width)}  {_format(value)}" for name, value in metrics]
+    bounded = _with_bounds(metrics)
+    width = max((len(_label(name)) for name, _, _ in bounded), default=0)
+    out += [
+        f"  {_label(name).ljust(width)}  {_format_bounded(value, bound)}"
+        for name, value, bound in bounded
+    ]
     if groups:
         columns = _group_columns(groups)
         rows = [
@@ -230,12 +326,22 @@ def render_text(verified: VerifiedAudit) -> str:
         out += ["  " + line for line in _table(["group", *map(_label, columns)], rows)]
     for name, mapping in maps:
         out += ["", _label(name).capitalize(), "-" * len(name)]
+        record_columns = _record_columns(mapping)
+        if record_columns is not None:
+            rows = [
+                [str(key), *(_record_cell(c, record.get(c)) for c in record_columns)]
+                for key, record in mapping.items()
+            ]
+            out += ["  " + line for line in _table(["#", *map(_label, record_columns)], rows)]
+            continue
         key_width = max((len(str(k)) for k in mapping), default=0)
         out += [f"  {str(k).ljust(key_width)}  {_format(v)}" for k, v in mapping.items()]
     if decisions:
         out += ["", "Decisions", "---------"]
         width = max(len(_label(name)) for name, _ in decisions)
-        out += [f"  {_label(name).ljust(width)}  {_decision(value)}" for name, value in decisions]
+        out += [
+            f"  {_label(name).ljust(width)}  {_decision(value, name)}" for name, value in decisions
+        ]
     undefined = result.get("undefined")
     if undefined:
         out += ["", "Undefined (zero denominator; reported as undefined, not 0):"]
@@ -304,6 +410,17 @@ def _kv_table(rows: Sequence[tuple[str, Any]], *, code: bool = False) -> str:
     return "<table>" + "".join(body) + "</table>"
 
 
+def _metrics_table(metrics: list[tuple[str, Any]]) -> str:
+    """Metrics with their error bounds (``value ± bound``) where the result gives one."""
+    body = []
+    for name, value, bound in _with_bounds(metrics):
+        cell = _cell(value)
+        if bound is not None and value is not None:
+            cell = f'<td class="num">{html.escape(_format_bounded(value, bound))}</td>'
+        body.append(f"<tr><th>{html.escape(_label(name))}</th>{cell}</tr>")
+    return "<table>" + "".join(body) + "</table>"
+
+
 def render_html(verified: VerifiedAudit) -> str:
     """A self-contained HTML report (inline CSS, no scripts, no external assets; every value
     escaped)."""
@@ -328,7 +445,7 @@ def render_html(verified: VerifiedAudit) -> str:
             ]
         ),
         "<h2>Metrics</h2>",
-        _kv_table([(_label(name), value) for name, value in metrics]),
+        _metrics_table(metrics),
     ]
     if groups:
         columns = _group_columns(groups)
@@ -339,15 +456,30 @@ def render_html(verified: VerifiedAudit) -> str:
         )
         parts += ["<h2>Per group</h2>", f"<table><tr>{head}</tr>{rows}</table>"]
     for name, mapping in maps:
-        parts += [
-            f"<h2>{esc(_label(name).capitalize())}</h2>",
-            _kv_table([(str(k), v) for k, v in mapping.items()]),
-        ]
+        parts.append(f"<h2>{esc(_label(name).capitalize())}</h2>")
+        record_columns = _record_columns(mapping)
+        if record_columns is None:
+            parts.append(_kv_table([(str(k), v) for k, v in mapping.items()]))
+            continue
+        head = "".join(f"<th>{esc(_label(c))}</th>" for c in ["#", *record_columns])
+        body = "".join(
+            f"<tr><th>{esc(str(key))}</th>"
+            + "".join(
+                f'<td class="{_decision_class(record.get(c))}">'
+                f"{esc(_decision(record.get(c), c))}</td>"
+                if _is_decision(c)
+                else _cell(record.get(c))
+                for c in record_columns
+            )
+            + "</tr>"
+            for key, record in mapping.items()
+        )
+        parts.append(f"<table><tr>{head}</tr>{body}</table>")
     if decisions:
         rows = "".join(
             f"<tr><th>{esc(_label(name))}</th>"
-            f'<td class="{"bad" if value else ("undef" if value is None else "ok")}">'
-            f"{esc(_decision(value))}</td></tr>"
+            f'<td class="{_decision_class(value)}">'
+            f"{esc(_decision(value, name))}</td></tr>"
             for name, value in decisions
         )
         parts += ["<h2>Decisions</h2>", f"<table>{rows}</table>"]
@@ -402,6 +534,8 @@ def render_html(verified: VerifiedAudit) -> str:
 
 
 __all__ = [
+    "DECISION_SUFFIXES",
+    "INDETERMINATE",
     "UNDEFINED",
     "evidence_summary",
     "failure_json",

@@ -1,6 +1,13 @@
-"""Every circuit regaudit can run, by (circuit id, version)."""
+"""Every circuit regaudit can run, by (circuit id, version).
+
+The six primitives of the design register here. A primitive whose module is not present in
+this installation (for example while it is being developed) is simply absent from
+:data:`CIRCUITS`; a module that is present but broken raises at import, loudly.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 from regaudit.shared.circuits.base import Circuit
 from regaudit.shared.circuits.fairness import FairnessCircuit
@@ -13,9 +20,34 @@ class UnsupportedCircuitIdError(CircuitError):
     reason = "unsupported_circuit"
 
 
+#: (module under ``regaudit.shared.circuits``, class name) of every optional primitive.
+OPTIONAL_CIRCUITS: tuple[tuple[str, str], ...] = (
+    ("concordance", "ConcordanceCircuit"),
+    ("drift", "DriftCircuit"),
+    ("disagreement", "DisagreementCircuit"),
+    ("calibration", "CalibrationCircuit"),
+    ("provenance", "ProvenanceCircuit"),
+)
+
+
+def _load_optional() -> list[Circuit]:
+    circuits: list[Circuit] = []
+    for module_name, class_name in OPTIONAL_CIRCUITS:
+        qualified = f"regaudit.shared.circuits.{module_name}"
+        try:
+            module = importlib.import_module(qualified)
+        except ModuleNotFoundError as exc:
+            if exc.name != qualified:
+                raise
+            continue
+        circuits.append(getattr(module, class_name)())
+    return circuits
+
+
 #: (circuit_id, version) -> circuit instance (stateless, shared).
 CIRCUITS: dict[tuple[str, str], Circuit] = {
-    (FairnessCircuit.circuit_id, FairnessCircuit.version): FairnessCircuit(),
+    (circuit.circuit_id, circuit.version): circuit
+    for circuit in (FairnessCircuit(), *_load_optional())
 }
 
 
@@ -36,4 +68,10 @@ def list_circuits() -> list[tuple[str, str]]:
     return sorted(CIRCUITS)
 
 
-__all__ = ["CIRCUITS", "UnsupportedCircuitIdError", "get_circuit", "list_circuits"]
+__all__ = [
+    "CIRCUITS",
+    "OPTIONAL_CIRCUITS",
+    "UnsupportedCircuitIdError",
+    "get_circuit",
+    "list_circuits",
+]

@@ -54,7 +54,16 @@ DEFAULT_CLOCK_SKEW_SECONDS = 300
 MAX_TRUST_STORE_BYTES = 4 * 1024 * 1024
 MAX_NOTE_CHARS = 1024
 TRUSTABLE_KINDS = ("evaluator", "client", "regulator")
-DEFAULT_CIRCUITS: tuple[tuple[str, tuple[str, ...]], ...] = (("fairness", ("1",)),)
+#: Circuit versions a new trust store allows: every primitive of the design at version 1 (a
+#: verifier still requires the circuit to be in the registry, see ``circuits.registry``).
+DEFAULT_CIRCUITS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("fairness", ("1",)),
+    ("concordance", ("1",)),
+    ("drift", ("1",)),
+    ("disagreement", ("1",)),
+    ("calibration", ("1",)),
+    ("provenance", ("1",)),
+)
 
 STORE_FIELDS = ("version", "keys", "profiles", "circuits", "max_age_seconds", "clock_skew_seconds")
 KEY_FIELDS = ("key_id", "kind", "algorithm", "public_key", "added_at", "revoked_at", "note")

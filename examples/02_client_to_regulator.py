@@ -1,0 +1,104 @@
+"""The vendor's side as a library: start an evaluator daemon, create identities, run an
+encrypted concordance audit against it and write the bundle for the regulator.
+
+    python examples/02_client_to_regulator.py [WORKDIR]     # default: ./example-run
+
+WORKDIR then holds regulator/ (keys + card), trust.json, client/ and concordance.bundle;
+``examples/03_regulator_verify.py WORKDIR`` verifies the bundle.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from regaudit.client.audit import run_audit
+from regaudit.client.inputs import load_audit_input
+from regaudit.shared.evidence.identity import SigningIdentity
+from regaudit.shared.evidence.sealing import RegulatorKeys
+from regaudit.shared.evidence.truststore import TrustStore
+
+START_TIMEOUT_S = 60.0
+
+
+def start_daemon(identity: Path, store: Path) -> tuple[subprocess.Popen[str], str]:
+    """``regaudit-evaluator serve`` on a free loopback port; returns (process, address)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "regaudit.evaluator", "serve", "--listen", "127.0.0.1:0",
+         "--identity", str(identity), "--store", str(store)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert process.stdout is not None
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        if line.startswith("listening on "):
+            return process, line.split("listening on ", 1)[1].strip()
+    process.kill()
+    raise RuntimeError("the evaluator did not start")
+
+
+def write_input(path: Path, patients: int = 80) -> None:
+    """A small survival table (lifelines' Rossi data) with a linear risk score."""
+    from lifelines.datasets import load_rossi
+
+    rossi = load_rossi().sample(patients, random_state=2)
+    rossi["risk"] = (0.09 * rossi["prio"] - 0.06 * rossi["age"]).round(4)
+    rossi.rename(columns={"week": "time", "arrest": "event"})[["risk", "time", "event"]].to_csv(
+        path, index=False
+    )
+
+
+def main(workdir: Path) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    # 1. identities: regulator (HPKE keys + public card), evaluator and client signing keys
+    regulator_dir = workdir / "regulator"
+    RegulatorKeys.generate().save(regulator_dir, overwrite=True)
+    evaluator_id = SigningIdentity.generate("evaluator")
+    evaluator_pub = evaluator_id.save(workdir / "evaluator", overwrite=True)
+    client_id = SigningIdentity.generate("client")
+    client_id.save(workdir / "client", overwrite=True)
+    # 2. the regulator trusts the evaluator and the client
+    trust = TrustStore.new_default()
+    trust.add_key(evaluator_id.public_record())
+    trust.add_key(client_id.public_record())
+    trust.save(workdir / "trust.json")
+    del evaluator_pub
+    # 3. the client audits against a running daemon
+    daemon, address = start_daemon(workdir / "evaluator", workdir / "store")
+    try:
+        table = workdir / "survival.csv"
+        write_input(table)
+        data = load_audit_input("concordance", table)
+        card = RegulatorKeys.load(regulator_dir).card()
+        outcome = run_audit(
+            "concordance",
+            data,
+            evaluator=address,
+            regulator_card=card,
+            identity=client_id,
+            identity_dir=workdir / "client",
+            out=workdir / "concordance.bundle",
+        )
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+    t = outcome.timings
+    print(f"bundle {outcome.bundle_path} (audit {outcome.audit_id})")
+    print(
+        f"{outcome.plan.rows} pair slots, {outcome.ciphertexts} ciphertexts on "
+        f"{outcome.plan.profile.name}; total {t.get('total_s', 0):.1f} s"
+    )
+    return outcome.bundle_path
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("example-run"))

@@ -1,0 +1,434 @@
+"""In-process quick start: every audit primitive in one call, as in the seed library.
+
+``audit_fairness(y_true, y_pred, group_a, group_b, threshold=0.1)`` and its siblings run the
+whole cryptographic protocol in this one process: a fresh CKKS key set at the plan's profile and
+rotation steps, encryption of every input column at ``plan.input_level``, evaluation with
+:class:`~regaudit.shared.ckks.CkksBackend` through the circuit's ``accumulate``/``finalize``,
+decryption at ``plan.output_level`` and the circuit's own decoding. There is no daemon, no
+signature and no key custody: use the client / evaluator / regulator packages for that. With
+``backend="plaintext"`` the primitive's exact plaintext oracle (``<primitive>_reference``) is
+returned instead.
+
+This module belongs to ``regaudit.shared`` and imports no role package.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from regaudit.shared.algebra import FloatArray
+from regaudit.shared.circuits.base import Circuit, Plan, PublicInputs, accumulate, iter_chunks
+from regaudit.shared.errors import InputError, ProfileError
+from regaudit.shared.profiles import PROFILES, ParameterProfile, get_profile
+
+Backend = Literal["ckks", "plaintext"]
+BACKENDS: tuple[str, ...] = ("ckks", "plaintext")
+
+
+class AuditInput(Protocol):
+    """A validated primitive input (``<P>Data``)."""
+
+    @property
+    def rows(self) -> int: ...
+
+    @property
+    def public(self) -> PublicInputs: ...
+
+    def columns(self) -> dict[str, FloatArray]: ...
+
+
+# --- planning -----------------------------------------------------------------------------------
+
+
+def plan_audit(
+    circuit: Circuit,
+    public: Mapping[str, Any],
+    *,
+    rows: int,
+    profile: ParameterProfile | str | None = None,
+) -> Plan:
+    """The plan of an audit. Like :func:`regaudit.shared.planning.make_plan`, but when no
+    profile is given it also honours a circuit's ``min_scale_bits`` (precision, not depth,
+    decides the profile of e.g. disagreement)."""
+    from regaudit.shared.planning import make_plan
+
+    chosen = get_profile(profile) if isinstance(profile, str) else profile
+    min_bits = int(getattr(circuit, "min_scale_bits", 0) or 0)
+    if chosen is None and min_bits:
+        depth = make_plan(circuit, dict(public), rows=rows, profile=PROFILES[-1]).depth
+        magnitude = circuit.max_output_magnitude(rows, circuit.validate_public(public))
+        fitting = [
+            p
+            for p in PROFILES
+            if p.scale_bits >= min_bits
+            and p.max_depth >= depth
+            and p.max_output_magnitude >= magnitude
+        ]
+        if not fitting:
+            raise ProfileError(
+                f"no profile has the {min_bits}-bit scale circuit {circuit.circuit_id} needs",
+                field="profile",
+            )
+        chosen = fitting[0]
+    return make_plan(circuit, dict(public), rows=rows, profile=chosen)
+
+
+def data_chunks(data: AuditInput, chunk_rows: int) -> Iterator[dict[str, FloatArray]]:
+    """Zero-padded chunks of ``data``: the data's own ``iter_chunks`` when it has one (it then
+    never builds whole columns, e.g. concordance's pair layout), else the generic split."""
+    own: Callable[[int], Iterator[dict[str, FloatArray]]] | None = getattr(
+        data, "iter_chunks", None
+    )
+    if own is not None:
+        return own(chunk_rows)
+    return iter_chunks(data.columns(), chunk_rows)
+
+
+# --- reports ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """A primitive's report: the seed's field names are attributes (``report.c_index``) and
+    :meth:`to_dict` keys. ``plan`` is the plan's dict for the CKKS backend (None for the
+    plaintext oracle); ``seconds`` is the wall time of the whole run."""
+
+    primitive: str
+    backend: str
+    fields: Mapping[str, Any]
+    plan: Mapping[str, Any] | None = None
+    seconds: float = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "fields":
+            raise AttributeError(name)
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise AttributeError(
+                f"{type(self).__name__} has no field {name!r} (fields: {', '.join(self.fields)})"
+            ) from None
+
+    def __getitem__(self, name: str) -> Any:
+        return self.fields[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.fields
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self.fields))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report fields (seed names) as a plain dict."""
+        return dict(self.fields)
+
+
+class FairnessReport(AuditReport):
+    """Fairness report (``demographic_parity_diff``, ``threshold_breached``, ``groups``...)."""
+
+
+class ConcordanceReport(AuditReport):
+    """Concordance report (``c_index``, ``concordant_pairs``, ``comparable_pairs``...)."""
+
+
+class DriftReport(AuditReport):
+    """Drift report (``distance``, ``w1_distance``, ``w1_error_bound``, ``drift_detected``...)."""
+
+
+class DisagreementReport(AuditReport):
+    """Disagreement report (``mean_pairwise_squared_difference``, ``threshold_breached``...)."""
+
+
+class CalibrationReport(AuditReport):
+    """Calibration report (``membership``/``set_size`` or ``coverage``/``mean_set_size``)."""
+
+
+class ProvenanceReport(AuditReport):
+    """Provenance report (``bucket_totals``, ``top_k_ids``, ``top_k_indicator``...)."""
+
+
+# --- the in-process protocol --------------------------------------------------------------------
+
+
+def run_ckks(
+    circuit: Circuit, data: AuditInput, *, profile: ParameterProfile | str | None = None
+) -> tuple[Plan, dict[str, Any]]:
+    """The full cryptographic protocol in one process; returns (plan, decoded report).
+
+    Steps: 1. plan from sizes alone; 2. fresh keys with exactly the plan's rotation steps;
+    3. the evaluation keys are loaded and checked as the evaluator would; 4. every chunk of
+    every column is encrypted at ``plan.input_level``, loaded with SEAL's checks and evaluated;
+    5. finalize (aggregates only); 6. decrypt at ``plan.output_level`` and decode.
+    """
+    from regaudit.shared.ckks import CkksBackend, load_evaluation_keys
+    from regaudit.shared.secretkey import ClientKeys, SecretKeyDecryptor
+
+    # 1.
+    public = circuit.validate_public(data.public)
+    plan = plan_audit(circuit, public, rows=data.rows, profile=profile)
+    # 2.
+    keys = ClientKeys.generate(plan.profile, galois_steps=plan.rotation_steps)
+    # 3.
+    loaded = load_evaluation_keys(
+        plan.profile, keys.evaluation_keys(), required_steps=plan.rotation_steps
+    )
+    backend = CkksBackend(plan.profile, loaded, max_level=plan.profile.max_depth)
+
+    # 4.
+    def encrypted() -> Iterator[dict[str, Any]]:
+        for chunk in data_chunks(data, plan.chunk_rows):
+            yield {
+                name: backend.load(
+                    keys.encrypt(chunk[name], level=plan.input_level), level=plan.input_level
+                )
+                for name in plan.columns
+            }
+
+    accumulators = accumulate(circuit, backend, encrypted(), public)
+    if accumulators is None:
+        raise InputError("the audit has no rows", field="rows")
+    # 5.
+    outputs = circuit.finalize(backend, accumulators, public, data.rows)
+    # 6.
+    decryptor = SecretKeyDecryptor.from_bytes(plan.profile, keys.secret_key_bytes())
+    values = [decryptor.decrypt(o.to_bytes(), level=plan.output_level) for o in outputs]
+    return plan, circuit.decode(values, public, data.rows)
+
+
+def _run(
+    primitive: str,
+    data: AuditInput,
+    reference: Callable[[Any], dict[str, Any]],
+    report_type: type[AuditReport],
+    *,
+    backend: str,
+    profile: ParameterProfile | str | None,
+) -> Any:
+    from regaudit.shared.circuits.registry import CIRCUITS
+
+    if backend not in BACKENDS:
+        raise InputError(
+            f"unknown backend {backend!r} (use {' or '.join(BACKENDS)})", field="backend"
+        )
+    started = time.perf_counter()
+    if backend == "plaintext":
+        fields = reference(data)
+        return report_type(primitive, backend, fields, None, time.perf_counter() - started)
+    versions = sorted((v for cid, v in CIRCUITS if cid == primitive), key=lambda v: (len(v), v))
+    if not versions:
+        raise InputError(f"no circuit registered for {primitive!r}", field="primitive")
+    circuit = CIRCUITS[(primitive, versions[-1])]
+    plan, fields = run_ckks(circuit, data, profile=profile)
+    return report_type(primitive, backend, fields, plan.to_dict(), time.perf_counter() - started)
+
+
+def _seq(values: Any) -> Any:
+    """numpy arrays become lists (the parsers take the seed's JSON shapes)."""
+    return values.tolist() if hasattr(values, "tolist") else values
+
+
+def _payload(**items: Any) -> dict[str, Any]:
+    return {key: _seq(value) for key, value in items.items() if value is not None}
+
+
+# --- the six primitives -------------------------------------------------------------------------
+
+
+def audit_fairness(
+    y_true: Sequence[Any],
+    y_pred: Sequence[Any],
+    group_a: Sequence[Any] | None = None,
+    group_b: Sequence[Any] | None = None,
+    *,
+    group: Sequence[Any] | None = None,
+    threshold: float = 0.1,
+    backend: Backend = "ckks",
+    profile: ParameterProfile | str | None = None,
+) -> FairnessReport:
+    """Fairness of binary predictions between ``group_a``/``group_b`` membership columns (the
+    seed's shape) or across the categories of ``group``."""
+    from regaudit.shared.circuits.fairness import fairness_reference, parse_fairness_input
+
+    data = parse_fairness_input(
+        _payload(
+            y_true=y_true,
+            y_pred=y_pred,
+            group_a=group_a,
+            group_b=group_b,
+            group=group,
+            threshold=threshold,
+        )
+    )
+    report: FairnessReport = _run(
+        "fairness", data, fairness_reference, FairnessReport, backend=backend, profile=profile
+    )
+    return report
+
+
+def audit_concordance(
+    risk: Sequence[float],
+    time: Sequence[float],
+    event: Sequence[Any],
+    *,
+    backend: Backend = "ckks",
+    profile: ParameterProfile | str | None = None,
+) -> ConcordanceReport:
+    """Harrell's C of ``risk`` against survival ``time`` with ``event`` indicators."""
+    from regaudit.shared.circuits.concordance import (
+        concordance_reference,
+        parse_concordance_input,
+    )
+
+    data = parse_concordance_input(_payload(risk=risk, time=time, event=event))
+    report: ConcordanceReport = _run(
+        "concordance",
+        data,
+        concordance_reference,
+        ConcordanceReport,
+        backend=backend,
+        profile=profile,
+    )
+    return report
+
+
+def audit_drift(
+    p: Sequence[Any],
+    q: Sequence[Any],
+    *,
+    drift_threshold: float = 0.1,
+    bin_width: float | None = None,
+    w1_range: float | Sequence[float] | None = None,
+    backend: Backend = "ckks",
+    profile: ParameterProfile | str | None = None,
+) -> DriftReport:
+    """Drift between histograms ``p`` and ``q`` (one feature, or F x B batches)."""
+    from regaudit.shared.circuits.drift import drift_reference, parse_drift_input
+
+    data = parse_drift_input(
+        _payload(p=p, q=q, drift_threshold=drift_threshold, bin_width=bin_width, w1_range=w1_range)
+    )
+    report: DriftReport = _run(
+        "drift", data, drift_reference, DriftReport, backend=backend, profile=profile
+    )
+    return report
+
+
+def audit_disagreement(
+    model_polynomials: Sequence[Sequence[float]],
+    test_input: Sequence[float],
+    *,
+    threshold: float = 0.1,
+    input_bound: float | None = None,
+    backend: Backend = "ckks",
+    profile: ParameterProfile | str | None = None,
+) -> DisagreementReport:
+    """Mean pairwise squared disagreement of public polynomial models on private inputs."""
+    from regaudit.shared.circuits.disagreement import (
+        disagreement_reference,
+        parse_disagreement_input,
+    )
+
+    data = parse_disagreement_input(
+        _payload(
+            model_polynomials=[_seq(m) for m in model_polynomials],
+            test_input=test_input,
+            threshold=threshold,
+            input_bound=input_bound,
+        )
+    )
+    report: DisagreementReport = _run(
+        "disagreement",
+        data,
+        disagreement_reference,
+        DisagreementReport,
+        backend=backend,
+        profile=profile,
+    )
+    return report
+
+
+def audit_calibration(
+    scores: Sequence[Any],
+    quantiles: float | Sequence[float],
+    *,
+    labels: Sequence[int] | None = None,
+    score_range: float | None = None,
+    backend: Backend = "ckks",
+    profile: ParameterProfile | str | None = None,
+) -> CalibrationReport:
+    """Conformal prediction-set membership of one point (``scores`` = K values) or, with
+    ``labels``, coverage and mean set size of a batch (``scores`` = n x K)."""
+    from regaudit.shared.circuits.calibration import (
+        calibration_reference,
+        parse_calibration_input,
+    )
+
+    data = parse_calibration_input(
+        _payload(
+            scores=[_seq(s) for s in scores] if labels is not None else scores,
+            quantiles=quantiles,
+            labels=labels,
+            score_range=score_range,
+        )
+    )
+    report: CalibrationReport = _run(
+        "calibration",
+        data,
+        calibration_reference,
+        CalibrationReport,
+        backend=backend,
+        profile=profile,
+    )
+    return report
+
+
+def audit_provenance(
+    attributions: Sequence[float],
+    row_ids: Sequence[Any],
+    *,
+    n_buckets: int,
+    k: int,
+    attribution_scale: float | None = None,
+    backend: Backend = "ckks",
+    profile: ParameterProfile | str | None = None,
+) -> ProvenanceReport:
+    """Per-bucket attribution totals (bucket = SHA-256(row id) mod n_buckets) and the top-K."""
+    from regaudit.shared.circuits.provenance import parse_provenance_input, provenance_reference
+
+    data = parse_provenance_input(
+        _payload(
+            attributions=attributions,
+            row_ids=row_ids,
+            n_buckets=n_buckets,
+            k=k,
+            attribution_scale=attribution_scale,
+        )
+    )
+    report: ProvenanceReport = _run(
+        "provenance", data, provenance_reference, ProvenanceReport, backend=backend, profile=profile
+    )
+    return report
+
+
+__all__ = [
+    "BACKENDS",
+    "AuditReport",
+    "CalibrationReport",
+    "ConcordanceReport",
+    "DisagreementReport",
+    "DriftReport",
+    "FairnessReport",
+    "ProvenanceReport",
+    "audit_calibration",
+    "audit_concordance",
+    "audit_disagreement",
+    "audit_drift",
+    "audit_fairness",
+    "audit_provenance",
+    "data_chunks",
+    "plan_audit",
+    "run_ckks",
+]
