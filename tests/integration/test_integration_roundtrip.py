@@ -171,6 +171,10 @@ def test_disagreement_round_trip(parties: Parties, tmp_path: Path) -> None:
     got_means = np.asarray(result["per_model_mean_outputs"], dtype=float)
     scale = np.asarray([np.mean(np.abs(np.polynomial.polynomial.polyval(x, m))) for m in MODELS])
     assert np.all(np.abs(got_means - np.asarray(means)) <= DISAGREEMENT_RELATIVE_TOLERANCE * scale)
+    # ...and within the error bounds the report states
+    bounds = np.asarray(result["per_model_error_bounds"], dtype=float)
+    assert np.all(np.abs(got_means - np.asarray(means)) <= bounds)
+    assert abs(value - mpsd) <= float(result["error_bound"])
     assert result["threshold_breached"] is False
 
 
