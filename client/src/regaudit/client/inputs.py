@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from regaudit.shared import schemas
 from regaudit.shared.algebra import FloatArray
 from regaudit.shared.errors import InputError, RegauditError
 
@@ -484,7 +485,11 @@ def load_audit_input(
                 )
             payload = read_json_object(file_path)
             payload.update(extra)
-            return loader.parse_json(payload)
+            # 1. the parser's element and cross-field checks (the most specific messages),
+            # 2. the primitive's JSON Schema (names the field by JSON pointer)
+            data = loader.parse_json(payload)
+            schemas.validate_document(f"{primitive}.input", payload)
+            return data
         if suffix in CSV_SUFFIXES + PARQUET_SUFFIXES:
             return loader.load_table(file_path, mapping, extra)
     except RegauditError as exc:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from regaudit.shared import schemas
 from regaudit.shared.errors import BundleFormatError, IdentityError, InputError, RegauditError
 from regaudit.shared.evidence.canonical import (
     b64decode,
@@ -123,7 +124,8 @@ class AuditBundle:
 
         Steps: 1. size cap before parsing; 2. strict JSON object; 3. exactly the expected
         fields and the format tag; 4. every field's type; base64 fields decode; 5. the
-        envelopes have DSSE structure and the key records are valid and of the right kind.
+        envelopes have DSSE structure and the key records are valid and of the right kind;
+        6. the published JSON Schema ``schemas/bundle.json`` (so the two never disagree).
         Raises BundleFormatError naming the field.
         """
         # 1. size
@@ -191,6 +193,11 @@ class AuditBundle:
         )
         bundle.client_record()
         bundle.evaluator_record()
+        # 6. the published schema
+        try:
+            schemas.validate("bundle", doc)
+        except InputError as exc:
+            raise BundleFormatError(exc.message, field=exc.field) from exc
         return bundle
 
     def write(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
