@@ -95,6 +95,22 @@ def test_parquet_with_mapping(tmp_path: Path) -> None:  # pragma: no cover - opt
     assert data.public["groups"] == ["a", "b"]
 
 
+@pytest.mark.skipif(importlib.util.find_spec("pyarrow") is None, reason="needs pyarrow")
+def test_concordance_parquet_with_column_mapping(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "patients.parquet"
+    table = pa.table(
+        {"score": [0.3, 0.9, 0.1, 0.5], "weeks": [5.0, 2.0, 9.0, 4.0], "died": [1, 1, 0, 1]}
+    )
+    pq.write_table(table, path)
+    mapping = ColumnMapping(risk="score", time="weeks", event="died")
+    data = load_audit_input("concordance", path, mapping=mapping)
+    assert data.public["patients"] == 4
+    assert data.rows == 6  # pairs
+
+
 def test_available_primitives() -> None:
     assert sorted(available_primitives()) == sorted(
         ["fairness", "concordance", "drift", "disagreement", "calibration", "provenance"]
