@@ -22,6 +22,10 @@ CHUNK_CT_CT = 24
 CHUNK_CT_PT = 40
 FINAL_CT_PT = 6
 CANARY_CT_CT = 1
+#: a full slot sum over 8192 slots at radix 4: six radix-4 levels (steps 1, 4, ..., 1024, three
+#: rotations each) and one radix-2 level (step 4096), with keys for the seven steps 4^k only
+FULL_SUM_ROTATIONS = 6 * 3 + 1
+FULL_SUM_STEPS = [4**k for k in range(7)]
 CANARY_CT_PT = 1
 
 
@@ -38,14 +42,15 @@ def test_plan_depth_and_exact_counts(patients: int) -> None:
     assert plan.n_outputs == 2
     chunks = -(-rows // PROFILE_N16384_D6.slot_count)
     assert plan.n_chunks == chunks
-    steps = slot_sum_steps(PROFILE_N16384_D6.slot_count)
+    steps = slot_sum_steps(PROFILE_N16384_D6.slot_count, PROFILE_N16384_D6.slot_sum_radix)
+    assert steps == FULL_SUM_STEPS
     assert list(plan.rotation_steps) == steps
     counts = plan.counts
     assert counts.ct_ct_multiplications == CHUNK_CT_CT * chunks + CANARY_CT_CT
     assert counts.ct_pt_multiplications == CHUNK_CT_PT * chunks + FINAL_CT_PT + CANARY_CT_PT
     assert counts.relinearizations == counts.ct_ct_multiplications
     assert counts.rescales == counts.ct_ct_multiplications + counts.ct_pt_multiplications
-    assert counts.rotations == 3 * len(steps)  # two outputs + the canary
+    assert counts.rotations == 3 * FULL_SUM_ROTATIONS  # two outputs + the canary
     assert counts.max_level == 6
 
 

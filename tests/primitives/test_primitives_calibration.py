@@ -132,7 +132,7 @@ def test_batch_matches_reference(
 
 def test_plans() -> None:
     circuit = CalibrationCircuit()
-    canary_steps = tuple(1 << i for i in range(13))
+    canary_steps = tuple(4**i for i in range(7))  # radix-4 slot sum over 8192 slots
     point = parse_calibration_input({"scores": [0.1, 0.2, 0.3], "quantiles": 0.25})
     plan = make_plan(circuit, point.public, rows=point.rows)
     assert (plan.depth, plan.profile, plan.n_outputs) == (5, PROFILE_N16384_D6, 1)

@@ -61,7 +61,7 @@ def test_plans_depth_profile_steps() -> None:
         # precision, not depth, picks the profile: always the 2^40-scale profile
         assert plan.profile == PROFILE_N16384_D6
         assert plan.n_outputs == 1
-        assert plan.rotation_steps == tuple(1 << i for i in range(13))
+        assert plan.rotation_steps == tuple(4**i for i in range(7))  # radix-4 slot sums
     quadratic = parse_disagreement_input(_payload(2, 100, 2))
     # make_plan honours min_scale_bits: the small profile would miss the 1e-6 target
     assert make_plan(circuit, quadratic.public, rows=100).profile == PROFILE_N16384_D6

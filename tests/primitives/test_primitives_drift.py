@@ -92,11 +92,17 @@ def test_plan_depth_profile_steps_outputs() -> None:
     assert plan.n_outputs == 1 and plan.n_chunks == 1
     stride = stride_for(100)
     assert stride == 128 and data.rows == 4 * 128
-    slots = PROFILE_N16384_D6.slot_count
-    block_steps = {1 << i for i in range(7)}  # slot sums over 128-slot blocks
-    shift_steps = {slots - j for j in range(1, CHEBYSHEV_DEGREE)}  # right shifts
-    canary_steps = {1 << i for i in range(13)}
-    assert set(plan.rotation_steps) == block_steps | shift_steps | canary_steps
+    # only the radix-4 key steps: block sums over 128 slots use 1, 4, 16, 64; the output
+    # placement (Horner by 1, then a right shift by 15 composed from these keys) needs no
+    # other key; the canary's full slot sum uses 1 .. 4096
+    assert PROFILE_N16384_D6.slot_sum_radix == 4
+    assert plan.rotation_steps == tuple(4**i for i in range(7))
+    block_sum = 3 * 3 + 1  # levels 1, 4, 16 (three rotations each) and 64 (one)
+    right_shift_15 = 1 + 4 * 3 + 1  # 8192 - 15 = 4096 + 3 * (1024 + 256 + 64 + 16) + 1
+    canary = 6 * 3 + 1
+    assert plan.counts.rotations == (
+        CHEBYSHEV_DEGREE * block_sum + (CHEBYSHEV_DEGREE - 1) + right_shift_15 + canary
+    )
     assert plan.columns == ("cdf_p", "cdf_q")
     with pytest.raises(ProfileError):
         make_plan(DriftCircuit(), data.public, rows=data.rows, profile=PROFILE_N8192_D3)

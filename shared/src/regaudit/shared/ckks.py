@@ -28,7 +28,7 @@ import numpy as np
 import rfc8785
 
 from regaudit.shared._internal import seal
-from regaudit.shared.algebra import FloatArray, OpCounts, slot_sum_steps
+from regaudit.shared.algebra import FloatArray, OpCounts, strided_sum
 from regaudit.shared.errors import (
     CiphertextError,
     CircuitError,
@@ -325,6 +325,7 @@ class CkksBackend:
         self.profile = profile
         self.keys = keys
         self.slot_count = profile.slot_count
+        self.slot_sum_radix = profile.slot_sum_radix
         self.max_level = max_level
         self.counts = OpCounts()
         self._sctx = seal.get_context(profile)
@@ -471,10 +472,7 @@ class CkksBackend:
         return self._new(out, a.level)
 
     def slot_sum(self, a: CkksVector, *, width: int | None = None) -> CkksVector:
-        result = a
-        for step in slot_sum_steps(width or self.slot_count):
-            result = self.add(result, self.rotate(result, step))
-        return result
+        return strided_sum(self, a, stride=1, count=width or self.slot_count)
 
     @staticmethod
     def _guard(operation: Any, *args: Any) -> None:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from regaudit.shared.algebra import FloatArray, OpCounts, slot_sum_steps
+from regaudit.shared.algebra import FloatArray, OpCounts, check_radix, strided_sum
 from regaudit.shared.errors import DepthExceededError
+from regaudit.shared.profiles import slot_sum_radix_for
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,16 @@ class PlainVector:
 class PlaintextBackend:
     """numpy implementation of :class:`regaudit.shared.algebra.SlotBackend`."""
 
-    def __init__(self, slot_count: int, *, max_level: int) -> None:
+    def __init__(
+        self, slot_count: int, *, max_level: int, slot_sum_radix: int | None = None
+    ) -> None:
+        """``slot_sum_radix`` defaults to that of the profile with ``slot_count`` slots, so a
+        plaintext run matches the CKKS run of that profile rotation for rotation."""
         self.slot_count = slot_count
+        if slot_sum_radix is None:
+            slot_sum_radix = slot_sum_radix_for(slot_count)
+        check_radix(slot_sum_radix)
+        self.slot_sum_radix = slot_sum_radix
         self.max_level = max_level
         self.counts = OpCounts()
 
@@ -122,7 +131,4 @@ class PlaintextBackend:
         return PlainVector(np.roll(a.values, -steps), a.level)
 
     def slot_sum(self, a: PlainVector, *, width: int | None = None) -> PlainVector:
-        result = a
-        for step in slot_sum_steps(width or self.slot_count):
-            result = self.add(result, self.rotate(result, step))
-        return result
+        return strided_sum(self, a, stride=1, count=width or self.slot_count)

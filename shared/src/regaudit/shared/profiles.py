@@ -17,6 +17,13 @@ Why these numbers (SEAL's HE-standard table, 128-bit classical security, ternary
   bits: six 40-bit rescale primes give the design's depth budget of 6 with about 1e-8
   precision; scale 2^40 matches them. Only 20 bits of headroom at the last level, so circuits
   whose outputs can exceed 2^18 in magnitude must not use it (the planner checks). Slots 8192.
+
+``slot_sum_radix`` r: circuits rotate only by powers of r (slot sums are radix-r trees, other
+rotations are composed from those keys; see :mod:`regaudit.shared.algebra`). A seeded Galois key
+is as large as the relinearization key, so r trades key bytes on the wire against rotations: at
+N = 2^14 (6 MB per key) r = 4 needs 7 keys (1, 4, ..., 4096: 48 MB with the relin key) instead
+of 13 (84 MB) for about 19 instead of 13 rotations per full slot sum; at N = 2^13 (about 1 MB
+per key) r = 2 keeps rotations minimal. It is part of the profile hash.
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ class ParameterProfile:
     coeff_modulus_bits: tuple[int, ...]
     scale_bits: int
     security_bits: int = 128
+    #: radix of slot sums: rotations use only the Galois steps slot_sum_radix^k
+    slot_sum_radix: int = 2
 
     @property
     def max_depth(self) -> int:
@@ -73,6 +82,7 @@ class ParameterProfile:
             "coeff_modulus_bits": list(self.coeff_modulus_bits),
             "scale_bits": self.scale_bits,
             "security_bits": self.security_bits,
+            "slot_sum_radix": self.slot_sum_radix,
         }
 
     @property
@@ -95,6 +105,7 @@ PROFILE_N16384_D6 = ParameterProfile(
     poly_modulus_degree=16384,
     coeff_modulus_bits=(60, 40, 40, 40, 40, 40, 40, 60),
     scale_bits=40,
+    slot_sum_radix=4,
 )
 
 #: All profiles, smallest first (the planner walks this order).
@@ -108,6 +119,14 @@ def get_profile(name: str) -> ParameterProfile:
             return profile
     known = ", ".join(p.name for p in PROFILES)
     raise ProfileError(f"unknown parameter profile {name!r} (known: {known})", field="profile")
+
+
+def slot_sum_radix_for(slot_count: int) -> int:
+    """The slot-sum radix of the profile with ``slot_count`` slots (2 if there is none)."""
+    for profile in PROFILES:
+        if profile.slot_count == slot_count:
+            return profile.slot_sum_radix
+    return 2
 
 
 def choose_profile(

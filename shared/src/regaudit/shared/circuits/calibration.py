@@ -38,8 +38,8 @@ slot-sums both over the whole vector, so EVERY slot of output 0 holds mu_set * s
 n*K (point, class) positions and every slot of output 1 holds mu_cov * sum s over the n
 true-class positions; no slot carries a per-point value. The regulator checks that all slots
 agree, and reports set total = (n K - S_set) / 2 and covered = (n - S_cov) / 2 with error bounds
-from the polynomial's error and a CKKS noise bound. Depth 5, rotations 1, 2, ..., N/4 (the
-canary's own steps: no extra Galois key).
+from the polynomial's error and a CKKS noise bound. Depth 5, rotations by the profile's
+radix-4 steps 1, 4, ..., 4096 (the canary's own steps: no extra Galois key).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ import numpy as np
 from numpy.polynomial import chebyshev
 
 from regaudit.shared import planning
-from regaudit.shared.algebra import FloatArray, SlotBackend, V
+from regaudit.shared.algebra import FloatArray, SlotBackend, V, rotate_composed
 from regaudit.shared.circuits.base import Plan, PublicInputs, iter_chunks
 from regaudit.shared.errors import BundleFormatError, CircuitError, InputError, NoiseBoundError
 from regaudit.shared.profiles import ParameterProfile
@@ -328,7 +328,11 @@ class DriftCircuit:
     def finalize(
         self, backend: SlotBackend[V], accumulators: list[V], public: PublicInputs, rows: int
     ) -> list[V]:
-        """Quantity j: rotate right by j, sum each block of S slots, keep slots f*S + j."""
+        """Quantity j: sum each block of S slots (slot f*S gets block f's total), keep slots
+        f*S; Horner over j with rotations by one (h = rot(h, 1) + masked_j) leaves quantity j
+        at f*S - (15 - j), and one final rotation right by 15 (composed from the profile's
+        power-of-radix keys) puts it at f*S + j. Rotations by -j per quantity would each need
+        their own Galois key (6 MB at N = 2^14)."""
         if len(accumulators) != CHEBYSHEV_DEGREE:
             raise CircuitError(
                 f"expected {CHEBYSHEV_DEGREE} accumulators, got {len(accumulators)}",
@@ -338,20 +342,14 @@ class DriftCircuit:
         stride = stride_for(bins)
         if features * stride > backend.slot_count:
             raise CircuitError("layout does not fit the slots", field="features")
-        by_level: dict[int, list[V]] = {}
-        for j, accumulator in enumerate(accumulators):
-            shifted = backend.rotate(accumulator, -j) if j else accumulator
-            total = backend.slot_sum(shifted, width=stride)
-            mask = np.zeros(backend.slot_count)
-            mask[[f * stride + j for f in range(features)]] = 1.0
-            masked = backend.multiply_plain(total, mask)
-            by_level.setdefault(masked.level, []).append(masked)
+        mask = np.zeros(backend.slot_count)
+        mask[[f * stride for f in range(features)]] = 1.0
         result: V | None = None
-        for level in sorted(by_level):
-            partial = backend.add_many(by_level[level])
-            result = partial if result is None else backend.add(result, partial)
+        for accumulator in accumulators:
+            masked = backend.multiply_plain(backend.slot_sum(accumulator, width=stride), mask)
+            result = masked if result is None else backend.add(backend.rotate(result, 1), masked)
         assert result is not None
-        return [result]
+        return [rotate_composed(backend, result, -(CHEBYSHEV_DEGREE - 1))]
 
     def decode(
         self, outputs: Sequence[FloatArray], public: PublicInputs, rows: int
