@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -16,60 +14,11 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 60.0
-CLI_TIMEOUT_S = 300.0
+# the process helpers are shared with tests/e2e (both directories are on pytest's pythonpath)
+from e2e_harness import cli, start_evaluator
+
 #: Where the round-trip timings of a test run are written (for the report).
 TIMINGS_FILE = "integration-timings.json"
-
-
-def cli(
-    role: str, *args: str | Path, check: bool = False, timeout: float = CLI_TIMEOUT_S
-) -> subprocess.CompletedProcess[str]:
-    """Run ``regaudit-<role>`` as a real subprocess."""
-    command = [sys.executable, "-m", f"regaudit.{role}", *map(str, args)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(command)} exited {result.returncode}\nstdout:\n{result.stdout}\n"
-            f"stderr:\n{result.stderr}"
-        )
-    return result
-
-
-def start_evaluator(identity: Path, store: Path) -> tuple[subprocess.Popen[str], str]:
-    """Start ``regaudit-evaluator serve`` on a free loopback port; returns (process, address)."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "regaudit.evaluator",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--identity",
-            str(identity),
-            "--store",
-            str(store),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    deadline = time.monotonic() + START_TIMEOUT_S
-    assert process.stdout is not None
-    lines = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.startswith("listening on "):
-            return process, line.split("listening on ", 1)[1].strip()
-    process.kill()
-    raise AssertionError("evaluator did not start:\n" + "".join(lines))
 
 
 @dataclass
