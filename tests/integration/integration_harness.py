@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 # the process helpers are shared with tests/e2e (both directories are on pytest's pythonpath)
-from e2e_harness import cli, start_evaluator
+from e2e_harness import ROOT as ROOT
+from e2e_harness import cli as cli
+from e2e_harness import start_evaluator as start_evaluator
 
 #: Where the round-trip timings of a test run are written (for the report).
 TIMINGS_FILE = "integration-timings.json"
