@@ -2,7 +2,8 @@
 
 Each ``bench_*.py`` runs as its own process (``--quick`` is passed through); results land in
 ``benchmarks/results/``. The fairness benchmark also profiles one extra run of its largest size
-in full mode and compares with the seed library when ``/tmp/seedvenv`` holds it (see README).
+in full mode and compares with the seed library when ``/tmp/seedvenv`` holds it (see README);
+the primitive benchmark runs the five other primitives at issue 4's target sizes.
 """
 
 from __future__ import annotations

@@ -137,3 +137,21 @@ def test_real_ckks_matches_reference(ckks_run) -> None:  # type: ignore[no-untyp
         assert report["top_k_ids"] == reference["top_k_ids"]
         assert report["top_k_indicator"] == reference["top_k_indicator"]
     print(f"\nprovenance CKKS: max error {error:.2e} (target {1e-6 * total:.2e})")
+
+
+@pytest.mark.parametrize("rows", [8_000, 20_000])
+def test_positive_attributions_stay_within_the_reported_bound(rows: int) -> None:
+    """All-positive attributions make every bucket total large: the output mask's encoding
+    error (deterministic, ~1e-7 relative at scale 2^30) must be inside the reported bound and
+    must not trip the zero-slot check (both did before MASK_RELATIVE_ERROR)."""
+    from regaudit.shared import local
+
+    rng = np.random.default_rng(3)
+    attributions = rng.random(rows)
+    row_ids = [f"r{i}" for i in range(rows)]
+    encrypted = local.audit_provenance(attributions, row_ids, n_buckets=16, k=3)
+    exact = local.audit_provenance(attributions, row_ids, n_buckets=16, k=3, backend="plaintext")
+    error = np.max(np.abs(np.array(encrypted.bucket_totals) - np.array(exact.bucket_totals)))
+    assert error <= encrypted.error_bound
+    assert encrypted.error_bound <= 1e-6 * float(np.abs(attributions).sum())
+    assert encrypted.top_k_ids == exact.top_k_ids
