@@ -2,28 +2,62 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 import numpy as np
 import pytest
+from numpy.polynomial import chebyshev
 
 from regaudit.shared.circuits.drift import (
     CHEBYSHEV_DEGREE,
+    PART_SLOTS,
     DriftCircuit,
     build_drift_report,
+    certified_max,
+    chebyshev_sandwich,
     decode_moments,
     drift_reference,
     evaluate_plaintext,
+    output_count,
+    output_gain,
+    output_position,
     parse_drift_input,
+    part_count,
     stride_for,
 )
-from regaudit.shared.errors import InputError, NoiseBoundError, ProfileError
+from regaudit.shared.errors import (
+    BundleFormatError,
+    CircuitError,
+    InputError,
+    NoiseBoundError,
+    ProfileError,
+)
 from regaudit.shared.planning import make_plan
 from regaudit.shared.profiles import PROFILE_N8192_D3, PROFILE_N16384_D6
+from regaudit.shared.secretkey import ClientKeys
+
+#: The radix-4 Galois steps of the depth-6 profile (no circuit may add others).
+RADIX4_STEPS = tuple(4**i for i in range(7))
+#: Evaluation-key budget per audit (relin + Galois), bytes.
+MAX_KEY_BYTES = 60_000_000
 
 
 def _hist(rng: np.random.Generator, mu: float, sd: float, bins: int) -> list[int]:
     sample = rng.normal(mu, sd, 20_000)
     counts, _ = np.histogram(sample, bins=bins, range=(-4.0, 4.0))
     return counts.tolist()
+
+
+def _shifted_batch(seed: int, features: int, bins: int) -> dict[str, object]:
+    """``features`` pairs of normal histograms with random shifts and scales."""
+    rng = np.random.default_rng(seed)
+    p, q = [], []
+    for _ in range(features):
+        mu, sd = rng.uniform(-1.0, 1.0), rng.uniform(0.7, 1.3)
+        p.append(_hist(rng, 0.0, 1.0, bins))
+        q.append(_hist(rng, mu, sd, bins))
+    return {"p": p, "q": q, "drift_threshold": 0.05, "bin_width": 8.0 / bins}
 
 
 def _batch(seed: int, bins: int) -> dict[str, object]:
@@ -127,7 +161,7 @@ def test_plan_depth_profile_steps_outputs() -> None:
         ({"p": [1, 2], "q": [1, 2], "w1_range": 0.3}, "w1_range[0]"),
         ({"p": [1, 2], "q": [2, 1], "w1_range": 2.0**-10}, "w1_range"),
         ({"p": [[1, 2]] * 3, "q": [[1, 2]] * 3, "w1_range": [1, 1]}, "w1_range"),
-        ({"p": [[1] * 300] * 20, "q": [[1] * 300] * 20}, "features"),
+        ({"p": [[1] * 300] * 65, "q": [[1] * 300] * 65}, "features"),
         ({"p": [1] * 5000, "q": [1] * 5000}, "bins"),
         ([1, 2], None),
     ],
@@ -146,35 +180,154 @@ def test_decode_rejects_unzeroed_slots_and_out_of_range_moments() -> None:
     with pytest.raises(NoiseBoundError):
         decode_moments([leaked], data.public)
     broken = outputs[0].copy()
-    broken[5] = 1e3  # |sum T_6| > S is impossible for |x| <= 1
+    broken[5] = 1e3 * output_gain(3)  # |sum T_6| > S is impossible for |x| <= 1
     with pytest.raises(NoiseBoundError):
         decode_moments([broken], data.public)
     moments = decode_moments(outputs, data.public)
     assert build_drift_report(moments, data.public)["distance"] > 0
 
 
-@pytest.mark.depth6
-def test_real_ckks_matches_reference(ckks_run) -> None:  # type: ignore[no-untyped-def]
-    data = parse_drift_input(_batch(7, 64))
-    circuit = DriftCircuit()
-    plan = make_plan(circuit, data.public, rows=data.rows)
-    decrypted = ckks_run(circuit, plan, data.columns(), data.public)
-    _, plain = evaluate_plaintext(data)
-    report = circuit.decode(decrypted, data.public, data.rows)
-    reference = drift_reference(data)
-    worst_distance = 0.0
-    worst_w1 = 0.0
-    for got, want in zip(report["features"], reference["features"], strict=True):
+def _check_against_reference(report: dict[str, object], reference: dict[str, object]) -> float:
+    """Distance within 1e-6 and its bound, W1 inside its rigorous interval, decisions equal;
+    returns the worst W1 midpoint relative error."""
+    worst = 0.0
+    for got, want in zip(report["features"], reference["features"], strict=True):  # type: ignore[call-overload]
         error = abs(got["distance"] - want["distance"])
-        worst_distance = max(worst_distance, error)
         assert error <= 1e-6  # the design's distance target
         assert error <= got["distance_error_bound"]
         assert abs(got["w1_distance"] - want["w1_distance"]) <= got["w1_error_bound"]
-        worst_w1 = max(worst_w1, abs(got["w1_distance"] / want["w1_distance"] - 1.0))
+        assert got["w1_error_bound"] <= 0.2 * want["w1_distance"]
+        worst = max(worst, abs(got["w1_distance"] / want["w1_distance"] - 1.0))
         assert got["drift_detected"] == want["drift_detected"]
+    return worst
+
+
+def test_plan_100_features_x_128_bins_in_one_audit() -> None:
+    # issue 4's size: two layout parts (column pairs) in one chunk, one output vector
+    data = parse_drift_input(_shifted_batch(1, 100, 128))
+    assert part_count(100, 128) == 2 and output_count(100, 128) == 1
+    assert data.rows == PART_SLOTS
+    plan = make_plan(DriftCircuit(), data.public, rows=data.rows)
+    assert plan.profile == PROFILE_N16384_D6 and plan.depth == 6  # canary included
+    assert plan.n_chunks == 1 and plan.n_outputs == 1
+    assert plan.columns == ("cdf_p", "cdf_q", "cdf_p/1", "cdf_q/1")
+    assert set(plan.rotation_steps) <= set(RADIX4_STEPS)
+    # 6 MB per Galois key at N = 2^14 plus the 6 MB relin key (measured in the depth-6 test)
+    assert (len(plan.rotation_steps) + 1) * 6_000_000 <= MAX_KEY_BYTES
+    # 2 parts x 16 block sums (10 rotations each), Horner over 32 terms, right shift by 31
+    # (8192 - 31 = 4096 + 3 * 1024 + 3 * 256 + 3 * 64 + 2 * 16 + 1: 13), canary 19
+    assert plan.counts.rotations == 2 * CHEBYSHEV_DEGREE * 10 + 31 + 13 + 19
+    # per part y = x² and T_2 .. T_16; the canary's square
+    assert plan.counts.ct_ct_multiplications == 2 * CHEBYSHEV_DEGREE + 1
+
+
+def test_plaintext_100_x_128_matches_reference_and_decodes_fast() -> None:
+    data = parse_drift_input(_shifted_batch(2, 100, 128))
+    _, outputs = evaluate_plaintext(data)
+    assert len(outputs) == 1
+    started = time.perf_counter()
+    report = DriftCircuit().decode(outputs, data.public, data.rows)
+    elapsed = time.perf_counter() - started
+    worst = _check_against_reference(report, drift_reference(data))
+    assert worst < 0.02
+    assert elapsed < 15.0, f"decode of 100 features took {elapsed:.1f} s"
+    print(f"\ndrift 100 x 128 plaintext: decode {elapsed:.2f} s, W1 midpoint rel error {worst:.4f}")
+
+
+@pytest.mark.parametrize(("features", "bins"), [(3, 4096), (200, 64), (512, 32), (512, 16)])
+def test_output_positions_match_the_circuit(features: int, bins: int) -> None:
+    # every layout the limits allow packs into one output vector, each aggregate where
+    # output_position says (compared with the numpy moments of the same CDF gaps)
+    rng = np.random.default_rng(features)
+    p = rng.integers(1, 50, size=(features, bins)).tolist()
+    q = rng.integers(1, 50, size=(features, bins)).tolist()
+    data = parse_drift_input({"p": p, "q": q, "w1_range": 1})
+    plan, outputs = evaluate_plaintext(data)
+    assert plan.n_outputs == len(outputs) == output_count(features, bins) == 1
+    assert len(plan.columns) == 2 * part_count(features, bins)
+    assert set(plan.rotation_steps) <= set(RADIX4_STEPS) and plan.depth == 6
+    gap = np.cumsum(data.p, axis=1) - np.cumsum(data.q, axis=1)
+    stride = stride_for(bins)
+    y = np.zeros((features, stride))
+    y[:, :bins] = gap * gap
+    want = np.column_stack(
+        [y.sum(axis=1)]
+        + [chebyshev.chebval(2 * y - 1, [0] * k + [1]).sum(axis=1) for k in range(2, 17)]
+    )
+    moments = decode_moments(outputs, data.public)
+    np.testing.assert_allclose(moments, want, rtol=1e-9, atol=1e-9)
+    vector, slot = output_position(features - 1, CHEBYSHEV_DEGREE - 1, bins)
+    assert outputs[vector][slot] / output_gain(bins) == pytest.approx(want[-1, -1], abs=1e-9)
+
+
+def test_certified_max_bounds_a_polynomial_between_samples() -> None:
+    # T_32 sampled on 65 Chebyshev extreme points of t only sees values ±1 at some nodes; the
+    # certificate must still bound its true maximum 1 (and be close to it on a fine grid)
+    for points in (65, 100_001):
+        u = np.cos(np.linspace(0.0, math.pi, points))
+        poly = [0.0] * 32 + [1.0]
+        values = chebyshev.chebval(u, poly) - 0.5 * u
+        bound = certified_max(values, 32)
+        fine = np.linspace(-1.0, 1.0, 400_001)
+        assert bound >= float((chebyshev.chebval(fine, poly) - 0.5 * fine).max())
+    assert bound < 1.5 + 1e-6
+    with pytest.raises(CircuitError):
+        certified_max(np.zeros(10), 32)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sandwich_contains_the_truth_for_hard_atoms(seed: int) -> None:
+    # point masses at 0 and 1, clusters, and uniform atoms: the interval is rigorous
+    rng = np.random.default_rng(seed)
+    atoms = np.concatenate(
+        [np.zeros(20), np.ones(3), rng.uniform(0, 1, 60), rng.uniform(0, 1e-3, 45)]
+    )
+    y = atoms[rng.permutation(atoms.shape[0])] ** (1 + seed)
+    z = 2 * y - 1
+    moments = np.array([chebyshev.chebval(z, [0] * k + [1]).sum() for k in range(17)])
+    truth = float(np.sqrt(y).sum())
+    low, high, estimate = chebyshev_sandwich(
+        moments,
+        np.zeros(17),
+        lambda v: np.sqrt(np.clip((v + 1) / 2, 0, None)),
+        atoms=y.shape[0],
+    )
+    assert low <= truth <= high
+    assert low <= estimate <= high
+    assert high - low < 0.2 * truth
+
+
+def test_decode_rejects_wrong_output_count() -> None:
+    data = parse_drift_input(_shifted_batch(4, 70, 128))
+    _, outputs = evaluate_plaintext(data)
+    with pytest.raises(BundleFormatError):
+        decode_moments([*outputs, outputs[0]], data.public)
+    leaked = outputs[0].copy()
+    leaked[output_position(69, 0, 128)[1] + CHEBYSHEV_DEGREE * 2] = 0.01
+    with pytest.raises(NoiseBoundError):
+        decode_moments([leaked], data.public)
+
+
+@pytest.mark.depth6
+def test_real_ckks_100_x_128_matches_reference(ckks_run) -> None:  # type: ignore[no-untyped-def]
+    data = parse_drift_input(_shifted_batch(7, 100, 128))
+    circuit = DriftCircuit()
+    plan = make_plan(circuit, data.public, rows=data.rows)
+    keys = ClientKeys.generate(plan.profile, galois_steps=plan.rotation_steps)
+    key_bytes = keys.evaluation_keys().size_bytes
+    assert key_bytes <= MAX_KEY_BYTES
+    decrypted = ckks_run(circuit, plan, data.columns(), data.public)
+    _, plain = evaluate_plaintext(data)
+    report = circuit.decode(decrypted, data.public, data.rows)
+    worst_w1 = _check_against_reference(report, drift_reference(data))
     assert worst_w1 < 0.02
+    reference = drift_reference(data)
+    worst_distance = max(
+        abs(g["distance"] - w["distance"])
+        for g, w in zip(report["features"], reference["features"], strict=True)
+    )
     noise = float(np.abs(decrypted[0] - plain[0]).max())
     print(
-        f"\ndrift CKKS: max |noise| {noise:.2e}, distance error {worst_distance:.2e}, "
-        f"W1 midpoint rel error {worst_w1:.4f}"
+        f"\ndrift CKKS 100 x 128: keys {key_bytes / 1e6:.1f} MB, max |noise| {noise:.2e}, "
+        f"distance error {worst_distance:.2e}, W1 midpoint rel error {worst_w1:.4f}"
     )

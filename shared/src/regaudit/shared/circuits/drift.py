@@ -21,27 +21,46 @@ Design decisions:
   evaluator returns per feature the aggregates sum_b y_b and sum_b T_k(z_b) for k = 2..16
   (Chebyshev polynomials built with T_2m = 2 T_m² - 1 and T_m+n = 2 T_m T_n - T_|m-n|: the
   factor 2 is an addition, so no plaintext-coefficient multiplication spends a level). The
-  regulator gets the distance directly (R² sum y, CKKS noise ~1e-9) and a rigorous interval
-  for W1 = R * width * sum_b sqrt(y_b): two small linear programs find the best polynomials
-  l <= sqrt <= u (degree 16 in y, on a grid, then widened by their measured violation on a
-  25x finer grid and by the moment noise) for the decrypted moments. The report gives the
-  midpoint of the two optima as ``w1_distance`` and the distance to the farther end of the
-  widened interval as ``w1_error_bound``. Measured on shifted /
-  rescaled normal histograms (16-128 bins): midpoint relative error mostly 0.2-0.8 %, worst 0.9 %;
-  guaranteed bound 2-8 %. A uniform |x| approximation of the same degree is off by ~3 %.
+  regulator gets the distance directly (R² sum y) and a rigorous interval for
+  W1 = R * width * sum_b sqrt(y_b): two small linear programs find polynomials
+  l <= sqrt <= u (degree 16 in y) optimal for the decrypted moments, by an exchange method
+  (129 Chebyshev nodes in t = sqrt(y), plus the violation peaks found on a 100,001-point grid,
+  at most 6 solves of a 17-row dual LP each). Whatever the LP returns, each polynomial's
+  violation of the sandwich is **certified over all of [0, 1]**: l(2t² - 1) - t is a polynomial
+  of degree 32 in t, so its maximum is bounded from its values at the 100,001 Chebyshev extreme
+  points (Ehlich-Zeller, factor sec(32 pi / 200,000) - 1 ~ 1e-7 of its range). The interval is
+  widened by that violation and by the moment noise; the padding slots and the last bin are
+  known zeros and are taken out of the unknown atoms. The report gives the midpoint of the
+  two optima as ``w1_distance`` and the distance to the farther end of the widened interval as
+  ``w1_error_bound``. Regulator cost ~25-30 ms per feature (100 features: 2.4-3.0 s; the
+  former 8,001-row LPs took 0.82 s per feature). Measured on shifted / rescaled normal
+  histograms (100 x 128 bins): midpoint relative error median 0.56 %, 90th percentile 1.0 %,
+  worst 1.35-1.6 %; guaranteed bound median 3 %, up to ~16 % for a very small W1. The midpoint
+  is the minimax estimate for the moments; 1 % on every feature is not reachable at degree 16.
   Leakage: the regulator learns these 17 moments per feature, not only W1 and the distance.
+* **Output gain.** Every aggregate is doubled g times (additions) before its block sum: the
+  sum's rotations add key-switching noise of fixed absolute size (~1e-5 on a 128-slot sum), so
+  the gain 2^g (g = min(8, 17 - log2 S), outputs <= 2^17) divides it away: distance error
+  ~2e-8 instead of up to ~1.5e-6 at R = 1/2.
 * **Depth 6** (y: 1, T_2: 2, T_3..T_4: 3, T_5..T_8: 4, T_9..T_16: 5, output mask: 6): the
   whole budget, so the planner picks ``ckks-n16384-d6-v1`` (whose 2^40 scale the distance's
   1e-6 accuracy also needs). The depth-3 profile cannot host any useful |x| approximation.
 
-Layout: feature f occupies slots f*S .. f*S + B - 1 of the single chunk, S = max(16, the next
-power of two >= B); the rest of its block is zero padding (y = 0 there: an atom at 0 that adds
-nothing to W1). F*S must fit in MAX_LAYOUT_SLOTS. Output: ONE vector; aggregate j of feature f
-sits in slot f*S + j (j = 0: sum y; j = k - 1: sum T_k); every other slot is zeroed.
+Layout: S = max(16, the next power of two >= B); a part holds PART_SLOTS / S features (PART_SLOTS
+= 8192, the depth-6 profile's slot count), feature f in part f // (PART_SLOTS / S), block
+b = f % (PART_SLOTS / S), slots b*S .. b*S + B - 1; the rest of its block is zero padding
+(y = 0 there: an atom at 0 that adds nothing to W1). Each part is one pair of encrypted
+columns of the single chunk: ``cdf_p``, ``cdf_q`` (part 0), ``cdf_p/1``, ``cdf_q/1``, ...; at
+most MAX_PARTS = 4 parts (F*S <= 32,768 slots: e.g. 100 features x 128 bins is 2 parts). One
+part's columns hold F*S slots, several parts' PART_SLOTS each. Output: S / 16 parts share one
+output vector (every layout within the limits fits one): aggregate j of feature f sits in
+slot b*S + 16 * (part mod S/16) + j (see :func:`output_position`), times the output gain;
+every other slot is zeroed. Galois keys: only the profile's radix-4 steps (48 MB with relin).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,12 +80,23 @@ DEFAULT_DRIFT_THRESHOLD = 0.1
 #: Largest number of bins per feature and of features per audit.
 MAX_BINS = 4096
 MAX_FEATURES = 512
-#: The whole F x S layout must fit one chunk of the smallest profile.
-MAX_LAYOUT_SLOTS = 4096
+#: Slots of one layout part: the slot count of the depth-6 profile ``ckks-n16384-d6-v1`` (the
+#: only profile deep enough for this circuit). A part is one pair of encrypted columns.
+PART_SLOTS = 8192
+#: At most this many parts (column pairs) in the single chunk of an audit.
+MAX_PARTS = 4
+#: The whole F x S layout (all parts) must fit these many slots.
+MAX_LAYOUT_SLOTS = PART_SLOTS * MAX_PARTS
 #: Smallest block stride (the output needs CHEBYSHEV_DEGREE slots per feature).
 MIN_STRIDE = 16
 #: Highest Chebyshev degree returned (degree 16 in y = x², 32 in x).
 CHEBYSHEV_DEGREE = 16
+#: Every aggregate is multiplied by 2^gain_bits (gain_bits additions, no level) before its
+#: block sum: the sum's rotations add key-switching noise of fixed absolute size (measured at
+#: ckks-n16384-d6-v1: ~1e-5 on a 128-slot sum of y in [0, 1]), which the gain divides away.
+#: The gain keeps S * 2^gain_bits <= 2^GAIN_HEADROOM_BITS (the profile's outputs reach 2^18).
+MAX_GAIN_BITS = 8
+GAIN_HEADROOM_BITS = 17
 #: Smallest and largest automatic ``w1_range``.
 MIN_W1_RANGE = 2.0**-10
 MAX_W1_RANGE = 1.0
@@ -74,15 +104,25 @@ MAX_W1_RANGE = 1.0
 #: grows like k² (|T_k'| <= k²). Measured at scale 2^40 (128 bins): 4.6e-8 per slot for sum y,
 #: 1.2e-7 per slot for T_16; these bounds hold 4x and 50x margins.
 MOMENT_NOISE_PER_SLOT = 2e-7
+#: The same for sum y since the output gain (measured 2e-10 .. 6e-10 per slot at 128 and 4096
+#: bins; this bound holds a >= 8x margin).
+SUM_Y_NOISE_PER_SLOT = 5e-9
 #: Smallest reported distance error bound.
 MIN_DISTANCE_ERROR_BOUND = 1e-9
 #: A zeroed output slot further than this from 0 cannot be CKKS noise.
 ZERO_TOLERANCE = 1e-3
-#: Grid sizes for the W1 linear programs (constraint grid; verification grid).
-LP_GRID_POINTS = 8001
+#: Initial constraint grid of the W1 linear programs (Chebyshev points in t = sqrt(y)), and the
+#: certification grid (Chebyshev extreme points in t, see :func:`chebyshev_sandwich`).
+LP_GRID_POINTS = 129
 CHECK_GRID_POINTS = 100_001
+#: Exchange rounds of each linear program: after a solve, the local maxima of the violation on
+#: the certification grid above LP_EXCHANGE_TOLERANCE join the constraint grid.
+LP_EXCHANGE_ROUNDS = 6
+LP_EXCHANGE_TOLERANCE = 3e-4
 #: |coefficient| limit of the sandwich polynomials (keeps the LPs bounded and well scaled).
-LP_COEFFICIENT_BOUND = 1e3
+LP_COEFFICIENT_BOUND = 10.0
+#: Per-atom allowance for float64 rounding in the certificate (polynomial values are O(10)).
+CERTIFICATE_ROUNDING = 1e-9
 
 _KEYS = frozenset({"p", "q", "drift_threshold", "bin_width", "w1_range"})
 _PUBLIC_KEYS = frozenset({"drift_threshold", "bin_width", "w1_range", "features", "bins"})
@@ -208,7 +248,7 @@ def parse_drift_input(payload: Mapping[str, Any]) -> DriftData:
             raise InputError(
                 f"feature {f}: max |P - Q| = {gap:.6g} exceeds {bound!r}", field="w1_range"
             )
-    rows = public["features"] * stride_for(public["bins"])
+    rows = layout_rows(public["features"], public["bins"])
     return DriftData(rows=rows, public=public, p=p, q=q, batch=batch_p)
 
 
@@ -217,30 +257,105 @@ def parse_drift_input(payload: Mapping[str, Any]) -> DriftData:
 # ============================================================================================
 
 
+def output_gain(bins: int) -> float:
+    """The factor 2^gain_bits every aggregate carries in the output (see MAX_GAIN_BITS)."""
+    bits = min(MAX_GAIN_BITS, GAIN_HEADROOM_BITS - (stride_for(bins).bit_length() - 1))
+    return float(2 ** max(0, bits))
+
+
+def features_per_part(bins: int) -> int:
+    """Features in one layout part (PART_SLOTS / S)."""
+    return PART_SLOTS // stride_for(bins)
+
+
+def part_count(features: int, bins: int) -> int:
+    """Layout parts (encrypted column pairs) of an F x B audit."""
+    return -(-features // features_per_part(bins))
+
+
+def parts_per_output(bins: int) -> int:
+    """Parts whose aggregates share one output vector: S / CHEBYSHEV_DEGREE (each feature's
+    block of S output slots holds CHEBYSHEV_DEGREE aggregates per part)."""
+    return stride_for(bins) // CHEBYSHEV_DEGREE
+
+
+def output_count(features: int, bins: int) -> int:
+    """Output vectors of an F x B audit."""
+    return -(-part_count(features, bins) // parts_per_output(bins))
+
+
+def layout_rows(features: int, bins: int) -> int:
+    """Slots of each encrypted column: F * S for one part, else PART_SLOTS."""
+    if part_count(features, bins) == 1:
+        return features * stride_for(bins)
+    return PART_SLOTS
+
+
+def column_names(features: int, bins: int) -> list[str]:
+    """``cdf_p``, ``cdf_q`` for part 0, then ``cdf_p/1``, ``cdf_q/1``, ... for further parts."""
+    names = []
+    for part in range(part_count(features, bins)):
+        suffix = "" if part == 0 else f"/{part}"
+        names += [f"cdf_p{suffix}", f"cdf_q{suffix}"]
+    return names
+
+
 def encode_drift_columns(
     p: FloatArray, q: FloatArray, public: PublicInputs
 ) -> dict[str, FloatArray]:
-    """cdf_p / cdf_q: each feature's CDF divided by w1_range in its block of S slots."""
+    """cdf_p / cdf_q (per part): each feature's CDF divided by w1_range in its block of S
+    slots; feature f is in part f // (PART_SLOTS / S), block f % (PART_SLOTS / S)."""
     features, bins = public["features"], public["bins"]
     stride = stride_for(bins)
-    columns: dict[str, FloatArray] = {}
-    for name, hist in (("cdf_p", p), ("cdf_q", q)):
-        column = np.zeros(features * stride)
+    per_part = features_per_part(bins)
+    rows = layout_rows(features, bins)
+    names = column_names(features, bins)
+    columns: dict[str, FloatArray] = {name: np.zeros(rows) for name in names}
+    scale = 1.0 / np.asarray(public["w1_range"], dtype=np.float64)
+    for offset, hist in enumerate((p, q)):
+        cdf = np.cumsum(hist, axis=1) * scale[:, None]
         for f in range(features):
-            scale = 1.0 / public["w1_range"][f]
-            column[f * stride : f * stride + bins] = np.cumsum(hist[f]) * scale
-        columns[name] = column
+            part, block = divmod(f, per_part)
+            column = columns[names[2 * part + offset]]
+            column[block * stride : block * stride + bins] = cdf[f]
     return columns
 
 
+def output_position(feature: int, quantity: int, bins: int) -> tuple[int, int]:
+    """(output vector, slot) of aggregate ``quantity`` (0: sum y; k-1: sum T_k) of
+    ``feature``: part p = f // (PART_SLOTS / S) goes to vector p // (S / 16), block
+    f % (PART_SLOTS / S), offset 16 * (p % (S / 16)) + quantity inside the block."""
+    stride = stride_for(bins)
+    part, block = divmod(feature, features_per_part(bins))
+    vector, rank = divmod(part, parts_per_output(bins))
+    return vector, block * stride + CHEBYSHEV_DEGREE * rank + quantity
+
+
 def output_slot(feature: int, quantity: int, bins: int) -> int:
-    """Slot of aggregate ``quantity`` (0: sum y; k-1: sum T_k) of ``feature``."""
-    return feature * stride_for(bins) + quantity
+    """Slot (within its output vector, see :func:`output_position`) of an aggregate."""
+    return output_position(feature, quantity, bins)[1]
 
 
 # ============================================================================================
 # 3. The circuit (evaluator side)
 # ============================================================================================
+
+
+def _chebyshev_quantities(backend: SlotBackend[V], x: V) -> list[V]:
+    """[y, T_2(z), ..., T_16(z)] slot-wise for y = x², z = 2y - 1 (T_16 at level 5)."""
+    y = backend.square(x)
+    t: dict[int, V] = {1: backend.add_plain(backend.add(y, y), -1.0)}
+    for k in range(2, CHEBYSHEV_DEGREE + 1):
+        # T_k = 2 T_a T_b - T_(a-b) with a the largest power of two < k (a = b = k/2 for
+        # powers of two): T_k sits at level 1 + ceil(log2 k)
+        half = 1 << ((k - 1).bit_length() - 1)
+        product = backend.multiply(t[half], t[k - half])
+        doubled = backend.add(product, product)
+        if half == k - half:
+            t[k] = backend.add_plain(doubled, -1.0)
+        else:
+            t[k] = backend.sub(doubled, t[2 * half - k])
+    return [y, *(t[k] for k in range(2, CHEBYSHEV_DEGREE + 1))]
 
 
 class DriftCircuit:
@@ -297,59 +412,74 @@ class DriftCircuit:
         }
 
     def columns(self, public: PublicInputs) -> list[str]:
-        return ["cdf_p", "cdf_q"]
+        return column_names(public["features"], public["bins"])
 
     def max_output_magnitude(self, rows: int, public: PublicInputs) -> float:
-        return float(stride_for(public["bins"]))
+        return float(stride_for(public["bins"])) * output_gain(public["bins"])
 
     def evaluate_chunk(
         self, backend: SlotBackend[V], inputs: Mapping[str, V], public: PublicInputs
     ) -> list[V]:
-        """Slot-wise [y, T_2(z), ..., T_16(z)] with x = cdf_p - cdf_q, y = x², z = 2y - 1."""
-        for name in self.columns(public):
+        """Per part, slot-wise [y, T_2(z), ..., T_16(z)] with x = cdf_p - cdf_q, y = x²,
+        z = 2y - 1 (CHEBYSHEV_DEGREE accumulators per part, parts in order)."""
+        names = self.columns(public)
+        for name in names:
             if name not in inputs:
                 raise CircuitError(f"chunk lacks column {name!r}", field="columns")
-        x = backend.sub(inputs["cdf_p"], inputs["cdf_q"])
-        y = backend.square(x)
-        t: dict[int, V] = {1: backend.add_plain(backend.add(y, y), -1.0)}
-
-        for k in range(2, CHEBYSHEV_DEGREE + 1):
-            # T_k = 2 T_a T_b - T_(a-b) with a the largest power of two < k (a = b = k/2 for
-            # powers of two): T_k sits at level 1 + ceil(log2 k)
-            half = 1 << ((k - 1).bit_length() - 1)
-            product = backend.multiply(t[half], t[k - half])
-            doubled = backend.add(product, product)
-            if half == k - half:
-                t[k] = backend.add_plain(doubled, -1.0)
-            else:
-                t[k] = backend.sub(doubled, t[2 * half - k])
-        return [y, *(t[k] for k in range(2, CHEBYSHEV_DEGREE + 1))]
+        accumulators: list[V] = []
+        for part in range(len(names) // 2):
+            x = backend.sub(inputs[names[2 * part]], inputs[names[2 * part + 1]])
+            accumulators += _chebyshev_quantities(backend, x)
+        return accumulators
 
     def finalize(
         self, backend: SlotBackend[V], accumulators: list[V], public: PublicInputs, rows: int
     ) -> list[V]:
-        """Quantity j: sum each block of S slots (slot f*S gets block f's total), keep slots
-        f*S; Horner over j with rotations by one (h = rot(h, 1) + masked_j) leaves quantity j
-        at f*S - (15 - j), and one final rotation right by 15 (composed from the profile's
-        power-of-radix keys) puts it at f*S + j. Rotations by -j per quantity would each need
-        their own Galois key (6 MB at N = 2^14)."""
-        if len(accumulators) != CHEBYSHEV_DEGREE:
+        """Per part and quantity j: multiply by the gain 2^g (g doublings), sum each block of S
+        slots (slot b*S gets block b's total),
+        keep slots b*S (the only mask: level 6). The parts of one output vector are packed by
+        Horner with rotations by one (h = rot(h, 1) + masked, K = 16 x parts terms) which
+        leaves term i at b*S - (K - 1 - i), and one rotation right by K - 1 (composed from the
+        profile's power-of-radix keys) puts it at b*S + i. Rotations by -i per term would each
+        need their own Galois key (6 MB at N = 2^14).
+
+        The planner's first trace runs at the smallest profile's slot count, where a layout of
+        more than its slots is cut off (masks only cover existing slots); that trace only
+        fixes the depth, which then refuses the shallow profile."""
+        features, bins = public["features"], public["bins"]
+        parts = part_count(features, bins)
+        if len(accumulators) != CHEBYSHEV_DEGREE * parts:
             raise CircuitError(
-                f"expected {CHEBYSHEV_DEGREE} accumulators, got {len(accumulators)}",
+                f"expected {CHEBYSHEV_DEGREE * parts} accumulators, got {len(accumulators)}",
                 field="accumulators",
             )
-        features, bins = public["features"], public["bins"]
         stride = stride_for(bins)
-        if features * stride > backend.slot_count:
-            raise CircuitError("layout does not fit the slots", field="features")
-        mask = np.zeros(backend.slot_count)
-        mask[[f * stride for f in range(features)]] = 1.0
-        result: V | None = None
-        for accumulator in accumulators:
-            masked = backend.multiply_plain(backend.slot_sum(accumulator, width=stride), mask)
-            result = masked if result is None else backend.add(backend.rotate(result, 1), masked)
-        assert result is not None
-        return [rotate_composed(backend, result, -(CHEBYSHEV_DEGREE - 1))]
+        per_part = features_per_part(bins)
+        group = parts_per_output(bins)
+        gain_bits = int(output_gain(bins)).bit_length() - 1
+        outputs: list[V] = []
+        for first in range(0, parts, group):
+            result: V | None = None
+            terms = 0
+            for part in range(first, min(first + group, parts)):
+                blocks = min(per_part, features - part * per_part)
+                mask = np.zeros(backend.slot_count)
+                starts = np.arange(blocks) * stride
+                mask[starts[starts < backend.slot_count]] = 1.0
+                quantities = accumulators[part * CHEBYSHEV_DEGREE : (part + 1) * CHEBYSHEV_DEGREE]
+                for accumulator in quantities:
+                    amplified = accumulator
+                    for _ in range(gain_bits):
+                        amplified = backend.add(amplified, amplified)
+                    summed = backend.slot_sum(amplified, width=stride)
+                    masked = backend.multiply_plain(summed, mask)
+                    result = (
+                        masked if result is None else backend.add(backend.rotate(result, 1), masked)
+                    )
+                    terms += 1
+            assert result is not None
+            outputs.append(rotate_composed(backend, result, -(terms - 1)))
+        return outputs
 
     def decode(
         self, outputs: Sequence[FloatArray], public: PublicInputs, rows: int
@@ -366,30 +496,39 @@ class DriftCircuit:
 
 
 def decode_moments(outputs: Sequence[FloatArray], public: PublicInputs) -> FloatArray:
-    """F x 16 array [sum y, sum T_2 .. sum T_16] from the decrypted output.
+    """F x 16 array [sum y, sum T_2 .. sum T_16] from the decrypted outputs.
 
-    Steps: 1. exactly one finite output vector large enough for the layout; 2. every slot that
-    is not an aggregate is within ZERO_TOLERANCE of 0; 3. every moment is within its possible
-    range (0 <= sum y <= S, |sum T_k| <= S, up to noise).
+    Steps: 1. exactly :func:`output_count` finite output vectors, each large enough for the
+    layout; 2. every slot that is not an aggregate is within ZERO_TOLERANCE of 0; 3. every
+    moment is within its possible range (0 <= sum y <= S, |sum T_k| <= S, up to noise).
     """
     features, bins = public["features"], public["bins"]
     stride = stride_for(bins)
+    expected = output_count(features, bins)
     # 1.
-    if len(outputs) != 1:
-        raise BundleFormatError(f"drift has 1 output vector, got {len(outputs)}")
-    vector = np.asarray(outputs[0], dtype=np.float64)
-    if vector.ndim != 1 or vector.shape[0] < features * stride:
-        raise BundleFormatError("drift output is too short for its layout")
-    if not np.isfinite(vector).all():
-        raise NoiseBoundError("the drift output holds non-finite values")
-    # 2.
-    used = np.zeros(vector.shape[0], dtype=bool)
-    slots = [f * stride + j for f in range(features) for j in range(CHEBYSHEV_DEGREE)]
-    used[slots] = True
-    if (~used).any() and np.abs(vector[~used]).max() > ZERO_TOLERANCE:
-        slot = int(np.argmax(np.where(used, 0.0, np.abs(vector))))
-        raise NoiseBoundError(f"output slot {slot} should be zero but holds {vector[slot]!r}")
-    moments = vector[slots].reshape(features, CHEBYSHEV_DEGREE)
+    if len(outputs) != expected:
+        raise BundleFormatError(f"drift has {expected} output vector(s), got {len(outputs)}")
+    vectors = [np.asarray(output, dtype=np.float64) for output in outputs]
+    positions = np.array(
+        [output_position(f, j, bins) for f in range(features) for j in range(CHEBYSHEV_DEGREE)],
+        dtype=np.int64,
+    )
+    for index, vector in enumerate(vectors):
+        mine = positions[positions[:, 0] == index, 1]
+        if vector.ndim != 1 or vector.shape[0] <= int(mine.max()):
+            raise BundleFormatError("drift output is too short for its layout")
+        if not np.isfinite(vector).all():
+            raise NoiseBoundError("the drift output holds non-finite values")
+        # 2.
+        used = np.zeros(vector.shape[0], dtype=bool)
+        used[mine] = True
+        if (~used).any() and np.abs(vector[~used]).max() > ZERO_TOLERANCE:
+            slot = int(np.argmax(np.where(used, 0.0, np.abs(vector))))
+            raise NoiseBoundError(
+                f"output {index} slot {slot} should be zero but holds {vector[slot]!r}"
+            )
+    moments = np.array([vectors[v][s] for v, s in positions]) / output_gain(bins)
+    moments = moments.reshape(features, CHEBYSHEV_DEGREE)
     # 3.
     slack = ZERO_TOLERANCE * stride
     if (moments[:, 0] < -slack).any() or (moments[:, 0] > stride + slack).any():
@@ -404,11 +543,94 @@ def decode_moments(outputs: Sequence[FloatArray], public: PublicInputs) -> Float
 def moment_noise_bounds(atoms: int) -> FloatArray:
     """Noise bound of each decrypted moment [sum y, sum T_2 .. sum T_16] over ``atoms`` slots."""
     degrees = np.array([1, *range(2, CHEBYSHEV_DEGREE + 1)], dtype=np.float64)
-    return atoms * MOMENT_NOISE_PER_SLOT * np.maximum(1.0, degrees**2 / 8.0)
+    bounds = atoms * MOMENT_NOISE_PER_SLOT * np.maximum(1.0, degrees**2 / 8.0)
+    bounds[0] = atoms * SUM_Y_NOISE_PER_SLOT
+    return bounds
 
 
 def _sqrt_target(z: FloatArray) -> FloatArray:
     return np.sqrt(np.clip((z + 1.0) / 2.0, 0.0, None))
+
+
+@functools.lru_cache(maxsize=2)
+def _certification_grid(degree: int) -> tuple[FloatArray, FloatArray]:
+    """t_j = (cos(j pi / M) + 1) / 2, j = 0..M (Chebyshev extreme points mapped to [0, 1]), and
+    the Chebyshev Vandermonde matrix at z_j = 2 t_j² - 1 (M = CHECK_GRID_POINTS - 1)."""
+    t = (np.cos(np.linspace(0.0, math.pi, CHECK_GRID_POINTS)) + 1.0) / 2.0
+    basis = np.asarray(chebyshev.chebvander(2.0 * t * t - 1.0, degree), dtype=np.float64)
+    return t, basis
+
+
+@functools.lru_cache(maxsize=4)
+def _target_values(target: Callable[[FloatArray], FloatArray], degree: int) -> FloatArray:
+    t = _certification_grid(degree)[0]
+    return target(2.0 * t * t - 1.0)
+
+
+def certified_max(samples: FloatArray, degree: int) -> float:
+    """Rigorous max over [0, 1] of a polynomial of ``degree`` in t from its ``samples`` on the
+    certification grid (Ehlich-Zeller: for p of degree n < M sampled at the M + 1 Chebyshev
+    extreme points, max |p| <= sec(n pi / 2M) max_j |p(x_j)|; applied to p - c with c the
+    mid-range of the samples)."""
+    intervals = samples.shape[0] - 1
+    if degree >= intervals:
+        raise CircuitError("certification grid too coarse for the degree", field="degree")
+    high, low = float(samples.max()), float(samples.min())
+    middle = (high + low) / 2.0
+    return middle + (high - low) / 2.0 / math.cos(degree * math.pi / (2 * intervals))
+
+
+def _extremal_polynomial(
+    moments: FloatArray,
+    target: Callable[[FloatArray], FloatArray],
+    *,
+    upper: bool,
+) -> tuple[FloatArray, float]:
+    """Coefficients c of a degree-d Chebyshev polynomial p with p <= target (lower) or
+    p >= target (upper) optimizing moments . c, and its certified violation of that side.
+
+    Steps: 1. solve the LP on the constraint nodes in its dual form (a non-negative measure on
+    the nodes matching the moments; the polynomial is the equality constraints' marginals);
+    2. evaluate the violation on the certification grid; if above LP_EXCHANGE_TOLERANCE, add its
+    local maxima to the nodes and repeat (at most LP_EXCHANGE_ROUNDS solves); 3. the violation
+    is certified over all of [0, 1] by :func:`certified_max` (whatever the LP returned).
+    """
+    from scipy.optimize import linprog
+
+    degree = moments.shape[0] - 1
+    sign = -1.0 if upper else 1.0
+    t_check, check_basis = _certification_grid(degree)
+    check_values = _target_values(target, degree)
+    nodes = (np.cos(np.linspace(0.0, math.pi, LP_GRID_POINTS)) + 1.0) / 2.0
+    eye = np.eye(degree + 1)
+    box = np.full(2 * (degree + 1), LP_COEFFICIENT_BOUND)
+    for _ in range(LP_EXCHANGE_ROUNDS):
+        # 1. max sign m.c  s.t.  sign (V c - target) <= 0 at the nodes, |c_k| <= bound
+        z = 2.0 * nodes * nodes - 1.0
+        basis = chebyshev.chebvander(z, degree)
+        result = linprog(
+            np.concatenate([sign * target(z), box]),
+            A_eq=np.hstack([sign * basis.T, eye, -eye]),
+            b_eq=sign * moments,
+            bounds=(0.0, None),
+            method="highs-ds",
+        )
+        if result.status != 0:
+            raise NoiseBoundError("the moment bound has no solution (inconsistent moments)")
+        coefficients = np.asarray(result.eqlin.marginals, dtype=np.float64)
+        # 2.
+        violation = sign * (check_basis @ coefficients - check_values)
+        if violation.max() <= LP_EXCHANGE_TOLERANCE:
+            break
+        inner = violation[1:-1]
+        peaks = np.flatnonzero(
+            (inner >= violation[:-2]) & (inner >= violation[2:]) & (inner > LP_EXCHANGE_TOLERANCE)
+        )
+        ends = [i for i in (0, violation.shape[0] - 1) if violation[i] > LP_EXCHANGE_TOLERANCE]
+        nodes = np.concatenate([nodes, t_check[peaks + 1], t_check[ends]])
+    # 3. the violation is a polynomial of degree 2 d in t (target(2t² - 1) is linear in t)
+    excess = certified_max(violation, 2 * degree) + CERTIFICATE_ROUNDING
+    return coefficients, max(0.0, excess)
 
 
 def chebyshev_sandwich(
@@ -421,35 +643,23 @@ def chebyshev_sandwich(
 ) -> tuple[float, float, float]:
     """(lower, upper, estimate) for sum_i target(z_i) over ``atoms`` points z_i in [-1, 1],
     given ``moments[k] = sum_i T_k(z_i)`` (k = 0..degree, moments[0] = atoms) with absolute
-    noise bounds ``noise[k]``.
+    noise bounds ``noise[k]``. ``target(2t² - 1)`` must be a polynomial of degree <= 2 * degree
+    in t in [0, 1] (for :func:`_sqrt_target` it is t), which makes the certificate exact.
 
-    Steps: 1. two linear programs find the best Chebyshev polynomials l <= target <= u on a
-    cos-spaced grid (coefficients bounded to keep them well posed) for these moments; 2. each
-    optimum is widened by the polynomial's violation of the sandwich on a 25x finer grid times
-    ``atoms`` and by sum_k |c_k| noise[k]; 3. the estimate is the midpoint of the two optima
-    before widening (so it does not move with the noise allowance).
+    Steps: 1. two linear programs (exchange method, see :func:`_extremal_polynomial`) find
+    Chebyshev polynomials l <= target <= u optimal for these moments; 2. each optimum is widened
+    by ``atoms`` times the polynomial's certified violation of the sandwich over all of [-1, 1]
+    and by sum_k |c_k| noise[k]; 3. the estimate is the midpoint of the two optima before
+    widening (so it does not move with the noise allowance).
     """
-    from scipy.optimize import linprog
-
-    degree = moments.shape[0] - 1
     # 1.
-    grid = np.cos(np.linspace(0.0, math.pi, LP_GRID_POINTS))
-    basis = chebyshev.chebvander(grid, degree)
-    values = target(grid)
-    box = [(-LP_COEFFICIENT_BOUND, LP_COEFFICIENT_BOUND)] * (degree + 1)
-    lower = linprog(-moments, A_ub=basis, b_ub=values, bounds=box, method="highs")
-    upper = linprog(moments, A_ub=-basis, b_ub=-values, bounds=box, method="highs")
-    if lower.status != 0 or upper.status != 0:
-        raise NoiseBoundError("the moment bound has no solution (inconsistent moments)")
+    lower, low_excess = _extremal_polynomial(moments, target, upper=False)
+    upper, up_deficit = _extremal_polynomial(moments, target, upper=True)
     # 2.
-    check = np.cos(np.linspace(0.0, math.pi, CHECK_GRID_POINTS))
-    check_values = target(check)
-    low_excess = max(0.0, float((chebyshev.chebval(check, lower.x) - check_values).max()))
-    up_deficit = max(0.0, float((check_values - chebyshev.chebval(check, upper.x)).max()))
-    raw_low = float(moments @ lower.x)
-    raw_high = float(moments @ upper.x)
-    low = raw_low - atoms * low_excess - float(np.abs(lower.x) @ noise)
-    high = raw_high + atoms * up_deficit + float(np.abs(upper.x) @ noise)
+    raw_low = float(moments @ lower)
+    raw_high = float(moments @ upper)
+    low = raw_low - atoms * low_excess - float(np.abs(lower) @ noise)
+    high = raw_high + atoms * up_deficit + float(np.abs(upper) @ noise)
     # 3.
     estimate = (raw_low + raw_high) / 2.0
     if clip_low is not None:
@@ -458,17 +668,27 @@ def chebyshev_sandwich(
     return low, high, min(max(estimate, low), high)
 
 
-def sqrt_sum_bounds(moments: FloatArray, atoms: int) -> tuple[float, float, float]:
+def sqrt_sum_bounds(
+    moments: FloatArray, atoms: int, *, zeros: int = 0
+) -> tuple[float, float, float]:
     """(lower, upper, estimate) for sum_b sqrt(y_b) over ``atoms`` values y_b in [0, 1] given
-    the decrypted [sum y, sum T_2(z) .. sum T_16(z)] (z = 2y - 1); see chebyshev_sandwich."""
+    the decrypted [sum y, sum T_2(z) .. sum T_16(z)] (z = 2y - 1); see chebyshev_sandwich.
+    ``zeros`` of the atoms are known to be 0 (padding slots, the last bin where both CDFs are
+    1): their exact contribution T_k(-1) = (-1)^k is removed, so the linear programs bound only
+    the unknown ``atoms - zeros`` values (a tighter interval)."""
+    if not 0 <= zeros < atoms:
+        raise CircuitError(f"zeros must be in 0..{atoms - 1}", field="zeros")
+    unknown = atoms - zeros
+    signs = (-1.0) ** np.arange(CHEBYSHEV_DEGREE + 1)
     chebyshev_moments = np.empty(CHEBYSHEV_DEGREE + 1)
     chebyshev_moments[0] = atoms
     chebyshev_moments[1] = 2.0 * moments[0] - atoms
     chebyshev_moments[2:] = moments[1:]
+    chebyshev_moments -= zeros * signs
     bounds = moment_noise_bounds(atoms)
     # T_0 = atoms is exact; sum y enters T_1 = 2y - 1 twice
     noise = np.concatenate([[0.0, 2.0 * bounds[0]], bounds[1:]])
-    return chebyshev_sandwich(chebyshev_moments, noise, _sqrt_target, atoms=atoms, clip_low=0.0)
+    return chebyshev_sandwich(chebyshev_moments, noise, _sqrt_target, atoms=unknown, clip_low=0.0)
 
 
 def _decision(value: float, threshold: float, bound: float) -> bool | str:
@@ -486,7 +706,8 @@ def build_drift_report(moments: FloatArray, public: PublicInputs) -> dict[str, A
     for row, scale in zip(moments, public["w1_range"], strict=True):
         distance = max(0.0, float(row[0])) * scale * scale
         distance_bound = max(MIN_DISTANCE_ERROR_BOUND, moment_noise_bounds(stride)[0] * scale**2)
-        low, high, estimate = sqrt_sum_bounds(row, stride)
+        # padding slots and the last bin (both CDFs end at 1) are exactly 0
+        low, high, estimate = sqrt_sum_bounds(row, stride, zeros=stride - public["bins"] + 1)
         features.append(
             {
                 "distance": distance,
@@ -560,22 +781,34 @@ def evaluate_plaintext(
 __all__ = [
     "CHEBYSHEV_DEGREE",
     "DEFAULT_DRIFT_THRESHOLD",
-    "MOMENT_NOISE_PER_SLOT",
     "MAX_BINS",
     "MAX_FEATURES",
     "MAX_LAYOUT_SLOTS",
+    "MAX_PARTS",
+    "MOMENT_NOISE_PER_SLOT",
+    "PART_SLOTS",
+    "SUM_Y_NOISE_PER_SLOT",
     "DriftCircuit",
     "DriftData",
     "auto_w1_range",
     "build_drift_report",
+    "certified_max",
     "chebyshev_sandwich",
+    "column_names",
     "decode_moments",
     "drift_reference",
     "encode_drift_columns",
     "evaluate_plaintext",
+    "features_per_part",
+    "layout_rows",
     "moment_noise_bounds",
+    "output_count",
+    "output_gain",
+    "output_position",
     "output_slot",
     "parse_drift_input",
+    "part_count",
+    "parts_per_output",
     "sqrt_sum_bounds",
     "stride_for",
 ]
