@@ -427,6 +427,9 @@ def _uptime() -> str:
 def main() -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated primitives")
+    parser.add_argument(
+        "--quick", action="store_true", help="run_all's quick mode: skip the oversize probe"
+    )
     parser.add_argument("--seed-python", type=Path, default=DEFAULT_SEED_PYTHON)
     parser.add_argument(
         "--no-oversize", action="store_true", help="skip the N = 128 concordance probe"
@@ -448,7 +451,7 @@ def main() -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     seed_version = None
     with tempfile.TemporaryDirectory(prefix="bench-seed-") as tmp:
-        for case in cases(only, not args.no_oversize):
+        for case in cases(only, not (args.no_oversize or args.quick)):
             print(f"{case.primitive} {case.label}", flush=True)
             ref = reference(case)
             row: dict[str, Any] = {

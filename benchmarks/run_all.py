@@ -45,6 +45,8 @@ def main() -> int:
         print(f"== {script.name}: exit {result.returncode} after {took:.0f} s", flush=True)
         if result.returncode != 0:
             failures.append(script.name)
+    # PNG plots of whatever results exist (skipped with a message when matplotlib is absent)
+    subprocess.run([sys.executable, str(BENCH_DIR / "plot.py")], cwd=BENCH_DIR.parent)
     print(f"== all done in {time.perf_counter() - started_all:.0f} s", flush=True)
     if failures:
         print(f"failed: {', '.join(failures)}", file=sys.stderr)
