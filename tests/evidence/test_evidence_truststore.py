@@ -17,7 +17,7 @@ from regaudit.shared.errors import (
     WrongParameterSetError,
 )
 from regaudit.shared.evidence.identity import PublicKeyRecord, SigningIdentity
-from regaudit.shared.evidence.truststore import TrustStore
+from regaudit.shared.evidence.truststore import DEFAULT_CIRCUITS, TrustStore
 from regaudit.shared.profiles import PROFILE_N8192_D3, PROFILE_N16384_D6
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
@@ -105,15 +105,17 @@ def test_profiles_and_circuits() -> None:
     with pytest.raises(UnsupportedCircuitError) as circuit:
         store.require_circuit("fairness", "2")
     assert circuit.value.field == "circuit_version"
-    for circuit_id in (
-        "fairness",
-        "concordance",
-        "drift",
-        "disagreement",
-        "calibration",
-        "provenance",
-    ):
-        store.require_circuit(circuit_id, "1")
+    # a new trust store allows exactly the registered version of every primitive
+    from regaudit.shared.circuits.registry import CIRCUITS
+
+    assert sorted(CIRCUITS) == sorted(
+        (circuit_id, version) for circuit_id, versions in DEFAULT_CIRCUITS for version in versions
+    )
+    for circuit_id, version in CIRCUITS:
+        store.require_circuit(circuit_id, version)
+    with pytest.raises(UnsupportedCircuitError) as old_drift:
+        store.require_circuit("drift", "1")
+    assert "allowed: 2" in str(old_drift.value)
     with pytest.raises(UnsupportedCircuitError):
         store.require_circuit("sentiment", "1")
     store.allow_circuit("sentiment", "1")

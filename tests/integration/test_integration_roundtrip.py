@@ -138,7 +138,11 @@ def test_drift_round_trip(parties: Parties, tmp_path: Path) -> None:
     )
     assert abs(float(result["distance"]) - distance) <= DISTANCE_TOLERANCE
     assert abs(float(result["w1_distance"]) - w1) <= W1_RELATIVE_TOLERANCE * w1
+    # the encrypted signed sum is exact up to CKKS noise (far inside the design's 1 %)
+    assert abs(float(result["w1_distance"]) - w1) <= 1e-6 * w1
     assert abs(float(result["w1_distance"]) - w1) <= float(result["w1_error_bound"])
+    feature = result["features"][0]  # type: ignore[index]
+    assert feature["w1_certified_low"] <= w1 <= feature["w1_certified_high"]
     assert result["drift_threshold"] == threshold
     assert result["drift_detected"] is True
     # the HTML report: error bounds, the per-feature table, the decision
@@ -247,3 +251,78 @@ def test_bad_table_options_are_usage_errors(
     )
     assert result.returncode == 2, result.stderr
     assert "error:" in result.stderr
+
+
+#: A client that lies in drift's sign column (every sign +1: the signed sum becomes
+#: sum (P - Q), far below W1 for crossing CDFs). Runs the real client CLI with the encoder
+#: patched, as a modified client binary would.
+FORGING_CLIENT = """
+import sys
+import numpy as np
+from regaudit.shared.circuits import drift
+
+honest = drift.encode_drift_columns
+
+def forged(p, q, public):
+    columns = honest(p, q, public)
+    columns["sign"] = np.where(columns["sign"] != 0, 1.0, 0.0)
+    return columns
+
+drift.encode_drift_columns = forged
+from regaudit.client.cli import main
+sys.argv = ["regaudit-client", *sys.argv[1:]]
+main()
+"""
+
+
+def test_drift_forged_sign_column_fails_verification(parties: Parties, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from integration_harness import ROOT, cli
+
+    bins = np.arange(32)
+    p = np.exp(-0.5 * ((bins - 16) / 3.0) ** 2)
+    q = np.exp(-0.5 * ((bins - 16) / 7.0) ** 2)  # same centre, wider: P - Q changes sign
+    path = tmp_path / "drift.json"
+    path.write_text(json.dumps({"p": p.tolist(), "q": q.tolist()}))
+    bundle = tmp_path / "forged.bundle.json"
+    audited = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            FORGING_CLIENT,
+            "audit",
+            "drift",
+            "--input",
+            str(path),
+            "--evaluator",
+            parties.address,
+            "--regulator-card",
+            str(parties.card),
+            "--identity",
+            str(parties.client),
+            "--out",
+            str(bundle),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert audited.returncode == 0, audited.stderr
+    verified = cli(
+        "regulator",
+        "verify",
+        bundle,
+        "--identity",
+        parties.regulator,
+        "--trust",
+        parties.trust,
+        "--json",
+    )
+    assert verified.returncode == 1, verified.stdout + verified.stderr
+    payload = json.loads(verified.stdout)
+    assert payload["verified"] is False
+    assert payload["reason"] == "inconsistent_sign_column", payload

@@ -141,3 +141,10 @@ class NoiseBoundError(VerificationError):
     CKKS noise can explain."""
 
     reason = "noise_bound_exceeded"
+
+
+class SignColumnError(VerificationError):
+    """Drift: the client's encrypted sign column contradicts its encrypted CDFs (the signed sum
+    lies outside the interval the Chebyshev moments certify for W1)."""
+
+    reason = "inconsistent_sign_column"

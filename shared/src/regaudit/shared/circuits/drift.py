@@ -17,11 +17,17 @@ Design decisions:
   feature's max |P - Q| (the Kolmogorov-Smirnov statistic) within a factor of 2; pass
   ``w1_range = 1`` to disclose nothing at the price of a wider W1 bound. So x = (P - Q) / R_f
   lies in [-1, 1] (the client checks this before encrypting).
-* **Chebyshev moments, combined by the regulator.** With y = x² in [0, 1] and z = 2y - 1, the
-  evaluator returns per feature the aggregates sum_b y_b and sum_b T_k(z_b) for k = 2..16
-  (Chebyshev polynomials built with T_2m = 2 T_m² - 1 and T_m+n = 2 T_m T_n - T_|m-n|: the
-  factor 2 is an addition, so no plaintext-coefficient multiplication spends a level). The
-  regulator gets the distance directly (R² sum y) and a rigorous interval for
+* **W1 from an encrypted sign column.** |x| has no low-degree polynomial that is accurate near
+  0, so the client also encrypts s_b = sign(P_b - Q_b) (+1 or -1; 0 in padding), and the
+  evaluator sums s * x: with a truthful sign column this IS sum |x|, exact up to CKKS noise
+  (relative error ~4e-9 measured at 100 x 128). Like concordance's ranks and calibration's
+  positions, the sign column is a client-side encoding of the client's own data, committed with
+  the CDFs, so the evaluator still never sees a value.
+* **Chebyshev moments certify W1 whatever the sign column says.** With y = x² in [0, 1] and
+  z = 2y - 1, the evaluator also returns per feature sum_b T_k(z_b) for k = 2..16 (Chebyshev
+  polynomials built with T_2m = 2 T_m² - 1 and T_m+n = 2 T_m T_n - T_|m-n|: the factor 2 is an
+  addition, so no plaintext-coefficient multiplication spends a level), computed from the CDFs
+  alone. The regulator gets the distance directly (R² sum y) and a rigorous interval for
   W1 = R * width * sum_b sqrt(y_b): two small linear programs find polynomials
   l <= sqrt <= u (degree 16 in y) optimal for the decrypted moments, by an exchange method
   (129 Chebyshev nodes in t = sqrt(y), plus the violation peaks found on a 100,001-point grid,
@@ -30,32 +36,33 @@ Design decisions:
   of degree 32 in t, so its maximum is bounded from its values at the 100,001 Chebyshev extreme
   points (Ehlich-Zeller, factor sec(32 pi / 200,000) - 1 ~ 1e-7 of its range). The interval is
   widened by that violation and by the moment noise; the padding slots and the last bin are
-  known zeros and are taken out of the unknown atoms. The report gives the midpoint of the
-  two optima as ``w1_distance`` and the distance to the farther end of the widened interval as
-  ``w1_error_bound``. Regulator cost ~25-30 ms per feature (100 features: 2.4-3.0 s; the
-  former 8,001-row LPs took 0.82 s per feature). Measured on shifted / rescaled normal
-  histograms (100 x 128 bins): midpoint relative error median 0.56 %, 90th percentile 1.0 %,
-  worst 1.35-1.6 %; guaranteed bound median 3 %, up to ~16 % for a very small W1. The midpoint
-  is the minimax estimate for the moments; 1 % on every feature is not reachable at degree 16.
-  Leakage: the regulator learns these 17 moments per feature, not only W1 and the distance.
+  known zeros and are taken out of the unknown atoms. A signed sum outside the interval is a
+  lying sign column: verification fails (SignColumnError, ``inconsistent_sign_column``). Inside
+  it, the report gives the signed sum as ``w1_distance`` and the distance to the farther end of
+  the interval as ``w1_error_bound`` (rigorous even if the sign column lies: a flipped sign can
+  only lower the sum, so an undetected lie understates W1 by at most W1 minus the interval's
+  lower end: median 2.3 %, worst 4.9 % of W1 on 300 shifted normal features x 128 bins; the
+  reported bound there: median 3.4 %, worst 6.3 %). Regulator cost ~25-30 ms per feature
+  (100 features: 2.1-2.8 s).
+  Leakage: the regulator learns these 17 aggregates per feature, not only W1 and the distance.
 * **Output gain.** Every aggregate is doubled g times (additions) before its block sum: the
   sum's rotations add key-switching noise of fixed absolute size (~1e-5 on a 128-slot sum), so
   the gain 2^g (g = min(8, 17 - log2 S), outputs <= 2^17) divides it away: distance error
   ~2e-8 instead of up to ~1.5e-6 at R = 1/2.
-* **Depth 6** (y: 1, T_2: 2, T_3..T_4: 3, T_5..T_8: 4, T_9..T_16: 5, output mask: 6): the
-  whole budget, so the planner picks ``ckks-n16384-d6-v1`` (whose 2^40 scale the distance's
-  1e-6 accuracy also needs). The depth-3 profile cannot host any useful |x| approximation.
+* **Depth 6** (y and s * x: 1, T_2: 2, T_3..T_4: 3, T_5..T_8: 4, T_9..T_16: 5, output
+  mask: 6): the whole budget, so the planner picks ``ckks-n16384-d6-v1`` (whose 2^40 scale the
+  distance's 1e-6 accuracy also needs). The depth-3 profile cannot host the certificate.
 
-Layout: S = max(16, the next power of two >= B); a part holds PART_SLOTS / S features (PART_SLOTS
+Layout: S = max(32, the next power of two >= B); a part holds PART_SLOTS / S features (PART_SLOTS
 = 8192, the depth-6 profile's slot count), feature f in part f // (PART_SLOTS / S), block
 b = f % (PART_SLOTS / S), slots b*S .. b*S + B - 1; the rest of its block is zero padding
-(y = 0 there: an atom at 0 that adds nothing to W1). Each part is one pair of encrypted
-columns of the single chunk: ``cdf_p``, ``cdf_q`` (part 0), ``cdf_p/1``, ``cdf_q/1``, ...; at
-most MAX_PARTS = 4 parts (F*S <= 32,768 slots: e.g. 100 features x 128 bins is 2 parts). One
-part's columns hold F*S slots, several parts' PART_SLOTS each. Output: S / 16 parts share one
-output vector (every layout within the limits fits one): aggregate j of feature f sits in
-slot b*S + 16 * (part mod S/16) + j (see :func:`output_position`), times the output gain;
-every other slot is zeroed. Galois keys: only the profile's radix-4 steps (48 MB with relin).
+(y = 0 there: an atom at 0 that adds nothing to W1). Each part is three encrypted columns of
+the single chunk: ``cdf_p``, ``cdf_q``, ``sign`` (part 0), ``cdf_p/1``, ``cdf_q/1``, ``sign/1``,
+...; at most MAX_PARTS = 4 parts (F*S <= 32,768 slots: e.g. 100 features x 128 bins is 2 parts).
+One part's columns hold F*S slots, several parts' PART_SLOTS each. Output: S // 17 parts share
+one output vector (all of them from S = 64 up): aggregate j of feature f sits in slot
+b*S + 17 * (part mod S // 17) + j (see :func:`output_position`), times the output gain; every
+other slot is zeroed. Galois keys: only the profile's radix-4 steps (48 MB with relin).
 """
 
 from __future__ import annotations
@@ -72,7 +79,13 @@ from numpy.polynomial import chebyshev
 from regaudit.shared import planning
 from regaudit.shared.algebra import FloatArray, SlotBackend, V, rotate_composed
 from regaudit.shared.circuits.base import Plan, PublicInputs, iter_chunks
-from regaudit.shared.errors import BundleFormatError, CircuitError, InputError, NoiseBoundError
+from regaudit.shared.errors import (
+    BundleFormatError,
+    CircuitError,
+    InputError,
+    NoiseBoundError,
+    SignColumnError,
+)
 from regaudit.shared.profiles import ParameterProfile
 
 #: Threshold used when the input gives none.
@@ -87,10 +100,14 @@ PART_SLOTS = 8192
 MAX_PARTS = 4
 #: The whole F x S layout (all parts) must fit these many slots.
 MAX_LAYOUT_SLOTS = PART_SLOTS * MAX_PARTS
-#: Smallest block stride (the output needs CHEBYSHEV_DEGREE slots per feature).
-MIN_STRIDE = 16
 #: Highest Chebyshev degree returned (degree 16 in y = x², 32 in x).
 CHEBYSHEV_DEGREE = 16
+#: Aggregates per feature and part: sum y, sum T_2 .. sum T_16 and the signed sum sum s * x.
+QUANTITIES = CHEBYSHEV_DEGREE + 1
+#: Index of the signed sum among a feature's aggregates.
+SIGNED_SUM = CHEBYSHEV_DEGREE
+#: Smallest block stride (the output needs QUANTITIES slots per feature, a power of two).
+MIN_STRIDE = 32
 #: Every aggregate is multiplied by 2^gain_bits (gain_bits additions, no level) before its
 #: block sum: the sum's rotations add key-switching noise of fixed absolute size (measured at
 #: ckks-n16384-d6-v1: ~1e-5 on a 128-slot sum of y in [0, 1]), which the gain divides away.
@@ -107,6 +124,9 @@ MOMENT_NOISE_PER_SLOT = 2e-7
 #: The same for sum y since the output gain (measured 2e-10 .. 6e-10 per slot at 128 and 4096
 #: bins; this bound holds a >= 8x margin).
 SUM_Y_NOISE_PER_SLOT = 5e-9
+#: The same for the signed sum sum s * x (s = +-1, |x| <= 1: the noise of sum y's kind, one
+#: level earlier). Measured at scale 2^40 with the output gain: see docs/specs/drift.md.
+SIGNED_SUM_NOISE_PER_SLOT = 5e-9
 #: Smallest reported distance error bound.
 MIN_DISTANCE_ERROR_BOUND = 1e-9
 #: A zeroed output slot further than this from 0 cannot be CKKS noise.
@@ -274,9 +294,9 @@ def part_count(features: int, bins: int) -> int:
 
 
 def parts_per_output(bins: int) -> int:
-    """Parts whose aggregates share one output vector: S / CHEBYSHEV_DEGREE (each feature's
-    block of S output slots holds CHEBYSHEV_DEGREE aggregates per part)."""
-    return stride_for(bins) // CHEBYSHEV_DEGREE
+    """Parts whose aggregates share one output vector: S // QUANTITIES (each feature's block
+    of S output slots holds QUANTITIES aggregates per part)."""
+    return stride_for(bins) // QUANTITIES
 
 
 def output_count(features: int, bins: int) -> int:
@@ -291,20 +311,26 @@ def layout_rows(features: int, bins: int) -> int:
     return PART_SLOTS
 
 
+#: Encrypted columns of one part, in order (see :func:`column_names`).
+PART_COLUMNS = ("cdf_p", "cdf_q", "sign")
+
+
 def column_names(features: int, bins: int) -> list[str]:
-    """``cdf_p``, ``cdf_q`` for part 0, then ``cdf_p/1``, ``cdf_q/1``, ... for further parts."""
+    """``cdf_p``, ``cdf_q``, ``sign`` for part 0, then ``cdf_p/1``, ``cdf_q/1``, ``sign/1``,
+    ... for further parts."""
     names = []
     for part in range(part_count(features, bins)):
         suffix = "" if part == 0 else f"/{part}"
-        names += [f"cdf_p{suffix}", f"cdf_q{suffix}"]
+        names += [f"{column}{suffix}" for column in PART_COLUMNS]
     return names
 
 
 def encode_drift_columns(
     p: FloatArray, q: FloatArray, public: PublicInputs
 ) -> dict[str, FloatArray]:
-    """cdf_p / cdf_q (per part): each feature's CDF divided by w1_range in its block of S
-    slots; feature f is in part f // (PART_SLOTS / S), block f % (PART_SLOTS / S)."""
+    """cdf_p / cdf_q / sign (per part): each feature's CDFs divided by w1_range, and the sign
+    (+1 or -1) of their difference, in its block of S slots; feature f is in part
+    f // (PART_SLOTS / S), block f % (PART_SLOTS / S). Padding slots are 0 in all three."""
     features, bins = public["features"], public["bins"]
     stride = stride_for(bins)
     per_part = features_per_part(bins)
@@ -312,23 +338,27 @@ def encode_drift_columns(
     names = column_names(features, bins)
     columns: dict[str, FloatArray] = {name: np.zeros(rows) for name in names}
     scale = 1.0 / np.asarray(public["w1_range"], dtype=np.float64)
-    for offset, hist in enumerate((p, q)):
-        cdf = np.cumsum(hist, axis=1) * scale[:, None]
+    cdf_p = np.cumsum(p, axis=1) * scale[:, None]
+    cdf_q = np.cumsum(q, axis=1) * scale[:, None]
+    signs = np.where(cdf_p >= cdf_q, 1.0, -1.0)
+    width = len(PART_COLUMNS)
+    for offset, values in enumerate((cdf_p, cdf_q, signs)):
         for f in range(features):
             part, block = divmod(f, per_part)
-            column = columns[names[2 * part + offset]]
-            column[block * stride : block * stride + bins] = cdf[f]
+            column = columns[names[width * part + offset]]
+            column[block * stride : block * stride + bins] = values[f]
     return columns
 
 
 def output_position(feature: int, quantity: int, bins: int) -> tuple[int, int]:
-    """(output vector, slot) of aggregate ``quantity`` (0: sum y; k-1: sum T_k) of
-    ``feature``: part p = f // (PART_SLOTS / S) goes to vector p // (S / 16), block
-    f % (PART_SLOTS / S), offset 16 * (p % (S / 16)) + quantity inside the block."""
+    """(output vector, slot) of aggregate ``quantity`` (0: sum y; k-1: sum T_k; SIGNED_SUM:
+    sum s * x) of ``feature``: part p = f // (PART_SLOTS / S) goes to vector
+    p // (S // QUANTITIES), block f % (PART_SLOTS / S), offset
+    QUANTITIES * (p % (S // QUANTITIES)) + quantity inside the block."""
     stride = stride_for(bins)
     part, block = divmod(feature, features_per_part(bins))
     vector, rank = divmod(part, parts_per_output(bins))
-    return vector, block * stride + CHEBYSHEV_DEGREE * rank + quantity
+    return vector, block * stride + QUANTITIES * rank + quantity
 
 
 def output_slot(feature: int, quantity: int, bins: int) -> int:
@@ -359,10 +389,11 @@ def _chebyshev_quantities(backend: SlotBackend[V], x: V) -> list[V]:
 
 
 class DriftCircuit:
-    """Per feature: sum y and sum T_k(2y - 1), k = 2..16, with y = ((P - Q) / R)². Depth 6."""
+    """Per feature: sum y, sum T_k(2y - 1) (k = 2..16) and sum s * x, with x = (P - Q) / R,
+    y = x² and s the client's sign column. Depth 6."""
 
     circuit_id: ClassVar[str] = "drift"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
 
     def validate_public(self, public: Mapping[str, Any]) -> PublicInputs:
         """``{"drift_threshold" >= 0, "bin_width" > 0, "w1_range" power of two in
@@ -420,16 +451,20 @@ class DriftCircuit:
     def evaluate_chunk(
         self, backend: SlotBackend[V], inputs: Mapping[str, V], public: PublicInputs
     ) -> list[V]:
-        """Per part, slot-wise [y, T_2(z), ..., T_16(z)] with x = cdf_p - cdf_q, y = x²,
-        z = 2y - 1 (CHEBYSHEV_DEGREE accumulators per part, parts in order)."""
+        """Per part, slot-wise [y, T_2(z), ..., T_16(z), s * x] with x = cdf_p - cdf_q,
+        y = x², z = 2y - 1, s = the sign column (QUANTITIES accumulators per part, parts in
+        order)."""
         names = self.columns(public)
         for name in names:
             if name not in inputs:
                 raise CircuitError(f"chunk lacks column {name!r}", field="columns")
         accumulators: list[V] = []
-        for part in range(len(names) // 2):
-            x = backend.sub(inputs[names[2 * part]], inputs[names[2 * part + 1]])
+        width = len(PART_COLUMNS)
+        for part in range(len(names) // width):
+            cdf_p, cdf_q, sign = (inputs[name] for name in names[width * part : width * (part + 1)])
+            x = backend.sub(cdf_p, cdf_q)
             accumulators += _chebyshev_quantities(backend, x)
+            accumulators.append(backend.multiply(x, sign))
         return accumulators
 
     def finalize(
@@ -438,7 +473,7 @@ class DriftCircuit:
         """Per part and quantity j: multiply by the gain 2^g (g doublings), sum each block of S
         slots (slot b*S gets block b's total),
         keep slots b*S (the only mask: level 6). The parts of one output vector are packed by
-        Horner with rotations by one (h = rot(h, 1) + masked, K = 16 x parts terms) which
+        Horner with rotations by one (h = rot(h, 1) + masked, K = QUANTITIES x parts terms) which
         leaves term i at b*S - (K - 1 - i), and one rotation right by K - 1 (composed from the
         profile's power-of-radix keys) puts it at b*S + i. Rotations by -i per term would each
         need their own Galois key (6 MB at N = 2^14).
@@ -448,9 +483,9 @@ class DriftCircuit:
         fixes the depth, which then refuses the shallow profile."""
         features, bins = public["features"], public["bins"]
         parts = part_count(features, bins)
-        if len(accumulators) != CHEBYSHEV_DEGREE * parts:
+        if len(accumulators) != QUANTITIES * parts:
             raise CircuitError(
-                f"expected {CHEBYSHEV_DEGREE * parts} accumulators, got {len(accumulators)}",
+                f"expected {QUANTITIES * parts} accumulators, got {len(accumulators)}",
                 field="accumulators",
             )
         stride = stride_for(bins)
@@ -466,7 +501,7 @@ class DriftCircuit:
                 mask = np.zeros(backend.slot_count)
                 starts = np.arange(blocks) * stride
                 mask[starts[starts < backend.slot_count]] = 1.0
-                quantities = accumulators[part * CHEBYSHEV_DEGREE : (part + 1) * CHEBYSHEV_DEGREE]
+                quantities = accumulators[part * QUANTITIES : (part + 1) * QUANTITIES]
                 for accumulator in quantities:
                     amplified = accumulator
                     for _ in range(gain_bits):
@@ -496,11 +531,12 @@ class DriftCircuit:
 
 
 def decode_moments(outputs: Sequence[FloatArray], public: PublicInputs) -> FloatArray:
-    """F x 16 array [sum y, sum T_2 .. sum T_16] from the decrypted outputs.
+    """F x QUANTITIES array [sum y, sum T_2 .. sum T_16, sum s * x] from the decrypted outputs.
 
     Steps: 1. exactly :func:`output_count` finite output vectors, each large enough for the
     layout; 2. every slot that is not an aggregate is within ZERO_TOLERANCE of 0; 3. every
-    moment is within its possible range (0 <= sum y <= S, |sum T_k| <= S, up to noise).
+    moment is within its possible range (0 <= sum y <= S, |sum T_k| <= S, |sum s * x| <= S,
+    up to noise).
     """
     features, bins = public["features"], public["bins"]
     stride = stride_for(bins)
@@ -510,7 +546,7 @@ def decode_moments(outputs: Sequence[FloatArray], public: PublicInputs) -> Float
         raise BundleFormatError(f"drift has {expected} output vector(s), got {len(outputs)}")
     vectors = [np.asarray(output, dtype=np.float64) for output in outputs]
     positions = np.array(
-        [output_position(f, j, bins) for f in range(features) for j in range(CHEBYSHEV_DEGREE)],
+        [output_position(f, j, bins) for f in range(features) for j in range(QUANTITIES)],
         dtype=np.int64,
     )
     for index, vector in enumerate(vectors):
@@ -528,15 +564,17 @@ def decode_moments(outputs: Sequence[FloatArray], public: PublicInputs) -> Float
                 f"output {index} slot {slot} should be zero but holds {vector[slot]!r}"
             )
     moments = np.array([vectors[v][s] for v, s in positions]) / output_gain(bins)
-    moments = moments.reshape(features, CHEBYSHEV_DEGREE)
+    moments = moments.reshape(features, QUANTITIES)
     # 3.
     slack = ZERO_TOLERANCE * stride
     if (moments[:, 0] < -slack).any() or (moments[:, 0] > stride + slack).any():
         raise NoiseBoundError("a decrypted sum of squares is outside [0, S]")
-    if (np.abs(moments[:, 1:]) > stride + slack).any():
+    if (np.abs(moments[:, 1:SIGNED_SUM]) > stride + slack).any():
         raise NoiseBoundError(
             "a Chebyshev moment exceeds its range: a CDF difference lies outside w1_range"
         )
+    if (np.abs(moments[:, SIGNED_SUM]) > stride + slack).any():
+        raise NoiseBoundError("a decrypted signed sum is outside [-S, S]")
     return moments
 
 
@@ -697,23 +735,63 @@ def _decision(value: float, threshold: float, bound: float) -> bool | str:
     return value > threshold
 
 
+def signed_sum_noise_bound(atoms: int) -> float:
+    """Noise bound of a decrypted signed sum sum s * x over ``atoms`` slots."""
+    return atoms * SIGNED_SUM_NOISE_PER_SLOT
+
+
+def check_signed_sum(
+    signed_sum: float, low: float, high: float, *, atoms: int, feature: int
+) -> None:
+    """Raise SignColumnError unless the signed sum lies in the certified interval [low, high]
+    for sum |x| (widened by the signed sum's noise bound).
+
+    Steps: 1. the certified interval comes from the Chebyshev moments alone, which the client
+    cannot bias except by changing its CDFs; 2. with a truthful sign column the signed sum IS
+    sum |x| (so it lies inside); 3. a sign column that moves it outside is rejected.
+    """
+    # 1. - 2.
+    slack = signed_sum_noise_bound(atoms)
+    # 3.
+    if not low - slack <= signed_sum <= high + slack:
+        raise SignColumnError(
+            f"feature {feature}: the signed sum {signed_sum:.9g} lies outside the certified "
+            f"interval [{low:.9g}, {high:.9g}] for sum |P - Q| / w1_range: the client's sign "
+            "column does not match its CDFs"
+        )
+
+
 def build_drift_report(moments: FloatArray, public: PublicInputs) -> dict[str, Any]:
-    """The drift report from per-feature moments (seed field names, per-feature for batches)."""
+    """The drift report from per-feature aggregates (seed field names, per-feature for
+    batches); SignColumnError if a feature's signed sum contradicts its certified interval.
+
+    W1 is the signed sum (exact up to CKKS noise when the sign column is truthful); its error
+    bound is rigorous whatever the sign column says: the distance from W1 to the farther end of
+    the certified interval [w1_certified_low, w1_certified_high] (see :func:`sqrt_sum_bounds`),
+    which W1 must lie in."""
     stride = stride_for(public["bins"])
     width = public["bin_width"]
     threshold = public["drift_threshold"]
     features: list[dict[str, Any]] = []
-    for row, scale in zip(moments, public["w1_range"], strict=True):
+    for f, (row, scale) in enumerate(zip(moments, public["w1_range"], strict=True)):
         distance = max(0.0, float(row[0])) * scale * scale
         distance_bound = max(MIN_DISTANCE_ERROR_BOUND, moment_noise_bounds(stride)[0] * scale**2)
         # padding slots and the last bin (both CDFs end at 1) are exactly 0
-        low, high, estimate = sqrt_sum_bounds(row, stride, zeros=stride - public["bins"] + 1)
+        low, high, _ = sqrt_sum_bounds(
+            row[:CHEBYSHEV_DEGREE], stride, zeros=stride - public["bins"] + 1
+        )
+        signed = float(row[SIGNED_SUM])
+        check_signed_sum(signed, low, high, atoms=stride, feature=f)
+        w1 = min(max(signed, low), high)
+        bound = max(w1 - low, high - w1, signed_sum_noise_bound(stride))
         features.append(
             {
                 "distance": distance,
                 "distance_error_bound": distance_bound,
-                "w1_distance": estimate * scale * width,
-                "w1_error_bound": max(estimate - low, high - estimate) * scale * width,
+                "w1_distance": w1 * scale * width,
+                "w1_error_bound": bound * scale * width,
+                "w1_certified_low": low * scale * width,
+                "w1_certified_high": high * scale * width,
                 "drift_detected": _decision(distance, threshold, distance_bound),
             }
         )
@@ -759,6 +837,8 @@ def drift_reference(data: DriftData) -> dict[str, Any]:
                 "distance_error_bound": 0.0,
                 "w1_distance": float(np.abs(gap).sum()) * public["bin_width"],
                 "w1_error_bound": 0.0,
+                "w1_certified_low": float(np.abs(gap).sum()) * public["bin_width"],
+                "w1_certified_high": float(np.abs(gap).sum()) * public["bin_width"],
                 "drift_detected": distance > public["drift_threshold"],
             }
         )
@@ -786,7 +866,11 @@ __all__ = [
     "MAX_LAYOUT_SLOTS",
     "MAX_PARTS",
     "MOMENT_NOISE_PER_SLOT",
+    "PART_COLUMNS",
     "PART_SLOTS",
+    "QUANTITIES",
+    "SIGNED_SUM",
+    "SIGNED_SUM_NOISE_PER_SLOT",
     "SUM_Y_NOISE_PER_SLOT",
     "DriftCircuit",
     "DriftData",
@@ -794,6 +878,7 @@ __all__ = [
     "build_drift_report",
     "certified_max",
     "chebyshev_sandwich",
+    "check_signed_sum",
     "column_names",
     "decode_moments",
     "drift_reference",
@@ -809,6 +894,7 @@ __all__ = [
     "parse_drift_input",
     "part_count",
     "parts_per_output",
+    "signed_sum_noise_bound",
     "sqrt_sum_bounds",
     "stride_for",
 ]

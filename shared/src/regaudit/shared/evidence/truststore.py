@@ -54,12 +54,14 @@ DEFAULT_CLOCK_SKEW_SECONDS = 300
 MAX_TRUST_STORE_BYTES = 4 * 1024 * 1024
 MAX_NOTE_CHARS = 1024
 TRUSTABLE_KINDS = ("evaluator", "client", "regulator")
-#: Circuit versions a new trust store allows: every primitive of the design at version 1 (a
-#: verifier still requires the circuit to be in the registry, see ``circuits.registry``).
+#: Circuit versions a new trust store allows: every primitive of the design at its current
+#: version (a verifier still requires the circuit to be in the registry, see
+#: ``circuits.registry``; a test keeps the two in step). Drift is at version 2 (the encrypted
+#: sign column); its version 1 was never released.
 DEFAULT_CIRCUITS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("fairness", ("1",)),
     ("concordance", ("1",)),
-    ("drift", ("1",)),
+    ("drift", ("2",)),
     ("disagreement", ("1",)),
     ("calibration", ("1",)),
     ("provenance", ("1",)),
