@@ -100,11 +100,13 @@ def build_bundle(
     finished_at: datetime | None = None,
     created_at: datetime | None = None,
     card: dict[str, Any] | None = None,
+    counts_edit: dict[str, Any] | None = None,
 ) -> AuditBundle:
     """Play client and evaluator for one fairness audit of ``data`` and return the bundle.
 
     ``sealed_secret_key`` replaces the CKKS secret key that gets sealed (a properly sealed but
-    wrong key); ``card`` seals to another regulator; the times default to now.
+    wrong key); ``card`` seals to another regulator; ``counts_edit`` overrides operation
+    counters in the (properly signed) receipt; the times default to now.
     """
     circuit = FairnessCircuit()
     public = circuit.validate_public(data.public)
@@ -138,7 +140,7 @@ def build_bundle(
     assert accumulators is not None
     outputs = [v.to_bytes() for v in circuit.finalize(backend, accumulators, public, plan.rows)]
     canary_out = canary_circuit(backend, backend.load(canary_ct, level=level)).to_bytes()
-    counts = backend.counts.to_dict()
+    counts = {**backend.counts.to_dict(), **(counts_edit or {})}
     finished = finished_at or utc_now()
     receipt_statement = statements.build_receipt_statement(
         job_id=job_id,

@@ -193,6 +193,31 @@ def test_untrusted_client_key_is_refused(parties: Any, good: Any) -> None:
     rejected(parties, good.bundle, UntrustedIssuerError, "untrusted_issuer", trust=trust)
 
 
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        ({"max_level": 2}, "operation_counts.max_level"),
+        ({"rotations": 1}, "operation_counts.rotations"),
+        ({"rotation_steps": [1, 2]}, "operation_counts.rotation_steps"),
+    ],
+)
+def test_receipt_claiming_other_operation_counts_is_refused(
+    parties: Any, fairness_data: Any, builder: Any, edit: dict[str, Any], field: str
+) -> None:
+    """A trusted evaluator that signs counts other than the plan's (every counter, the
+    absolute max_level included, is compared exactly) is refused."""
+    bundle = builder(fairness_data, counts_edit=edit)
+    error = rejected(parties, bundle, DigestMismatchError, "digest_mismatch")
+    assert error.field == field
+
+
+def test_plan_and_receipt_use_the_absolute_max_level(good: Any) -> None:
+    receipt = json.loads(_payload_of(good.bundle.receipt)[1])
+    counts = receipt["predicate"]["operation_counts"]
+    assert counts["max_level"] == good.bundle.plan["input_level"] + good.bundle.plan["depth"]
+    assert good.bundle.plan["operation_counts"]["max_level"] == counts["max_level"]
+
+
 def test_evaluator_signing_as_client_is_refused(parties: Any, good: Any) -> None:
     """A submission re-signed by the (trusted) evaluator key: the key is not a client key."""
     _, payload, _ = _payload_of(good.bundle.submission)

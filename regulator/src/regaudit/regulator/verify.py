@@ -83,6 +83,7 @@ PLANNED_COUNTERS: tuple[str, ...] = (
     "additions",
     "rescales",
     "relinearizations",
+    "max_level",
 )
 
 #: Names of the checks, in the order :func:`verify_bundle` runs them.

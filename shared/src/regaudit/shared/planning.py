@@ -98,6 +98,10 @@ def make_plan(
     total.merge(chunk, times=n_chunks)
     total.merge(comb, times=max(n_chunks - 1, 0))
     total.merge(final)
+    # The trace starts at level 0; the evaluator starts at the input level, and its receipt
+    # reports the absolute level reached: the plan uses the same convention.
+    input_level = profile.max_depth - depth
+    total.max_level += input_level
     return Plan(
         circuit_id=circuit.circuit_id,
         circuit_version=circuit.version,
@@ -106,7 +110,7 @@ def make_plan(
         chunk_rows=profile.slot_count,
         n_chunks=n_chunks,
         columns=tuple(circuit.columns(public)),
-        input_level=profile.max_depth - depth,
+        input_level=input_level,
         depth=depth,
         rotation_steps=tuple(sorted(total.rotation_steps)),
         n_outputs=n_outputs,
