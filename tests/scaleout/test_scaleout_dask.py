@@ -22,10 +22,11 @@ from regaudit.evaluator.executors import (  # noqa: E402
     REASON_DASK_UNAVAILABLE,
     DaskExecutor,
     DaskUnavailableError,
+    DaskWorkerMismatchError,
 )
 from regaudit.evaluator.jobs import BATCH_CHUNKS  # noqa: E402
 from regaudit.evaluator.server import EvaluatorServer, create_server  # noqa: E402
-from regaudit.evaluator.workers import key_ship_counts  # noqa: E402
+from regaudit.evaluator.workers import KeyFiles, key_ship_counts  # noqa: E402
 from regaudit.shared.circuits.base import CANARY_COLUMN, canary_vector, iter_chunks  # noqa: E402
 from regaudit.shared.circuits.fairness import (  # noqa: E402
     decode_counts,
@@ -333,3 +334,42 @@ def test_serve_dask_scheduler_command(cluster: Any, tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
+
+
+#: Run on a worker with ``Client.run(exec, ...)`` (a builtin pickles by reference): make it
+#: report other software, as a worker with another regaudit installed would.
+STALE_WORKER = "import regaudit.evaluator; regaudit.evaluator.__version__ = '0.0.0-stale'"
+RESTORE_WORKER = "import regaudit.evaluator; regaudit.evaluator.__version__ = {version!r}"
+
+
+@pytest.mark.timeout(120)
+def test_workers_running_other_software_are_refused(cluster: Any) -> None:
+    import regaudit.evaluator
+
+    with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+        workers = sorted(client.nthreads())
+        client.run(exec, STALE_WORKER, workers=workers[:1])
+        try:
+            # at start-up: the daemon refuses the cluster, naming the worker and the field
+            with pytest.raises(DaskWorkerMismatchError) as info:
+                DaskExecutor(cluster.scheduler_address)
+            message = str(info.value)
+            assert info.value.reason == REASON_DASK_UNAVAILABLE
+            assert workers[0] in message and workers[1] not in message
+            assert "regaudit-evaluator '0.0.0-stale'" in message
+            assert f"(daemon: '{regaudit.evaluator.__version__}')" in message
+        finally:
+            restore = RESTORE_WORKER.format(version=regaudit.evaluator.__version__)
+            client.run(exec, restore, workers=workers[:1])
+        # a worker that changes (or joins) later is checked before it gets keys or tasks
+        executor = DaskExecutor(cluster.scheduler_address)
+        try:
+            client.run(exec, STALE_WORKER, workers=workers[1:])
+            executor._checked_workers.discard(workers[1])  # as if it had just joined
+            # refused in step 1, before any key bytes are read or shipped
+            keys = KeyFiles("sha256:" + "0" * 64, PROFILE_N8192_D3.name, (), "/absent", "/absent")
+            with pytest.raises(DaskWorkerMismatchError, match=workers[1]):
+                executor.ensure_keys(keys)
+        finally:
+            client.run(exec, restore, workers=workers[1:])
+            executor.shutdown()

@@ -63,6 +63,7 @@ from regaudit.evaluator.workers import (
     has_keys,
     install_keys,
     merge_counts,
+    software_identity,
     warm_up,
 )
 from regaudit.shared.errors import RegauditError
@@ -98,6 +99,11 @@ class DaskUnavailableError(RegauditError):
     """The Dask cluster cannot be reached or cannot run the work."""
 
     reason = REASON_DASK_UNAVAILABLE
+
+
+class DaskWorkerMismatchError(DaskUnavailableError):
+    """A Dask worker runs other regaudit software (versions, circuits or profiles) than the
+    daemon: its results could not be what the receipt attests."""
 
 
 @runtime_checkable
@@ -236,11 +242,17 @@ class DaskExecutor:
         #: remote tasks completed, by kind ("batch", "combine", "finalize")
         self.tasks_done: Counter[str] = Counter()
         self._client_lock = threading.Lock()
+        #: this daemon's software identity; workers already found to match it
+        self._identity = software_identity()
+        self._checked_workers: set[str] = set()
         self.client = self._connect()
         try:
-            # import SEAL and the circuits on every worker now, and prove they have regaudit
-            self.client.run(warm_up)
+            # import SEAL and the circuits on every worker now, and prove they run our regaudit
+            self._check_workers(sorted(self.client.nthreads()))
             threads = sum(self.client.nthreads().values())
+        except DaskWorkerMismatchError:
+            self.client.close()
+            raise
         except Exception as exc:  # noqa: BLE001
             self.client.close()
             raise DaskUnavailableError(
@@ -269,6 +281,43 @@ class DaskExecutor:
                 f"{type(exc).__name__}: {exc}",
                 field="dask_scheduler",
             ) from exc
+
+    def _check_workers(self, addresses: list[str]) -> None:
+        """Raise DaskWorkerMismatchError unless every worker in ``addresses`` reports this
+        daemon's software identity.
+
+        Steps: 1. ask the workers not checked before for their identity (versions, circuits,
+        profile hashes); 2. compare each with the daemon's, field by field; 3. remember the
+        matching ones, refuse with every mismatching field named.
+        """
+        # 1.
+        unchecked = [address for address in addresses if address not in self._checked_workers]
+        if not unchecked:
+            return
+        reported = self.client.run(software_identity, workers=unchecked)
+        # 2.
+        problems = []
+        for address, identity in sorted(reported.items()):
+            differing = sorted(
+                name
+                for name in set(identity) | set(self._identity)
+                if identity.get(name) != self._identity.get(name)
+            )
+            if differing:
+                details = "; ".join(
+                    f"{name} {identity.get(name)!r:.120} "
+                    f"(daemon: {self._identity.get(name)!r:.120})"
+                    for name in differing
+                )
+                problems.append(f"worker {address}: {details}")
+        # 3.
+        if problems:
+            raise DaskWorkerMismatchError(
+                "Dask workers run other regaudit software than this daemon: "
+                + " | ".join(problems),
+                field="dask_scheduler",
+            )
+        self._checked_workers.update(reported)
 
     def _ensure_connected(self) -> None:
         """Reconnect once the client has given up on a scheduler that went away (the Dask
@@ -312,12 +361,15 @@ class DaskExecutor:
     def ensure_keys(self, keys: KeyFiles) -> None:
         """Ship ``keys`` to every current worker that does not hold them yet (once per worker).
 
-        Steps: 1. list the cluster's workers; 2. ask only the workers not yet known to hold the
+        Steps: 1. list the cluster's workers and check the software of new ones
+        (DaskWorkerMismatchError); 2. ask only the workers not yet known to hold the
         digest whether they have it; 3. ship the serialized keys to those that do not.
         """
         with self._keys_lock:
-            # 1. workers
+            # 1. workers (a worker that joined since is checked first)
             current = set(self.client.nthreads())
+            self._checked_workers &= current
+            self._check_workers(sorted(current))
             known = self._shipped.setdefault(keys.digest, set())
             known &= current  # forget workers that left
             unknown = sorted(current - known)

@@ -227,6 +227,24 @@ def warm_up() -> int:
     return os.getpid()
 
 
+def software_identity() -> dict[str, Any]:
+    """What this process would compute with: regaudit versions, every registered circuit
+    (id@version) and every parameter profile's hash. A remote worker must report exactly the
+    daemon's own (imports SEAL and the circuits as a side effect, like :func:`warm_up`)."""
+    import regaudit.evaluator
+    import regaudit.shared
+    from regaudit.shared import ckks  # noqa: F401
+    from regaudit.shared.circuits.registry import CIRCUITS
+    from regaudit.shared.profiles import PROFILES
+
+    return {
+        "regaudit-evaluator": regaudit.evaluator.__version__,
+        "regaudit-shared": regaudit.shared.__version__,
+        "circuits": sorted(f"{cid}@{version}" for cid, version in CIRCUITS),
+        "profiles": {profile.name: profile.profile_hash for profile in PROFILES},
+    }
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
