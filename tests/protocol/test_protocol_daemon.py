@@ -267,6 +267,64 @@ def test_worker_crash_fails_the_job_and_the_daemon_recovers(
         server.stop(grace=1.0)
 
 
+def test_a_failed_job_leaves_no_partials_behind(
+    tmp_path: Path, evaluator_identity: Any, proto: Any
+) -> None:
+    """A batch still running in the pool when its job fails cannot be cancelled: the job's
+    scratch (inputs, partials) is deleted when it finishes, not under it. Here the client's
+    stream breaks right after the first batch's chunks (dispatched while the upload goes on)."""
+    import concurrent.futures
+    import time
+
+    from regaudit.evaluator.jobs import BATCH_CHUNKS
+    from regaudit.shared.errors import InputError
+
+    server, port = create_server(
+        "127.0.0.1:0", identity=evaluator_identity, store_path=tmp_path, workers=1
+    )
+    server.start()
+    try:
+        case = proto.make_case(rows=2 * BATCH_CHUNKS * 4096, seed=7)  # two batches
+        header = case.header()
+        ciphertexts = list(case.ciphertexts(header))
+        first_batch = 1 + BATCH_CHUNKS * len(case.plan.columns)  # the canary + 8 chunks
+        running: list[Any] = []
+
+        def breaking() -> Any:
+            yield from ciphertexts[:first_batch]
+            deadline = time.monotonic() + 10
+            while not running and time.monotonic() < deadline:
+                with server.manager._lock:  # wait for batch 0 to be dispatched
+                    for active in server.manager._active.values():
+                        running.extend(active.futures)
+                time.sleep(0.01)
+            raise InputError("encryption failed on the client", field="y_pred")
+
+        with EvaluatorConnection(f"127.0.0.1:{port}") as connection:
+            connection.upload_evaluation_keys(case.keys.evaluation_keys())
+            with pytest.raises(InputError):
+                connection.submit_job(header, breaking())
+        assert running, "the first batch was never dispatched"
+        assert not running[0].done(), "the batch finished before the job failed: too fast"
+        record = None
+        deadline = time.monotonic() + 10
+        while record is None or record.state is not JobState.FAILED:
+            assert time.monotonic() < deadline, record
+            record = server.store.find_by_idempotency_key(header.idempotency_key)
+            time.sleep(0.02)
+        concurrent.futures.wait(running, timeout=120)
+        # its inputs were kept until it finished: it succeeded and wrote its partials
+        assert running[0].exception() is None, running[0].exception()
+        partials = server.store.partials_dir(record.id)
+        deadline = time.monotonic() + 10
+        while partials.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the done-callbacks run just after the futures resolve
+        assert not partials.exists(), sorted(p.name for p in partials.iterdir())
+        assert not (server.store.job_dir(record.id) / "inputs").exists()
+    finally:
+        server.stop(grace=1.0)
+
+
 def test_graceful_stop_ends_open_watch_streams(tmp_path: Path, evaluator_identity: Any) -> None:
     import threading
     import time

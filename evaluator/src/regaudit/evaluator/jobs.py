@@ -16,6 +16,7 @@ import shutil
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -119,6 +120,9 @@ class JobManager:
         self._lock = threading.RLock()
         self.changed = threading.Condition(self._lock)
         self._active: dict[str, _Active] = {}
+        #: failed jobs whose tasks still run (a running task cannot be cancelled): their scratch
+        #: is deleted when the last one finishes
+        self._draining: dict[str, set[Future[Any]]] = {}
         self._stopping = False
         #: per-batch evaluation seconds (for measurements and logs)
         self.batch_seconds: deque[tuple[int, float]] = deque(maxlen=EVENT_LOG_SIZE)
@@ -230,7 +234,7 @@ class JobManager:
             record = self.store.get_job(job_id)
             if record is None or record.state is JobState.FAILED:
                 self._active.pop(job_id, None)
-                self.store.discard_scratch(job_id)
+                self._discard_when_idle(job_id, self._draining.get(job_id, set()))
                 return
             active = self._active.pop(job_id, None)
             if active is not None:
@@ -241,7 +245,7 @@ class JobManager:
             self.store.update_job(
                 job_id, state=JobState.FAILED, error_reason=reason, error_message=str(error)
             )
-            self.store.discard_scratch(job_id)
+            self._discard_when_idle(job_id, active.futures if active is not None else [])
             self.changed.notify_all()
 
     # --- evaluation ---------------------------------------------------------------------------
@@ -297,6 +301,7 @@ class JobManager:
                 return
             active = self._active.get(job_id)
             if active is None or active.done:
+                self._task_drained(job_id, future)
                 return
             error = future.exception()
             if error is not None:
@@ -351,6 +356,7 @@ class JobManager:
                 return
             active = self._active.get(job_id)
             if active is None or active.done:
+                self._task_drained(job_id, future)
                 return
             error = future.exception()
             if error is not None:
@@ -413,6 +419,28 @@ class JobManager:
         self.changed.notify_all()
         log.info("job %s succeeded (%d chunks)", job_id, plan.n_chunks)
 
+    def _discard_when_idle(self, job_id: str, futures: Iterable[Future[Any]]) -> None:
+        """Delete a failed job's scratch (inputs, partials) now if none of ``futures`` still
+        runs, else when the last one finishes (:meth:`_task_drained`): deleting inputs under a
+        running batch, or letting it write partials after the deletion, would leave files
+        behind. Called with the lock held; discarding twice is harmless."""
+        outstanding = {future for future in futures if not future.done()}
+        if outstanding:
+            self._draining[job_id] = outstanding
+            return
+        self._draining.pop(job_id, None)
+        self.store.discard_scratch(job_id)
+
+    def _task_drained(self, job_id: str, future: Future[Any]) -> None:
+        """A task of a job that is no longer active finished (with the lock held)."""
+        outstanding = self._draining.get(job_id)
+        if outstanding is None:
+            return
+        outstanding.discard(future)
+        if not outstanding:
+            del self._draining[job_id]
+            self.store.discard_scratch(job_id)
+
     def _fail(self, active: _Active, error: BaseException) -> None:
         job_id = active.record.id
         if isinstance(error, WorkerFailure):
@@ -439,8 +467,12 @@ class JobManager:
             error_message=message[:2000],
             started=active.record.started or time.time(),
         )
-        if active.upload_complete:  # otherwise upload_failed cleans up after the handler
-            self.store.discard_scratch(job_id)
+        if active.upload_complete:
+            self._discard_when_idle(job_id, active.futures)
+        else:  # upload_failed cleans up after the handler, or the last running task does
+            outstanding = {future for future in active.futures if not future.done()}
+            if outstanding:
+                self._draining[job_id] = outstanding
         self.changed.notify_all()
 
     # --- restart ------------------------------------------------------------------------------
