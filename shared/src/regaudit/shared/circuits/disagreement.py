@@ -12,29 +12,50 @@ mu_j = mean_i x_i^j, j = 0..2d (d = the highest degree):
 * mean pairwise squared difference = mean over pairs (a < b) of g_ab^T H g_ab with
   g_ab = a_a - a_b and the Hankel matrix H_kl = mu_(k+l).
 
-So the evaluator computes only the moments under encryption (powers by a product tree, summed
-over all rows, divided by the row count in the output mask) and the regulator combines them with
-the public coefficients. No coefficient multiplication spends a level, and the differences
-g_ab are formed exactly in plaintext (no cancellation under encryption).
+So the evaluator computes only the power sums under encryption (powers by a product tree,
+summed over all rows) and the regulator divides by the row count and combines them with the
+public coefficients. No coefficient multiplication spends a level, and the differences g_ab are
+formed exactly in plaintext (no cancellation under encryption).
 
 Client-side encoding: x is encrypted as u = x / X with X = ``input_bound`` a public power of
 two >= max |x| (automatic unless given; it discloses max |x| within a factor of 2), so every
-u^j lies in [-1, 1] and every output sum is at most the row count in magnitude. To stay inside
-the last level's headroom for any row count, the output mask holds 2^-s with
-s = max(0, ceil(log2 rows) - 16) (a power of two, so encoding it costs no relative precision
-worth mentioning at scale 2^40: 1/rows itself would, ~1/(value * scale)). The regulator
-rescales mu_j = X^j * 2^s * (output j) / rows.
+u^j lies in [-1, 1] and every power sum is at most the row count in magnitude.
+
+Accuracy (version 2; measured on ``ckks-n16384-d6-v1``, this 2-core box). CKKS noise on a
+decrypted power sum is mostly of FIXED ABSOLUTE size, while the sums of high powers are small
+(benchmark data, x ~ N(0, 1) at 10,000 rows: X = 8, sum u^6 = 0.62, and the report's relative
+error is 1.06 x the absolute error of sum u^6), so absolute noise, not cancellation in g^T H g,
+set the error. Per sum, version 1 carried: the slot sum's 19 radix-4 rotations, key-switching
+noise 1.3-1.7e-6 rms per slot (max 1.4e-5), with a per-slot bias fixed by the Galois keys
+(~1e-5 in slot 0, 1-2e-6 elsewhere): the dominant term, report error 0.04-4.7e-6 (median 1.4e-6
+over 10 key sets); the products' rescaling / relinearization noise summed over a chunk's slots,
+1-4e-7 (a floor of ~2.5e-7 on the report); the fresh encryption noise, 2-5e-8; the mask and the
+level alignment, <= 2e-8. Version 2 applies gains (doublings: additions, no level) before the
+noise enters: a top power (one no later product uses) is u^a * (4 u^(j-a)) (PRODUCT_GAIN_BITS),
+and every power is doubled up to 2^G, G = max(2, 20 - ceil(log2 rows)), before its rotations.
+The regulator divides the gain out at decoding as far as the last level's headroom allows
+(outputs <= 2^18) and the mask 2^-e removes the rest: e = 2 up to 2^18 rows (then e =
+ceil(log2 rows) - 16, as version 1's mask). A one-hot mask is NOT exact to encode even for a
+power of two: its slot value carries an absolute error of ~3e-11 (max 1.4e-10), i.e. a relative
+2^e * 3e-11, which is why e stays small. Measured report errors, benchmark models and data
+(near-agreeing M = 5, degrees 1..3), 4 data seeds each: 10,000 rows x 5 key sets: median
+8.4e-9, max 2.0e-7 (the benchmark's seed, X = 8: median 3.1e-8; max 3.0e-7 over 34 runs in
+all); 100,000 rows x 3 key sets: median 2.5e-8, max 6.5e-8. The per-moment noise bounds
+(:func:`moment_noise_bounds`) held every measured error with a factor >= 4 to spare (40 runs:
+degrees 3, 8, 16; u = 1, uniform, normal, skewed data); the report's bound is 3.7e-6 relative
+on the benchmark's data at 10,000 rows (1.4e-7 when X = 4) and 2.8e-6 at 100,000 (version 1:
+1.4e-4 and 1.4e-5), 20-100 times the typical error.
 
 Depth: u^j sits at level ceil(log2 j); the mask multiplication adds one: depth
 ceil(log2 2d) + 1: 2 for linear models, 3 for quadratics, 4 for cubics and quartics, up to 6
 for degree 16. Precision decides the profile, not depth: at scale 2^30 (``ckks-n8192-d3-v1``)
-the decrypted moment sums carry a relative error of ~3e-7 and the report ~2.5e-5 (measured),
-missing the 1e-6 target; at 2^40 (``ckks-n16384-d6-v1``) the report's relative error is
-~3e-7. The circuit therefore declares ``min_scale_bits = 40`` and :func:`plan_disagreement`
-plans on the smallest profile with that scale (``planning.make_plan`` honours
-``min_scale_bits`` too).
-Layout: one slot per input row; output ONE vector with 2^-s sum_i u_i^j in slot j - 1, every
-other slot zeroed.
+the report's relative error was ~2.5e-5 (measured), missing the 1e-6 target. The circuit
+declares ``min_scale_bits = 40`` and :func:`plan_disagreement` plans on the smallest profile
+with that scale (``planning.make_plan`` honours ``min_scale_bits`` too); the noise constants
+below are for that profile.
+Layout: one slot per input row; output ONE vector with output_scale(rows) * sum_i u_i^j in slot
+j - 1 (output_scale = 2^(G - e)), every other slot zeroed. The regulator computes
+mu_j = X^j * (output j) / (output_scale * rows).
 """
 
 from __future__ import annotations
@@ -67,19 +88,42 @@ MAX_DEGREE = 16
 #: Range of the automatic / given input bound (powers of two).
 MIN_INPUT_BOUND = 2.0**-20
 MAX_INPUT_BOUND = 2.0**20
-#: Absolute CKKS noise bound on one decrypted output slot (a scaled sum 2^-s sum u^j). The noise
-#: is dominated by the key switching of the final slot-sum's rotations (~8e-7 each at
-#: ckks-n16384-d6-v1) and does not grow with the row count; measured 2e-5 at most with the
-#: radix-2 tree (13 rotations), 1.2e-5 at 20,000 rows with the profile's radix-4 tree (19
-#: rotations, about 1.5x the radix-2 tree's RMS noise).
-#: A mean moment therefore carries SUM_NOISE_BOUND * 2^s / rows (see moment_noise_bound).
-SUM_NOISE_BOUND = 1e-4
+#: Noise bounds on one decoded power sum sum_i u_i^j (absolute, in units of the sum), measured on
+#: ``ckks-n16384-d6-v1`` on this 2-core box (see the module docstring and the spec):
+#: the key-switching noise of one full radix-4 slot sum (19 rotations). It does not depend on the
+#: values and is largely fixed by the Galois keys (a per-slot bias: ~1e-5 in slot 0, ~1e-6
+#: elsewhere); max 1.4e-5 over 6 levels x 8,192 slots x 3 keys. The gain 2^G divides it.
+ROTATION_NOISE_BOUND = 5e-5
+#: The rescaling / relinearization noise of one product ciphertext summed over its slots (a
+#: chunk; theory: (N/2) e_0 / scale, rms ~2.2e-7), divided by the product gain for top powers.
+PRODUCT_NOISE_BOUND = 1.5e-6
+#: The lower powers' noise carried into u^j by the later products, per unit of
+#: j * sqrt(sum u^2 / slots) (coherent for u = 1 in every slot: 1.7e-6 measured for u^6,
+#: 1.4e-5 for u^32).
+PROPAGATED_NOISE_BOUND = 1e-6
+#: The multiplication by the mask and the aligning of the output levels (in output units:
+#: measured <= 2e-8).
+OUTPUT_NOISE_BOUND = 1e-7
+#: Relative encoding error of the mask value 2^-e in its slot, times 2^-e (the encoding error of
+#: a one-hot plaintext is absolute: measured <= 1.4e-10 over 8,192 slots).
+MASK_ENCODING_BOUND = 1e-9
 #: A zeroed output slot further than this from 0 cannot be CKKS noise.
 ZERO_TOLERANCE = 1e-3
 #: Smallest CKKS scale (bits) meeting the 1e-6 relative accuracy target.
 MIN_SCALE_BITS = 40
-#: Output sums are scaled to at most 2^OUTPUT_BITS (the depth-6 profile allows 2^18).
-OUTPUT_BITS = 16
+#: Outputs are at most 2^OUTPUT_BITS in magnitude (``ckks-n16384-d6-v1``'s limit).
+OUTPUT_BITS = 18
+#: Gains (doublings: additions, no level) divide fixed-size noise by the gain. A top power (one
+#: no later product uses, e.g. u^3, u^5, u^6 for quadratic-to-cubic models) is computed as
+#: u^a * (2^PRODUCT_GAIN_BITS u^(j-a)), dividing the relative noise of its own rescaling and
+#: relinearization by 2^PRODUCT_GAIN_BITS (the evaluator does not know the row count per chunk,
+#: so this gain is fixed). Before the slot sum, every power is doubled up to a total gain
+#: G = max(PRODUCT_GAIN_BITS, GAIN_BITS - ceil(log2 rows)) (the sums then reach at most
+#: 2^GAIN_BITS for rows <= 2^18), dividing the rotations' fixed noise by 2^G. The mask removes
+#: the gain beyond 2^OUTPUT_BITS: 2^-2 for rows <= 2^18 (its encoding error, ~1e-10 relative,
+#: stays far below the rest), and 2^-(ceil(log2 rows) - 16) beyond, as in version 1.
+PRODUCT_GAIN_BITS = 2
+GAIN_BITS = 20
 #: Row count above which the zero-slot tolerance grows proportionally (noise grows with sums).
 ZERO_SCALE_ROWS = 10_000
 
@@ -183,12 +227,38 @@ def degree_of(public: PublicInputs) -> int:
 #
 # One slot per input row, column "u" = x / input_bound; chunks of plan.chunk_rows rows are
 # zero-padded (base.iter_chunks). A padded slot has u = 0, so it adds nothing to any power sum
-# with j >= 1 (mu_0 = 1 is never computed). Output slot j - 1 holds sum(u^j), j = 1..2d.
+# with j >= 1 (mu_0 = 1 is never computed). Output slot j - 1 holds output_scale(rows) *
+# sum(u^j), j = 1..2d.
 
 
-def output_shift(rows: int) -> int:
-    """s such that the output mask 2^-s keeps every output sum <= 2^OUTPUT_BITS."""
-    return max(0, math.ceil(math.log2(rows)) - OUTPUT_BITS)
+def _log2_rows(rows: int) -> int:
+    return max(0, (rows - 1).bit_length())
+
+
+def gain_bits(rows: int) -> int:
+    """G: the total gain 2^G of every power sum before its rotations (see GAIN_BITS)."""
+    return max(PRODUCT_GAIN_BITS, GAIN_BITS - _log2_rows(rows))
+
+
+def mask_shift(rows: int) -> int:
+    """e: the output mask holds 2^-e, keeping every output <= 2^OUTPUT_BITS."""
+    return max(0, _log2_rows(rows) + gain_bits(rows) - OUTPUT_BITS)
+
+
+def output_scale(rows: int) -> float:
+    """Output slot j - 1 holds output_scale(rows) * sum(u^j): 2^(G - e)."""
+    return 2.0 ** (gain_bits(rows) - mask_shift(rows))
+
+
+def _half(power: int) -> int:
+    """The largest power of two < ``power`` (u^j = u^half * u^(j - half))."""
+    return 1 << ((power - 1).bit_length() - 1)
+
+
+def top_powers(count: int) -> frozenset[int]:
+    """Powers in 2..count that no product uses as an operand (computed with the product gain)."""
+    operands = {_half(j) for j in range(2, count + 1)} | {j - _half(j) for j in range(2, count + 1)}
+    return frozenset(range(2, count + 1)) - operands
 
 
 def output_slot(power: int) -> int:
@@ -202,10 +272,12 @@ def output_slot(power: int) -> int:
 
 
 class DisagreementCircuit:
-    """Sums of u^j, j = 1..2d, over all rows. Depth ceil(log2 2d) + 1."""
+    """Sums of u^j, j = 1..2d, over all rows (times output_scale(rows)). Depth
+    ceil(log2 2d) + 1."""
 
     circuit_id: ClassVar[str] = "disagreement"
-    version: ClassVar[str] = "1"
+    #: 2: outputs carry output_scale(rows) = 2^(G - e) (version 1: 2^-s, no gain).
+    version: ClassVar[str] = "2"
     #: The 1e-6 relative accuracy target needs a CKKS scale of at least 2^40.
     min_scale_bits: ClassVar[int] = MIN_SCALE_BITS
 
@@ -245,37 +317,55 @@ class DisagreementCircuit:
         return ["u"]
 
     def max_output_magnitude(self, rows: int, public: PublicInputs) -> float:
-        return float(rows) / 2.0 ** output_shift(rows)
+        return float(rows) * output_scale(rows)
 
     def evaluate_chunk(
         self, backend: SlotBackend[V], inputs: Mapping[str, V], public: PublicInputs
     ) -> list[V]:
         """Slot-wise [u, u², ..., u^2d]; u^j = u^a * u^(j-a) with a the largest power of two
-        < j, so u^j sits at level ceil(log2 j)."""
+        < j, so u^j sits at level ceil(log2 j). A top power (see :func:`top_powers`) is
+        u^a * (2^PRODUCT_GAIN_BITS u^(j-a)): it carries the product gain."""
         if "u" not in inputs:
             raise CircuitError("chunk lacks column 'u'", field="columns")
+        count = 2 * degree_of(public)
+        top = top_powers(count)
         powers: dict[int, V] = {1: inputs["u"]}
-        for j in range(2, 2 * degree_of(public) + 1):
-            half = 1 << ((j - 1).bit_length() - 1)
-            powers[j] = backend.multiply(powers[half], powers[j - half])
+        for j in range(2, count + 1):
+            half = _half(j)
+            operand = powers[j - half]
+            if j in top:
+                for _ in range(PRODUCT_GAIN_BITS):
+                    operand = backend.add(operand, operand)
+            powers[j] = backend.multiply(powers[half], operand)
         return [powers[j] for j in sorted(powers)]
 
     def finalize(
         self, backend: SlotBackend[V], accumulators: list[V], public: PublicInputs, rows: int
     ) -> list[V]:
-        """Complete each power sum over all slots and keep it in slot j - 1. (The mask holds 1,
-        not 1/rows: a small plaintext value would be encoded with a relative error of about
-        1 / (value * scale), so the regulator divides by the row count instead.)"""
+        """Per power: double the accumulator up to the total gain 2^G, G = gain_bits(rows)
+        (additions, no level; a top power already carries 2^PRODUCT_GAIN_BITS), complete its
+        sum over all slots, keep it in slot j - 1 with the mask 2^-e (e = mask_shift(rows)):
+        slot j - 1 holds output_scale(rows) * sum u^j <= 2^OUTPUT_BITS.
+
+        The gain comes before the rotations, whose key-switching noise has a fixed absolute size
+        (~1e-6 per sum, ~1e-5 in slot 0): 2^G divides it. It is removed at decoding as far as
+        the output headroom allows, and by the mask beyond that: the encoding error of a one-hot
+        plaintext is absolute (~3e-11 per slot), so a mask value 2^-e costs a relative error of
+        ~2^e * 3e-11 (the same reason the mask does not hold 1/rows)."""
         count = 2 * degree_of(public)
         if len(accumulators) != count:
             raise CircuitError(
                 f"expected {count} accumulators, got {len(accumulators)}", field="accumulators"
             )
+        top = top_powers(count)
         by_level: dict[int, list[V]] = {}
         for j, accumulator in enumerate(accumulators, start=1):
+            amplified = accumulator
+            for _ in range(gain_bits(rows) - (PRODUCT_GAIN_BITS if j in top else 0)):
+                amplified = backend.add(amplified, amplified)
             mask = np.zeros(backend.slot_count)
-            mask[output_slot(j)] = 2.0 ** -output_shift(rows)
-            masked = backend.multiply_plain(backend.slot_sum(accumulator), mask)
+            mask[output_slot(j)] = 2.0 ** -mask_shift(rows)
+            masked = backend.multiply_plain(backend.slot_sum(amplified), mask)
             by_level.setdefault(masked.level, []).append(masked)
         result: V | None = None
         for level in sorted(by_level):
@@ -289,7 +379,10 @@ class DisagreementCircuit:
     ) -> dict[str, Any]:
         """Regulator side: see :func:`decode_moments` and :func:`build_disagreement_report`."""
         public = self.validate_public(public)
-        return build_disagreement_report(decode_moments(outputs, public, rows), public, rows=rows)
+        moments = decode_moments(outputs, public, rows)
+        slots = int(np.asarray(outputs[0]).shape[0])
+        noise = moment_noise_bounds(moments, rows=rows, chunks=-(-rows // slots), slots=slots)
+        return build_disagreement_report(moments, public, rows=rows, noise=noise)
 
 
 # ============================================================================================
@@ -298,7 +391,8 @@ class DisagreementCircuit:
 
 
 def decode_moments(outputs: Sequence[FloatArray], public: PublicInputs, rows: int) -> FloatArray:
-    """[mean u^0 = 1, mean u^1, ..., mean u^2d] from the decrypted sums of u^j.
+    """[mean u^0 = 1, mean u^1, ..., mean u^2d] from the decrypted outputs
+    (output_scale(rows) * sum u^j in slot j - 1).
 
     Steps: 1. exactly one finite output vector with 2d used slots; 2. every other slot is within
     ZERO_TOLERANCE of 0; 3. every mean lies in [-1, 1] and every even one in [0, 1] (up to
@@ -318,7 +412,7 @@ def decode_moments(outputs: Sequence[FloatArray], public: PublicInputs, rows: in
     if tail.size and np.abs(tail).max() > ZERO_TOLERANCE * max(1.0, rows / ZERO_SCALE_ROWS):
         slot = count + int(np.argmax(np.abs(tail)))
         raise NoiseBoundError(f"output slot {slot} should be zero but holds {vector[slot]!r}")
-    means = vector[:count] * 2.0 ** output_shift(rows) / rows
+    means = vector[:count] / output_scale(rows) / rows
     # 3.
     if np.abs(means).max() > 1.0 + ZERO_TOLERANCE or means[1::2].min() < -ZERO_TOLERANCE:
         raise NoiseBoundError("a decrypted input moment is outside its possible range")
@@ -339,33 +433,57 @@ def _decision(value: float, threshold: float, bound: float) -> bool | str:
     return value > threshold
 
 
-def moment_noise_bound(rows: int) -> float:
-    """Absolute noise bound on one decrypted mean moment mean(u^j) of ``rows`` inputs."""
-    return SUM_NOISE_BOUND * 2.0 ** output_shift(rows) / rows
+def moment_noise_bounds(moments: FloatArray, *, rows: int, chunks: int, slots: int) -> FloatArray:
+    """Absolute CKKS noise bound on each decrypted mean moment [mean u^0 (exact: 0), mean u^1,
+    ..., mean u^2d] of ``rows`` inputs in ``chunks`` chunks of ``slots`` slots.
+
+    On the power sum sum_i u_i^j: ROTATION_NOISE_BOUND / 2^G (the slot sum's rotations, after
+    the gain) + OUTPUT_NOISE_BOUND / output_scale (mask, alignment) + chunks *
+    PRODUCT_NOISE_BOUND / 2^(product gain) (each chunk's own product) + PROPAGATED_NOISE_BOUND *
+    j * sqrt(chunks * rows * mean u^2 / slots) (the lower powers' noise carried by the later
+    products with weights |u|^(j-m) <= |u|, Cauchy-Schwarz over the chunks) + |sum u^j| * 2^e *
+    MASK_ENCODING_BOUND (the mask's encoding). Divided by the row count.
+    """
+    count = moments.shape[0] - 1
+    powers = np.arange(1, count + 1)
+    top = top_powers(count)
+    own = np.array([2.0**-PRODUCT_GAIN_BITS if j in top else 1.0 for j in powers])
+    second = min(1.0, abs(float(moments[2])) + 1e-6)  # mean u^2, with room for its own noise
+    spread = math.sqrt(chunks * rows * second / slots)
+    sums = np.abs(moments[1:]) * rows
+    bound = (
+        ROTATION_NOISE_BOUND / 2.0 ** gain_bits(rows)
+        + OUTPUT_NOISE_BOUND / output_scale(rows)
+        + chunks * PRODUCT_NOISE_BOUND * own
+        + PROPAGATED_NOISE_BOUND * powers * spread
+        + sums * 2.0 ** mask_shift(rows) * MASK_ENCODING_BOUND
+    )
+    return np.concatenate([[0.0], bound / rows])
 
 
 def build_disagreement_report(
-    moments: FloatArray, public: PublicInputs, *, rows: int
+    moments: FloatArray, public: PublicInputs, *, rows: int, noise: FloatArray
 ) -> dict[str, Any]:
-    """The report from [mean u^0 .. mean u^2d] (exact arithmetic on the decrypted moments; the
-    error bound propagates moment_noise_bound(rows) through |g|^T |g| for every pair)."""
-    moment_noise = moment_noise_bound(rows)
+    """The report from [mean u^0 .. mean u^2d] and their noise bounds (exact arithmetic on the
+    decrypted moments). Every reported quantity is linear in the moments: a per-model mean is
+    sum_k a_k mu_k, the mean pairwise squared difference is sum_j c_j mu_j with c_j the mean over
+    pairs of sum_(k+l=j) g_k g_l; its error bound is sum_j |c_j| noise_j (rigorous given the
+    per-moment bounds, and tighter than |g|^T N |g|: equal moments' errors are the same error)."""
     degree = degree_of(public)
     size = degree + 1
     scaled = [_scaled(c, public["input_bound"], size) for c in public["model_polynomials"]]
     hankel = np.array([[moments[k + m] for m in range(size)] for k in range(size)])
-    noise = np.full((size, size), moment_noise)
-    noise[0, 0] = 0.0  # mu_0 = 1 exactly
     means = [float(c @ moments[:size]) for c in scaled]
-    mean_bounds = [float(np.abs(c[1:]).sum() * moment_noise) for c in scaled]
+    mean_bounds = [float(np.abs(c) @ noise[:size]) for c in scaled]
     pairs = list(combinations(range(len(scaled)), 2))
-    values, bounds = [], []
+    values = []
+    weights = np.zeros(2 * degree + 1)
     for a, b in pairs:
         g = scaled[a] - scaled[b]
         values.append(float(g @ hankel @ g))
-        bounds.append(float(np.abs(g) @ noise @ np.abs(g)))
+        weights += np.convolve(g, g) / len(pairs)
     mpsd = max(0.0, float(np.mean(values)))
-    error = float(np.mean(bounds))
+    error = float(np.abs(weights) @ noise)
     return {
         "mean_pairwise_squared_difference": mpsd,
         "error_bound": error,
@@ -435,7 +553,11 @@ __all__ = [
     "DisagreementData",
     "auto_input_bound",
     "build_disagreement_report",
-    "moment_noise_bound",
+    "gain_bits",
+    "mask_shift",
+    "moment_noise_bounds",
+    "output_scale",
+    "top_powers",
     "decode_moments",
     "degree_of",
     "disagreement_reference",

@@ -56,13 +56,13 @@ MAX_NOTE_CHARS = 1024
 TRUSTABLE_KINDS = ("evaluator", "client", "regulator")
 #: Circuit versions a new trust store allows: every primitive of the design at its current
 #: version (a verifier still requires the circuit to be in the registry, see
-#: ``circuits.registry``; a test keeps the two in step). Drift is at version 2 (the encrypted
-#: sign column); its version 1 was never released.
+#: ``circuits.registry``; a test keeps the two in step). Drift (the encrypted sign column) and
+#: disagreement (output gain) are at version 2; their version 1 was never released.
 DEFAULT_CIRCUITS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("fairness", ("1",)),
     ("concordance", ("1",)),
     ("drift", ("2",)),
-    ("disagreement", ("1",)),
+    ("disagreement", ("2",)),
     ("calibration", ("1",)),
     ("provenance", ("1",)),
 )
