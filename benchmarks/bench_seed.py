@@ -405,8 +405,10 @@ NOTES = [
     "of membership bits that differ from the exact `score <= quantile`.",
     "Drift: one feature; both libraries' `distance` is the squared L2 distance of the "
     "normalized CDFs. The seed's `w1_distance` is computed in plaintext by its oracle (not "
-    "under encryption); ours is an encrypted estimate with a certified bound (its relative "
-    "error is in the JSON). The seed's prefix sum is an n x n plaintext-matrix product: "
+    "under encryption); ours is the encrypted sum of sign(P - Q) * (P - Q) (the client's "
+    "sign column, checked against an interval certified by encrypted Chebyshev moments; "
+    "its relative error is in the JSON). The seed's prefix sum is an n x n plaintext-matrix "
+    "product: "
     "its call took 11.5 s at 128 bins and 114 s at 1,024 bins, and at 4,096 bins the process "
     "gave no result within 300 s (one-off probes, 2026-11-26, not part of this run).",
     "Provenance: the seed buckets integer row ids by its own universal hash, ours by "
