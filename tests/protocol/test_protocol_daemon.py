@@ -325,6 +325,45 @@ def test_a_failed_job_leaves_no_partials_behind(
         server.stop(grace=1.0)
 
 
+def test_restart_deletes_the_scratch_of_finished_jobs(
+    tmp_path: Path, evaluator_identity: Any
+) -> None:
+    """Scratch a previous run could not delete (its daemon stopped first) goes at the next
+    start: failed, succeeded and interrupted-upload jobs keep only their record and outputs."""
+    from regaudit.evaluator.store import Store
+
+    store = Store(tmp_path)
+    jobs = {}
+    for name in ("failed", "succeeded", "uploading"):
+        record, _ = store.create_job(
+            idempotency_key=name, header_digest="sha256:" + "0" * 64, header=b"", n_chunks=1
+        )
+        jobs[name] = record.id
+        store.write_input(record.id, 0, b"ciphertext")
+        store.partials_dir(record.id).mkdir(parents=True)
+        (store.partials_dir(record.id) / "batch000000-000.ct").write_bytes(b"partial")
+    store.update_job(jobs["failed"], state=JobState.FAILED, error_reason="evaluation_failed")
+    store.update_job(jobs["succeeded"], state=JobState.SUCCEEDED)
+    store.output_path(jobs["succeeded"], 0).parent.mkdir(parents=True)
+    store.output_path(jobs["succeeded"], 0).write_bytes(b"output")
+    store.close()
+
+    server, _port = create_server(
+        "127.0.0.1:0", identity=evaluator_identity, store_path=tmp_path, workers=1
+    )
+    server.start()
+    try:
+        for job_id in jobs.values():
+            assert not (server.store.job_dir(job_id) / "inputs").exists()
+            assert not server.store.partials_dir(job_id).exists()
+        assert server.store.output_path(jobs["succeeded"], 0).read_bytes() == b"output"
+        interrupted = server.store.get_job(jobs["uploading"])
+        assert interrupted is not None and interrupted.state is JobState.FAILED
+        assert interrupted.error_reason == "upload_incomplete"
+    finally:
+        server.stop(grace=1.0)
+
+
 def test_graceful_stop_ends_open_watch_streams(tmp_path: Path, evaluator_identity: Any) -> None:
     import threading
     import time

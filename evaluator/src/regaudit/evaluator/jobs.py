@@ -478,7 +478,8 @@ class JobManager:
     # --- restart ------------------------------------------------------------------------------
 
     def resume(self, plan_for: Any, keys_for: Any) -> list[str]:
-        """Re-queue jobs left QUEUED/RUNNING by a previous run; fail interrupted uploads.
+        """Re-queue jobs left QUEUED/RUNNING by a previous run; fail interrupted uploads; delete
+        the scratch (inputs, partials) of every finished job.
 
         ``plan_for(header) -> Plan`` and ``keys_for(digest) -> KeyRecord`` are the server's
         own checks, so a resumed job is planned exactly like a new one.
@@ -491,6 +492,12 @@ class JobManager:
                 error_reason=UPLOAD_INCOMPLETE,
                 error_message="the daemon stopped while the job was being uploaded",
             )
+        # scratch a previous run could not delete (a job that failed while its tasks ran, or
+        # whose upload was interrupted): finished jobs keep only their record and outputs
+        for job_id in self.store.jobs_with_scratch():
+            finished = self.store.get_job(job_id)
+            if finished is None or finished.state in (JobState.FAILED, JobState.SUCCEEDED):
+                self.store.discard_scratch(job_id)
         for record in self.store.jobs_in_states((JobState.QUEUED, JobState.RUNNING)):
             with self._lock:
                 try:

@@ -218,6 +218,14 @@ class Store:
     def write_input(self, job_id: str, index: int, data: bytes) -> None:
         _write_atomic(self.input_path(job_id, index), data)
 
+    def jobs_with_scratch(self) -> list[str]:
+        """Ids of the job directories that still hold inputs or partials."""
+        return sorted(
+            entry.name
+            for entry in (self.root / "jobs").iterdir()
+            if (entry / "inputs").exists() or (entry / "partials").exists()
+        )
+
     def discard_scratch(self, job_id: str) -> None:
         """Delete a finished job's input ciphertexts and partials (their digests stay in the
         manifest and the receipt; the outputs stay)."""
