@@ -467,12 +467,9 @@ class JobManager:
             error_message=message[:2000],
             started=active.record.started or time.time(),
         )
-        if active.upload_complete:
-            self._discard_when_idle(job_id, active.futures)
-        else:  # upload_failed cleans up after the handler, or the last running task does
-            outstanding = {future for future in active.futures if not future.done()}
-            if outstanding:
-                self._draining[job_id] = outstanding
+        # (during an upload the handler may still write inputs; upload_failed discards again
+        # once it is done)
+        self._discard_when_idle(job_id, active.futures)
         self.changed.notify_all()
 
     # --- restart ------------------------------------------------------------------------------
