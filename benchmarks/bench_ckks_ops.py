@@ -49,7 +49,7 @@ def timed(fn: Callable[[], Any], iterations: int) -> dict[str, float]:
 
 
 def measure(profile_name: str, iterations: int) -> dict[str, Any]:
-    from regaudit.shared import secretkey
+    from regaudit.secretkey import ckks as secretkey
     from regaudit.shared._internal import seal
     from regaudit.shared.ckks import CkksBackend, load_ciphertext, load_evaluation_keys
     from regaudit.shared.profiles import get_profile

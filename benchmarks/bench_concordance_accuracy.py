@@ -30,6 +30,7 @@ import pandas as pd
 from lifelines import CoxPHFitter, datasets
 from sksurv.metrics import concordance_index_censored
 
+from regaudit.secretkey.ckks import ClientKeys
 from regaudit.shared.circuits.base import accumulate
 from regaudit.shared.circuits.concordance import (
     SIGN_DEGREE,
@@ -41,7 +42,6 @@ from regaudit.shared.circuits.concordance import (
 )
 from regaudit.shared.ckks import CkksBackend, load_evaluation_keys
 from regaudit.shared.planning import make_plan
-from regaudit.shared.secretkey import ClientKeys
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TARGET = 0.002

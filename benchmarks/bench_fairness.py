@@ -120,13 +120,14 @@ def count_error(result: dict[str, Any], expected: dict[str, dict[str, int]]) -> 
 def raw_error(bundle_path: Path, regulator_dir: Path, expected: dict[str, dict[str, int]]) -> dict:
     """Pre-rounding CKKS error of the decrypted counts, using the regulator's own key and the
     same steps as ``regaudit.regulator.verify`` (unseal, decrypt at the plan's output level)."""
+    from regaudit.secretkey.ckks import SecretKeyDecryptor
+    from regaudit.secretkey.sealing import RegulatorKeys, unseal_secret_key
     from regaudit.shared.bundle import AuditBundle
     from regaudit.shared.circuits import fairness
     from regaudit.shared.circuits.registry import get_circuit
-    from regaudit.shared.evidence.sealing import RegulatorKeys, sealing_info, unseal_secret_key
+    from regaudit.shared.evidence.sealing import sealing_info
     from regaudit.shared.planning import make_plan
     from regaudit.shared.profiles import get_profile
-    from regaudit.shared.secretkey import SecretKeyDecryptor
 
     bundle = AuditBundle.read(bundle_path)
     keys = RegulatorKeys.load(regulator_dir)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from regaudit.client.audit import run_audit
 from regaudit.client.inputs import load_audit_input
+from regaudit.secretkey.sealing import RegulatorKeys
 from regaudit.shared.evidence.identity import SigningIdentity
-from regaudit.shared.evidence.sealing import RegulatorKeys
 from regaudit.shared.evidence.truststore import TrustStore
 
 START_TIMEOUT_S = 60.0
@@ -61,7 +61,9 @@ def main(workdir: Path) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     # 1. identities: regulator (HPKE keys + public card), evaluator and client signing keys
     regulator_dir = workdir / "regulator"
-    RegulatorKeys.generate().save(regulator_dir, overwrite=True)
+    regulator_signer = SigningIdentity.generate("regulator")  # signs the card (and reports)
+    RegulatorKeys.generate().save(regulator_dir, signer=regulator_signer, overwrite=True)
+    regulator_signer.save(regulator_dir, overwrite=True)
     evaluator_id = SigningIdentity.generate("evaluator")
     evaluator_pub = evaluator_id.save(workdir / "evaluator", overwrite=True)
     client_id = SigningIdentity.generate("client")
@@ -78,7 +80,9 @@ def main(workdir: Path) -> Path:
         table = workdir / "survival.csv"
         write_input(table)
         data = load_audit_input("concordance", table)
-        card = RegulatorKeys.load(regulator_dir).card()
+        card = RegulatorKeys.load(regulator_dir).card(
+            signer=SigningIdentity.load(regulator_dir, kind="regulator")
+        )
         outcome = run_audit(
             "concordance",
             data,
@@ -87,6 +91,9 @@ def main(workdir: Path) -> Path:
             identity=client_id,
             identity_dir=workdir / "client",
             out=workdir / "concordance.bundle",
+            # the client's trust anchors: this evaluator and this regulator only
+            pinned_evaluator_key_id=evaluator_id.key_id,
+            pinned_regulator_key_id=regulator_signer.key_id,
         )
     finally:
         daemon.terminate()

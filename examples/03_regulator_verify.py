@@ -11,9 +11,9 @@ from pathlib import Path
 
 from regaudit.regulator.report import render_html, render_text, result_json
 from regaudit.regulator.verify import verify_bundle
+from regaudit.secretkey.sealing import RegulatorKeys
 from regaudit.shared.bundle import AuditBundle
 from regaudit.shared.errors import VerificationError
-from regaudit.shared.evidence.sealing import RegulatorKeys
 from regaudit.shared.evidence.truststore import TrustStore
 
 

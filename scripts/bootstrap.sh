@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create (or reuse) the local virtual environment .venv and install the four regaudit
+# Create (or reuse) the local virtual environment .venv and install the five regaudit
 # distributions into it. Used by scripts/demo.sh and scripts/test.sh.
 #   bash scripts/bootstrap.sh          # runtime only
 #   bash scripts/bootstrap.sh --dev    # plus test and lint tooling
@@ -13,12 +13,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 stamp=".venv/.regaudit-installed"
-want="$(cat shared/pyproject.toml client/pyproject.toml evaluator/pyproject.toml \
-  regulator/pyproject.toml requirements-dev.txt | sha256sum | cut -c1-16)${1:-}"
+want="$(cat shared/pyproject.toml secretkey/pyproject.toml client/pyproject.toml \
+  evaluator/pyproject.toml regulator/pyproject.toml requirements-dev.txt | sha256sum | cut -c1-16)${1:-}"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "[bootstrap] installing regaudit-shared, -client, -evaluator, -regulator into .venv" >&2
+  echo "[bootstrap] installing regaudit-shared, -secretkey, -client, -evaluator, -regulator into .venv" >&2
   "${pip[@]}" install --upgrade pip >/dev/null
-  "${pip[@]}" install -e ./shared -e ./client -e ./evaluator -e ./regulator
+  "${pip[@]}" install -e ./shared -e ./secretkey -e ./client -e ./evaluator -e ./regulator
   if [ "${1:-}" = "--dev" ]; then
     echo "[bootstrap] installing test tooling (requirements-dev.txt)" >&2
     "${pip[@]}" install -r requirements-dev.txt

@@ -16,6 +16,6 @@ fi
 echo "[test] lint: ruff" >&2
 ruff check .
 echo "[test] types: mypy" >&2
-mypy shared/src client/src evaluator/src regulator/src
+mypy shared/src secretkey/src client/src evaluator/src regulator/src
 echo "[test] pytest" >&2
 python -m pytest -q "$@"

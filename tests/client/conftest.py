@@ -22,11 +22,16 @@ EVALUATOR_START_TIMEOUT_S = 90.0
 
 @pytest.fixture(scope="session")
 def regulator_card_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real regulator card (HPKE ML-KEM-768 + X25519), its private half in the same dir."""
-    from regaudit.shared.evidence.sealing import RegulatorKeys
+    """A real regulator card (HPKE ML-KEM-768 + X25519), signed by the regulator identity
+    (regulator.key / regulator.pub.json) saved with its private half in the same dir."""
+    from regaudit.secretkey.sealing import RegulatorKeys
+    from regaudit.shared.evidence.identity import SigningIdentity
 
     directory = tmp_path_factory.mktemp("regulator")
-    return RegulatorKeys.generate().save(directory)
+    signer = SigningIdentity.generate("regulator")
+    card = RegulatorKeys.generate().save(directory, signer=signer)
+    signer.save(directory)
+    return card
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from regaudit.secretkey.ckks import SecretKeyDecryptor
+from regaudit.secretkey.sealing import RegulatorKeys, unseal_secret_key
 from regaudit.shared.bundle import AuditBundle
 from regaudit.shared.circuits.base import CANARY_DEPTH, canary_expected
 from regaudit.shared.circuits.fairness import (
@@ -35,10 +37,9 @@ from regaudit.shared.evidence.identity import (
     SigningIdentity,
     load_public_key_file,
 )
-from regaudit.shared.evidence.sealing import RegulatorKeys, sealing_info, unseal_secret_key
+from regaudit.shared.evidence.sealing import sealing_info
 from regaudit.shared.evidence.statements import parse_receipt, parse_submission, receipt_digest
 from regaudit.shared.profiles import get_profile
-from regaudit.shared.secretkey import SecretKeyDecryptor
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "examples" / "data" / "fairness-sample.json"

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from regaudit.client.encryption import EncryptionPool, InputManifest, upload_order
+from regaudit.secretkey.ckks import ClientKeys, SecretKeyDecryptor
 from regaudit.shared.circuits.base import CANARY_COLUMN, canary_vector, iter_chunks
 from regaudit.shared.circuits.fairness import FairnessCircuit, parse_fairness_input
 from regaudit.shared.errors import InputError
 from regaudit.shared.planning import make_plan
 from regaudit.shared.profiles import PROFILE_N8192_D3
 from regaudit.shared.protocol import upload_order as protocol_upload_order
-from regaudit.shared.secretkey import ClientKeys, SecretKeyDecryptor
 
 #: CKKS at scale 2^30 decrypts fresh 0/1 values to well within this.
 DECRYPTION_TOLERANCE = 1e-3

@@ -1,4 +1,5 @@
-"""The client checks the evaluator's receipt before it seals or signs anything."""
+"""The client checks the evaluator's receipt before it seals or signs anything, with the very
+check the regulator runs (regaudit.shared.evidence.receipts.check_receipt)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,16 @@ from regaudit.shared.errors import (
     BadSignatureError,
     BundleFormatError,
     DigestMismatchError,
+    StaleEvidenceError,
     UnsupportedCircuitError,
     VerificationError,
     WrongParameterSetError,
+    WrongRegulatorKeyError,
 )
 from regaudit.shared.evidence.canonical import canonical_json, utc_now
 from regaudit.shared.evidence.dsse import PAYLOAD_TYPE_INTOTO, sign_envelope
 from regaudit.shared.evidence.identity import SigningIdentity
+from regaudit.shared.evidence.receipts import ReceiptExpectation
 from regaudit.shared.evidence.statements import build_receipt_statement, input_manifest_digest
 from regaudit.shared.planning import make_plan
 from regaudit.shared.profiles import PROFILE_N8192_D3, PROFILE_N16384_D6
@@ -36,6 +40,9 @@ MANIFEST = input_manifest_digest(
 )
 
 EVALUATOR = SigningIdentity.generate("evaluator")
+CLIENT_KEY_ID = "c1" * 32
+REGULATOR_KEY_ID = "e9" * 32
+HEADER_DIGEST = "sha256:" + "4e" * 32
 PLAN = make_plan(FairnessCircuit(), PUBLIC, rows=ROWS, profile=PROFILE_N8192_D3)
 
 
@@ -49,7 +56,7 @@ def receipt(signer: SigningIdentity = EVALUATOR, **changes: Any) -> dict[str, An
         "profile_hash": PLAN.profile.profile_hash,
         "evaluation_keys_digest": EVAL_KEYS,
         "inputs_manifest_digest": MANIFEST,
-        "input_count": 2,
+        "input_count": 1 + PLAN.n_chunks * len(PLAN.columns),
         "rows": ROWS,
         "public_inputs": PUBLIC,
         "canary_seed_hex": SEED.hex(),
@@ -61,6 +68,11 @@ def receipt(signer: SigningIdentity = EVALUATOR, **changes: Any) -> dict[str, An
         "finished_at": now,
         "evaluator_key_id": signer.key_id,
         "software": {"regaudit-evaluator": "0.1.0"},
+        "audit_id": "audit-1",
+        "client_key_id": CLIENT_KEY_ID,
+        "regulator_key_id": REGULATOR_KEY_ID,
+        "job_header_digest": HEADER_DIGEST,
+        "retention": {"input_ciphertexts": "deleted", "evaluation_keys": "deleted"},
     }
     fields.update(changes)
     statement = build_receipt_statement(**fields)
@@ -75,15 +87,18 @@ def check(envelope: dict[str, Any], **changes: Any) -> Any:
         "job_id": "job-1",
         "plan": PLAN,
         "public_inputs": PUBLIC,
+        "audit_id": "audit-1",
+        "client_key_id": CLIENT_KEY_ID,
+        "regulator_key_id": REGULATOR_KEY_ID,
         "evaluation_keys_digest": EVAL_KEYS,
         "inputs_manifest_digest": MANIFEST,
-        "input_count": 2,
         "canary_seed": SEED,
         "outputs": OUTPUTS,
-        "canary": CANARY,
+        "canary_output": CANARY,
+        "job_header_digest": HEADER_DIGEST,
     }
     arguments.update(changes)
-    return verify_receipt(envelope, **arguments)
+    return verify_receipt(envelope, expected=ReceiptExpectation(**arguments))
 
 
 def test_a_matching_receipt_verifies() -> None:
@@ -120,7 +135,7 @@ def test_tampered_payload_is_rejected() -> None:
             DigestMismatchError,
             "inputs_manifest_digest",
         ),
-        ({"input_count": 3}, {}, DigestMismatchError, "input_count"),
+        ({"input_count": 99}, {}, DigestMismatchError, "input_count"),
         (
             {"evaluation_keys_digest": "sha256:" + "ef" * 32},
             {},
@@ -131,8 +146,9 @@ def test_tampered_payload_is_rejected() -> None:
         ({"rows": ROWS + 1}, {}, DigestMismatchError, "rows"),
         ({"public_inputs": {**PUBLIC, "threshold": 0.5}}, {}, DigestMismatchError, "public_inputs"),
         ({"canary_seed_hex": "00" * 32}, {}, DigestMismatchError, "canary_seed"),
-        ({}, {"outputs": [b"something else"]}, DigestMismatchError, "outputs"),
-        ({}, {"canary": b"other canary"}, DigestMismatchError, "outputs"),
+        # (the shared check names the ciphertext whose digest differs)
+        ({}, {"outputs": [b"something else"]}, DigestMismatchError, "output/0"),
+        ({}, {"canary_output": b"other canary"}, DigestMismatchError, "canary"),
         ({}, {"outputs": OUTPUTS * 2}, DigestMismatchError, "outputs"),
         ({"circuit_version": "2"}, {}, UnsupportedCircuitError, "circuit_id"),
         (
@@ -145,6 +161,53 @@ def test_tampered_payload_is_rejected() -> None:
             "profile_hash",
         ),
         ({"depth_planned": PLAN.depth + 1}, {}, DigestMismatchError, "depth_planned"),
+        # the bindings of the client-signed job header
+        ({"audit_id": "audit-2"}, {}, DigestMismatchError, "audit_id"),
+        ({"client_key_id": "c2" * 32}, {}, DigestMismatchError, "client_key_id"),
+        ({"regulator_key_id": "e8" * 32}, {}, WrongRegulatorKeyError, "regulator_key_id"),
+        (
+            {"job_header_digest": "sha256:" + "4f" * 32},
+            {},
+            DigestMismatchError,
+            "job_header_digest",
+        ),
+        # self-reported depth and counts must be the plan's (the client's check is as strict
+        # as the regulator's)
+        ({"depth_observed": PLAN.depth - 1}, {}, WrongParameterSetError, "depth_observed"),
+        (
+            {"operation_counts": {**PLAN.counts.to_dict(), "rotations": 0}},
+            {},
+            DigestMismatchError,
+            "operation_counts.rotations",
+        ),
+        # the per-row inputs must be deleted when the job ends
+        (
+            {
+                "retention": {
+                    "input_ciphertexts": "retained_until_jobs_end",
+                    "evaluation_keys": "deleted",
+                }
+            },
+            {},
+            DigestMismatchError,
+            "retention.input_ciphertexts",
+        ),
+        # stale or future-dated receipts
+        (
+            {
+                "started_at": utc_now() - timedelta(days=9),
+                "finished_at": utc_now() - timedelta(days=8),
+            },
+            {},
+            StaleEvidenceError,
+            "finished_at",
+        ),
+        (
+            {"started_at": utc_now(), "finished_at": utc_now() + timedelta(hours=1)},
+            {},
+            StaleEvidenceError,
+            "finished_at",
+        ),
     ],
 )
 def test_every_mismatch_is_a_verification_error_naming_the_field(
@@ -172,3 +235,14 @@ def test_plan_is_what_the_client_checks_against() -> None:
     other_plan = dataclasses.replace(PLAN, rows=ROWS + 5)
     with pytest.raises(DigestMismatchError):
         check(receipt(), plan=other_plan)
+
+
+def test_client_and_regulator_run_the_same_receipt_check() -> None:
+    """One implementation: the regulator's verifier and the client's check both call it."""
+    import inspect
+
+    from regaudit.client import audit
+    from regaudit.regulator import verify
+
+    assert "check_receipt(" in inspect.getsource(audit.verify_receipt)
+    assert "check_receipt(" in inspect.getsource(verify.verify_bundle)

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from regaudit.secretkey.ckks import ClientKeys
 from regaudit.shared.circuits.base import accumulate
 from regaudit.shared.circuits.concordance import (
     CKKS_NOISE_PER_PAIR,
@@ -22,7 +23,6 @@ from regaudit.shared.circuits.concordance import (
 from regaudit.shared.ckks import CkksBackend, load_evaluation_keys
 from regaudit.shared.planning import make_plan
 from regaudit.shared.profiles import PROFILE_N16384_D6
-from regaudit.shared.secretkey import ClientKeys
 
 
 @pytest.mark.depth6

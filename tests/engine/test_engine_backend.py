@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from regaudit.secretkey.ckks import ClientKeys
 from regaudit.shared.algebra import slot_sum_steps
 from regaudit.shared.ckks import CkksBackend, CkksVector, load_evaluation_keys
 from regaudit.shared.errors import DepthExceededError
 from regaudit.shared.plaintext import PlaintextBackend, PlainVector
 from regaudit.shared.profiles import PROFILE_N8192_D3
-from regaudit.shared.secretkey import ClientKeys
 
 PROFILE = PROFILE_N8192_D3
 SLOTS = PROFILE.slot_count

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from regaudit.secretkey.ckks import ClientKeys
 from regaudit.shared.algebra import rotate_composed, slot_sum_steps, strided_sum
 from regaudit.shared.ckks import CkksBackend, load_evaluation_keys
 from regaudit.shared.errors import DepthExceededError
 from regaudit.shared.plaintext import PlaintextBackend
 from regaudit.shared.profiles import PROFILE_N16384_D6
-from regaudit.shared.secretkey import ClientKeys
 
 PROFILE = PROFILE_N16384_D6
 

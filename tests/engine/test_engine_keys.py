@@ -7,6 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
+from regaudit.secretkey.ckks import (
+    ClientKeys,
+    SecretKeyDecryptor,
+    encrypt_with_secret_key,
+)
 from regaudit.shared.ckks import (
     CkksBackend,
     EvaluationKeys,
@@ -15,11 +20,6 @@ from regaudit.shared.ckks import (
 )
 from regaudit.shared.errors import InputError, KeyMaterialError
 from regaudit.shared.profiles import PROFILE_N8192_D3, PROFILE_N16384_D6
-from regaudit.shared.secretkey import (
-    ClientKeys,
-    SecretKeyDecryptor,
-    encrypt_with_secret_key,
-)
 
 PROFILE = PROFILE_N8192_D3
 SLOTS = PROFILE.slot_count

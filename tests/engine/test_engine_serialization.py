@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import tenseal.sealapi as sealapi
 
+from regaudit.secretkey.ckks import ClientKeys
 from regaudit.shared._internal import seal
 from regaudit.shared.ckks import MAX_CIPHERTEXT_BYTES, load_ciphertext
 from regaudit.shared.errors import CiphertextError, InputError
 from regaudit.shared.profiles import PROFILE_N8192_D3, PROFILE_N16384_D6
-from regaudit.shared.secretkey import ClientKeys
 
 PROFILE = PROFILE_N8192_D3
 SLOTS = PROFILE.slot_count

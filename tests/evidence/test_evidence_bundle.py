@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from regaudit.secretkey.sealing import RegulatorKeys, unseal_secret_key
 from regaudit.shared.bundle import BUNDLE_FORMAT, MAX_BUNDLE_BYTES, AuditBundle
 from regaudit.shared.errors import BadSignatureError, BundleFormatError, InputError
 from regaudit.shared.evidence.canonical import canonical_json, sha256_digest
@@ -19,11 +20,9 @@ from regaudit.shared.evidence.commitments import commit_column
 from regaudit.shared.evidence.dsse import PAYLOAD_TYPE_INTOTO, sign_envelope, verify_envelope
 from regaudit.shared.evidence.identity import SigningIdentity
 from regaudit.shared.evidence.sealing import (
-    RegulatorKeys,
     seal_secret_key,
     sealed_key_digest,
     sealing_info,
-    unseal_secret_key,
 )
 from regaudit.shared.evidence.statements import (
     build_receipt_statement,
@@ -71,14 +70,25 @@ def make_bundle() -> AuditBundle:
         finished_at=T0 + timedelta(seconds=1),
         evaluator_key_id=EVALUATOR.key_id,
         software={"regaudit": "0.1.0"},
+        audit_id="audit-7",
+        client_key_id=CLIENT.key_id,
+        regulator_key_id=REGULATOR.key_id,
+        job_header_digest=sha256_digest(b"job header"),
+        retention={"input_ciphertexts": "deleted", "evaluation_keys": "deleted"},
     )
     receipt = sign_envelope(
         canonical_json(receipt_statement), payload_type=PAYLOAD_TYPE_INTOTO, identity=EVALUATOR
     )
     info = sealing_info(
-        audit_id="audit-7", profile_hash=profile.profile_hash, regulator_key_id=REGULATOR.key_id
+        audit_id="audit-7",
+        profile_hash=profile.profile_hash,
+        regulator_key_id=REGULATOR.key_id,
+        client_key_id=CLIENT.key_id,
+        receipt_digest=receipt_digest(receipt),
     )
-    sealed = seal_secret_key(SECRET_KEY, card=REGULATOR.card(), info=info)
+    sealed = seal_secret_key(
+        SECRET_KEY, card=REGULATOR.card(signer=SigningIdentity.generate("regulator")), info=info
+    )
     submission_statement = build_submission_statement(
         audit_id="audit-7",
         receipt_envelope=receipt,
@@ -144,6 +154,8 @@ def verify_like_a_regulator(bundle: AuditBundle) -> bytes:
         audit_id=submission.audit_id,
         profile_hash=submission.profile_hash,
         regulator_key_id=REGULATOR.key_id,
+        client_key_id=client.key_id,
+        receipt_digest=submission.receipt_digest,
     )
     return unseal_secret_key(bundle.sealed_key, keys=REGULATOR, info=info)
 

@@ -12,24 +12,24 @@ from pathlib import Path
 
 import pytest
 
+from regaudit.secretkey.sealing import RegulatorKeys, unseal_secret_key
 from regaudit.shared.errors import (
     BundleFormatError,
     DigestMismatchError,
     IdentityError,
     InputError,
+    VerificationError,
     WrongRegulatorKeyError,
 )
 from regaudit.shared.evidence.sealing import (
     CARD_FILE,
     PRIVATE_KEY_FILE,
     PUBLIC_KEY_BYTES,
-    RegulatorKeys,
     load_card,
     parse_card,
     seal_secret_key,
     sealed_key_digest,
     sealing_info,
-    unseal_secret_key,
 )
 from regaudit.shared.profiles import PROFILE_N8192_D3
 
@@ -46,6 +46,8 @@ def _info(keys: RegulatorKeys, audit_id: str = "audit-1") -> bytes:
         audit_id=audit_id,
         profile_hash=PROFILE_N8192_D3.profile_hash,
         regulator_key_id=keys.key_id,
+        client_key_id="cd" * 32,
+        receipt_digest="sha256:" + "ef" * 32,
     )
 
 
@@ -104,11 +106,38 @@ def test_info_binds_the_audit(keys: RegulatorKeys) -> None:
         unseal_secret_key(forged, keys=keys, info=_info(keys, "audit-2"))
     info = json.loads(_info(keys))
     assert info == {
-        "purpose": "regaudit/v1/ckks-secret-key",
+        "purpose": "regaudit/v2/ckks-secret-key",
         "audit_id": "audit-1",
         "profile_hash": PROFILE_N8192_D3.profile_hash,
         "regulator_key_id": keys.key_id,
+        "client_key_id": "cd" * 32,
+        "receipt_digest": "sha256:" + "ef" * 32,
     }
+
+
+def test_info_binds_the_client_and_the_receipt(keys: RegulatorKeys) -> None:
+    """A sealed key opens only under the client and receipt it was sealed for: another client
+    re-signing the bundle (or another receipt) changes the info, and HPKE refuses."""
+    info = _info(keys)
+    sealed = seal_secret_key(SECRET, card=keys.card(), info=info)
+    other_client = sealing_info(
+        audit_id="audit-1",
+        profile_hash=PROFILE_N8192_D3.profile_hash,
+        regulator_key_id=keys.key_id,
+        client_key_id="aa" * 32,
+        receipt_digest="sha256:" + "ef" * 32,
+    )
+    other_receipt = sealing_info(
+        audit_id="audit-1",
+        profile_hash=PROFILE_N8192_D3.profile_hash,
+        regulator_key_id=keys.key_id,
+        client_key_id="cd" * 32,
+        receipt_digest="sha256:" + "00" * 32,
+    )
+    for wrong in (other_client, other_receipt):
+        with pytest.raises(VerificationError):
+            unseal_secret_key(sealed, keys=keys, info=wrong)
+    assert unseal_secret_key(sealed, keys=keys, info=info) == SECRET
 
 
 def test_malformed_sealed_objects(keys: RegulatorKeys) -> None:

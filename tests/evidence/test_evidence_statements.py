@@ -56,6 +56,11 @@ def receipt_kwargs(**changes: Any) -> dict[str, Any]:
         finished_at=T0 + timedelta(seconds=3),
         evaluator_key_id=EVALUATOR.key_id,
         software={"regaudit": "0.1.0", "seal": "4.1"},
+        audit_id="audit-1",
+        client_key_id=CLIENT.key_id,
+        regulator_key_id="cd" * 32,
+        job_header_digest="sha256:" + "12" * 32,
+        retention={"input_ciphertexts": "deleted", "evaluation_keys": "deleted"},
     )
     kwargs.update(changes)
     return kwargs

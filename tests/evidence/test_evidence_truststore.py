@@ -34,7 +34,7 @@ def test_new_default_allows_builtins() -> None:
         store.require_profile(profile.name, profile.profile_hash)
     store.require_circuit("fairness", "1")
     assert store.keys == ()
-    assert store.max_age_seconds == 2592000 and store.clock_skew_seconds == 300
+    assert store.max_age_seconds == 604800 and store.clock_skew_seconds == 300
 
 
 def test_add_require_and_kind(evaluator: PublicKeyRecord) -> None:
@@ -125,10 +125,10 @@ def test_profiles_and_circuits() -> None:
 def test_freshness() -> None:
     store = TrustStore.new_default()
     now = T0
-    store.require_fresh(now - timedelta(days=29), now=now)
+    store.require_fresh(now - timedelta(days=6), now=now)
     store.require_fresh(now + timedelta(seconds=299), now=now)
     with pytest.raises(StaleEvidenceError, match="older than") as info:
-        store.require_fresh(now - timedelta(days=31), now=now)
+        store.require_fresh(now - timedelta(days=8), now=now)
     assert info.value.reason == "stale"
     with pytest.raises(StaleEvidenceError, match="future"):
         store.require_fresh(now + timedelta(seconds=301), now=now)

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from regaudit.secretkey.ckks import ClientKeys
 from regaudit.shared.circuits.base import accumulate, iter_chunks
 from regaudit.shared.circuits.fairness import (
     MAX_FAIRNESS_ROWS,
@@ -23,7 +24,6 @@ from regaudit.shared.circuits.fairness import (
 from regaudit.shared.ckks import CkksBackend, load_evaluation_keys
 from regaudit.shared.planning import make_plan
 from regaudit.shared.profiles import PROFILE_N8192_D3
-from regaudit.shared.secretkey import ClientKeys
 
 
 def test_ckks_run_equals_plaintext_run() -> None:

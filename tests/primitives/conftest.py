@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from regaudit.secretkey.ckks import ClientKeys
 from regaudit.shared.algebra import FloatArray
 from regaudit.shared.circuits.base import Circuit, Plan, accumulate, iter_chunks
 from regaudit.shared.ckks import CkksBackend, load_evaluation_keys
-from regaudit.shared.secretkey import ClientKeys
 
 CkksRun = Callable[[Circuit, Plan, dict[str, FloatArray], dict[str, Any]], list[FloatArray]]
 

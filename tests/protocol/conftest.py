@@ -21,6 +21,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from regaudit.evaluator.server import EvaluatorServer, create_server
+from regaudit.secretkey.ckks import ClientKeys
 from regaudit.shared.circuits.base import CANARY_COLUMN, Plan, canary_vector, iter_chunks
 from regaudit.shared.circuits.fairness import FairnessData, parse_fairness_input
 from regaudit.shared.circuits.registry import get_circuit
@@ -28,7 +29,6 @@ from regaudit.shared.evidence.identity import SigningIdentity
 from regaudit.shared.planning import make_plan
 from regaudit.shared.profiles import PROFILE_N8192_D3
 from regaudit.shared.protocol import SERVICE_NAME, JobHeader
-from regaudit.shared.secretkey import ClientKeys
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -46,6 +46,11 @@ def random_fairness_payload(rows: int, seed: int) -> dict[str, Any]:
     }
 
 
+#: The client that signs the tests' job headers, and the regulator key id they name.
+CLIENT = SigningIdentity.generate("client")
+REGULATOR_KEY_ID = "ab" * 32
+
+
 @dataclass
 class FairnessCase:
     data: FairnessData
@@ -61,16 +66,25 @@ class FairnessCase:
         *,
         idempotency_key: str | None = None,
         canary_seed: bytes | None = None,
+        client: SigningIdentity | None = None,
+        sign: bool = True,
         **changes: Any,
     ) -> JobHeader:
+        """A job header signed by ``client`` (default: the tests' client) after ``changes``."""
+        signer = client or CLIENT
         header = JobHeader.from_plan(
             self.plan,
             self.public,
             evaluation_keys_digest=self.keys.evaluation_keys().digest,
             idempotency_key=idempotency_key or secrets.token_hex(16),
             canary_seed=canary_seed or secrets.token_bytes(32),
+            audit_id=secrets.token_hex(8),
+            client_key=signer.public_record(),
+            regulator_key_id=REGULATOR_KEY_ID,
         )
-        return dataclasses.replace(header, **changes) if changes else header
+        if changes:
+            header = dataclasses.replace(header, **changes)
+        return header.signed(signer) if sign else header
 
     def ciphertexts(self, header: JobHeader) -> Iterator[tuple[str, int, bytes]]:
         """Encrypt lazily, in upload order."""

@@ -22,6 +22,7 @@ from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from regaudit.client.transport import EvaluatorConnection
+from regaudit.evaluator.jobs import scoped_idempotency_key
 from regaudit.evaluator.server import create_server
 from regaudit.shared.circuits.fairness import decode_counts, plaintext_counts
 from regaudit.shared.errors import ProtocolError
@@ -69,7 +70,7 @@ def test_evaluator_runtime_never_loads_secret_key_code() -> None:
     probe = (
         "import sys, regaudit.evaluator.cli, regaudit.evaluator.server, "
         "regaudit.evaluator.workers, regaudit.evaluator.jobs, regaudit.evaluator.store\n"
-        "bad = [m for m in sys.modules if m.startswith(('regaudit.shared.secretkey', "
+        "bad = [m for m in sys.modules if m.startswith(('regaudit.secretkey', "
         "'regaudit.client', 'regaudit.regulator'))]\n"
         "assert not bad, bad\n"
         "assert 'regaudit.shared.ckks' in sys.modules\n"
@@ -310,7 +311,7 @@ def test_a_failed_job_leaves_no_partials_behind(
         deadline = time.monotonic() + 10
         while record is None or record.state is not JobState.FAILED:
             assert time.monotonic() < deadline, record
-            record = server.store.find_by_idempotency_key(header.idempotency_key)
+            record = server.store.find_by_idempotency_key(scoped_idempotency_key(header))
             time.sleep(0.02)
         concurrent.futures.wait(running, timeout=120)
         # its inputs were kept until it finished: it succeeded and wrote its partials

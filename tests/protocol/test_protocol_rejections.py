@@ -10,7 +10,9 @@ import grpc
 import pytest
 
 from regaudit.client.transport import EvaluatorConnection
+from regaudit.evaluator.jobs import scoped_idempotency_key
 from regaudit.evaluator.server import EvaluatorServer, create_server
+from regaudit.secretkey.ckks import ClientKeys
 from regaudit.shared import errors
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2_grpc as pb_grpc
@@ -24,14 +26,21 @@ from regaudit.shared.protocol import (
     LimitExceededError,
     error_from_rpc,
 )
-from regaudit.shared.secretkey import ClientKeys
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def uploaded(address: str, small_case: Any) -> Any:
+    """The small case with its evaluation keys uploaded (again: a job deletes its keys when it
+    ends)."""
     with EvaluatorConnection(address) as connection:
         connection.upload_evaluation_keys(small_case.keys.evaluation_keys())
     return small_case
+
+
+def reupload(address: str, case: Any) -> None:
+    """Upload the case's evaluation keys again (every job deletes its keys when it ends)."""
+    with EvaluatorConnection(address) as connection:
+        connection.upload_evaluation_keys(case.keys.evaluation_keys())
 
 
 def still_serving(address: str, proto: Any) -> None:
@@ -89,11 +98,13 @@ def test_garbage_ciphertext_then_retry_with_same_key(
         assert code_of(info.value) == "INVALID_ARGUMENT"
         assert info.value.reason == "invalid_ciphertext"
         assert info.value.field and info.value.field.startswith("y_true[1]")
-        failed = server.store.find_by_idempotency_key(header.idempotency_key)
+        failed = server.store.find_by_idempotency_key(scoped_idempotency_key(header))
         assert failed is not None and failed.state is JobState.FAILED
         assert failed.error_reason == "invalid_ciphertext"
         still_serving(address, proto)
-        # the upload never completed, so the same key and header may be retried
+        # the upload never completed, so the same key and header may be retried (with the
+        # evaluation keys uploaded again: the failed job deleted them)
+        connection.upload_evaluation_keys(uploaded.keys.evaluation_keys())
         accepted = connection.submit_job(header, uploaded.ciphertexts(header))
         assert not accepted.deduplicated
         assert connection.wait_for_job(accepted.job_id).state is JobState.SUCCEEDED
@@ -121,6 +132,7 @@ def test_oversized_piece_and_ciphertext(address: str, uploaded: Any, proto: Any)
     assert code_of(error) == "RESOURCE_EXHAUSTED"
     still_serving(address, proto)
 
+    reupload(address, uploaded)  # the failed job deleted its evaluation keys
     header = uploaded.header()
     error = submit_raw(
         address,
@@ -301,6 +313,7 @@ def test_stream_order_violations(address: str, uploaded: Any, proto: Any) -> Non
         assert isinstance(error, errors.ProtocolError), name
         if name in ("duplicate", "out of order"):
             assert name.split()[0] in str(error), str(error)
+        reupload(address, uploaded)  # the failed job deleted its evaluation keys
         header = uploaded.header()
         messages = list(pieces_for(uploaded, header))
     still_serving(address, proto)
@@ -333,10 +346,72 @@ def test_client_side_failure_mid_stream_is_reported_and_job_fails(
 
     deadline = time.monotonic() + 10
     while True:
-        record = server.store.find_by_idempotency_key(header.idempotency_key)
+        record = server.store.find_by_idempotency_key(scoped_idempotency_key(header))
         if record is not None and record.state is JobState.FAILED:
             break
         assert time.monotonic() < deadline, record
         time.sleep(0.05)
     assert record.error_reason == "upload_incomplete"
     still_serving(address, proto)
+
+
+# --- the job header's bindings are authenticated by the client ----------------------------------
+
+
+def test_job_header_with_a_bad_client_signature_is_unauthenticated(
+    address: str, uploaded: Any, proto: Any
+) -> None:
+    from regaudit.shared.evidence.identity import SigningIdentity
+
+    header = uploaded.header()
+    cases = {
+        # the bindings edited after signing
+        "audit_id": uploaded.header(sign=False, audit_id="another-audit").__class__(
+            **{**header.__dict__, "audit_id": "another-audit"}
+        ),
+        # a signature by another key than the one the header names
+        "client_signature": header.__class__(
+            **{
+                **header.__dict__,
+                "client_signature": SigningIdentity.generate("client").sign(
+                    header.signing_input()
+                ),
+            }
+        ),
+    }
+    with EvaluatorConnection(address) as connection:
+        for name, forged in cases.items():
+            with pytest.raises(errors.BadSignatureError) as info:
+                connection.submit_job(forged, uploaded.ciphertexts(forged))
+            assert code_of(info.value) == "UNAUTHENTICATED", name
+            assert info.value.reason == "bad_signature"
+        unsigned = uploaded.header(sign=False)
+        with pytest.raises(errors.InputError) as missing:
+            connection.submit_job(unsigned, iter(()))
+        assert missing.value.field == "client_signature"
+        assert code_of(missing.value) == "INVALID_ARGUMENT"
+    still_serving(address, proto)
+
+
+def test_idempotency_keys_are_scoped_to_the_client(
+    address: str, uploaded: Any, server: EvaluatorServer
+) -> None:
+    """Another client reusing a victim's idempotency key neither gets the victim's job nor
+    blocks the victim's resubmission."""
+    from regaudit.shared.evidence.identity import SigningIdentity
+
+    key = "shared-idempotency-key"
+    victim = uploaded.header(idempotency_key=key)
+    with EvaluatorConnection(address) as connection:
+        first = connection.submit_job(victim, uploaded.ciphertexts(victim))
+        assert connection.wait_for_job(first.job_id).state is JobState.SUCCEEDED
+        connection.upload_evaluation_keys(uploaded.keys.evaluation_keys())
+        intruder = uploaded.header(
+            idempotency_key=key, client=SigningIdentity.generate("client")
+        )
+        second = connection.submit_job(intruder, uploaded.ciphertexts(intruder))
+        assert not second.deduplicated and second.job_id != first.job_id
+        assert connection.wait_for_job(second.job_id).state is JobState.SUCCEEDED
+        again = connection.submit_job(victim, iter(()))
+        assert again.deduplicated and again.job_id == first.job_id
+    assert server.store.find_by_idempotency_key(scoped_idempotency_key(victim)).id == first.job_id

@@ -14,6 +14,8 @@ from grpc_status import rpc_status
 
 from regaudit.shared import ckks, errors, protocol
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
+from regaudit.shared.evidence.canonical import canonical_json
+from regaudit.shared.evidence.identity import SigningIdentity
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "shared" / "src" / "regaudit" / "shared" / "_proto"
@@ -147,6 +149,9 @@ def test_error_without_details_becomes_a_remote_protocol_error() -> None:
     assert "UNAVAILABLE" in str(back)
 
 
+CLIENT = SigningIdentity.generate("client")
+
+
 def test_job_header_proto_round_trip_and_digest_sensitivity() -> None:
     header = protocol.JobHeader(
         circuit_id="fairness",
@@ -161,7 +166,10 @@ def test_job_header_proto_round_trip_and_digest_sensitivity() -> None:
         input_level=0,
         n_chunks=1,
         columns=("y_true", "y_pred"),
-    )
+        audit_id="audit-1",
+        client_public_key_json=canonical_json(CLIENT.public_record().to_dict()),
+        regulator_key_id="ab" * 32,
+    ).signed(CLIENT)
     again = protocol.JobHeader.from_proto(
         pb.JobHeader.FromString(header.to_proto().SerializeToString())
     )
@@ -169,6 +177,13 @@ def test_job_header_proto_round_trip_and_digest_sensitivity() -> None:
     assert again.digest == header.digest
     other = protocol.JobHeader(**{**header.__dict__, "rows": 11})
     assert other.digest != header.digest
+    # the bindings are part of the signed content
+    for change in ({"audit_id": "audit-2"}, {"regulator_key_id": "cd" * 32}):
+        moved = protocol.JobHeader(**{**header.__dict__, **change})
+        assert moved.digest != header.digest
+        with pytest.raises(errors.BadSignatureError):
+            moved.verify_signature()
+    assert header.verify_signature().key_id == CLIENT.key_id
     bad = header.to_proto()
     bad.public_inputs_json = b'{"threshold": 0.1, "groups": ["a", "b"]}'  # not canonical
     with pytest.raises(errors.InputError) as info:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from regaudit.client.transport import EvaluatorConnection
-from regaudit.evaluator.jobs import BATCH_CHUNKS
+from regaudit.evaluator.jobs import BATCH_CHUNKS, scoped_idempotency_key
 from regaudit.evaluator.server import EvaluatorServer
 from regaudit.shared.circuits.fairness import decode_counts, plaintext_counts
 from regaudit.shared.protocol import JobState
@@ -34,7 +34,7 @@ def test_throughput_100k_rows(address: str, server: EvaluatorServer, proto: Any)
 
         def progress(sent: int, total: int, sent_bytes: int) -> None:
             if sent == total:
-                record = server.store.find_by_idempotency_key(header.idempotency_key)
+                record = server.store.find_by_idempotency_key(scoped_idempotency_key(header))
                 evaluated_during_upload.append(record.chunks_evaluated if record else -1)
 
         started = time.perf_counter()

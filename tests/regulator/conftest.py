@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from regaudit.secretkey.ckks import ClientKeys
+from regaudit.secretkey.sealing import RegulatorKeys
 from regaudit.shared.bundle import AuditBundle
 from regaudit.shared.circuits.base import (
     CANARY_COLUMN,
@@ -33,12 +35,10 @@ from regaudit.shared.evidence import commitments, sealing, statements
 from regaudit.shared.evidence.canonical import canonical_json, sha256_digest, utc_now
 from regaudit.shared.evidence.dsse import PAYLOAD_TYPE_INTOTO, sign_envelope
 from regaudit.shared.evidence.identity import SigningIdentity
-from regaudit.shared.evidence.sealing import RegulatorKeys
 from regaudit.shared.evidence.truststore import TrustStore
 from regaudit.shared.planning import make_plan
 from regaudit.shared.profiles import PROFILE_N8192_D3, ParameterProfile
 from regaudit.shared.protocol import CANARY_OUTPUT_NAME, output_name
-from regaudit.shared.secretkey import ClientKeys
 
 #: Rows of the default bundle: two chunks of 4,096 slots, so chunk combining is exercised.
 DEFAULT_ROWS = 5_000
@@ -51,6 +51,7 @@ class Parties:
 
     regulator_dir: Path
     regulator_keys: RegulatorKeys
+    regulator_signer: SigningIdentity
     client: SigningIdentity
     evaluator: SigningIdentity
     client_pub: Path
@@ -59,7 +60,7 @@ class Parties:
 
     @property
     def card(self) -> dict[str, Any]:
-        return self.regulator_keys.card()
+        return self.regulator_keys.card(signer=self.regulator_signer)
 
     def trust(self) -> TrustStore:
         """A fresh copy of the trust store (tests may mutate it)."""
@@ -163,6 +164,11 @@ def build_bundle(
         finished_at=finished,
         evaluator_key_id=parties.evaluator.key_id,
         software={"regaudit": "test-builder"},
+        audit_id=audit_id,
+        client_key_id=parties.client.key_id,
+        regulator_key_id=regulator_key_id,
+        job_header_digest=sha256_digest(job_id.encode()),
+        retention={"input_ciphertexts": "deleted", "evaluation_keys": "deleted"},
     )
     receipt = sign_envelope(
         canonical_json(receipt_statement),
@@ -175,7 +181,11 @@ def build_bundle(
         name: commitments.commit_column(name, data.columns()[name]) for name in plan.columns
     }
     info = sealing.sealing_info(
-        audit_id=audit_id, profile_hash=plan.profile.profile_hash, regulator_key_id=regulator_key_id
+        audit_id=audit_id,
+        profile_hash=plan.profile.profile_hash,
+        regulator_key_id=regulator_key_id,
+        client_key_id=parties.client.key_id,
+        receipt_digest=statements.receipt_digest(receipt),
     )
     secret = sealed_secret_key if sealed_secret_key is not None else keys.secret_key_bytes()
     sealed = sealing.seal_secret_key(secret, card=card, info=info)
@@ -228,8 +238,9 @@ def parties(tmp_path_factory: pytest.TempPathFactory) -> Parties:
     root = tmp_path_factory.mktemp("parties")
     regulator_dir = root / "regulator"
     regulator_keys = RegulatorKeys.generate()
-    regulator_keys.save(regulator_dir)
-    SigningIdentity.generate("regulator").save(regulator_dir)
+    regulator_signer = SigningIdentity.generate("regulator")
+    regulator_keys.save(regulator_dir, signer=regulator_signer)
+    regulator_signer.save(regulator_dir)
     client = SigningIdentity.generate("client")
     evaluator = SigningIdentity.generate("evaluator")
     client_pub = client.save(root / "client")
@@ -242,6 +253,7 @@ def parties(tmp_path_factory: pytest.TempPathFactory) -> Parties:
     return Parties(
         regulator_dir=regulator_dir,
         regulator_keys=regulator_keys,
+        regulator_signer=regulator_signer,
         client=client,
         evaluator=evaluator,
         client_pub=client_pub,

@@ -1,7 +1,9 @@
 """Scale-out: the same real fairness job through the default (local process pool) executor and
 through a real Dask cluster of two worker processes gives byte-identical encrypted outputs;
-evaluation keys are shipped to each Dask worker once, not per task or per job; a dead cluster
-fails the job with a clear reason while the daemon keeps serving."""
+evaluation keys are shipped to each Dask worker once per job, not per task, and the workers drop
+them when the job ends (the daemon deletes a job's keys then); a dead cluster fails the job with
+a clear reason while the daemon keeps serving; a scheduler the network could use to run code in
+the daemon (plaintext tcp:// off loopback, tls:// without certificates) is refused."""
 
 from __future__ import annotations
 
@@ -19,14 +21,24 @@ distributed = pytest.importorskip("distributed")
 
 from regaudit.client.transport import EvaluatorConnection  # noqa: E402
 from regaudit.evaluator.executors import (  # noqa: E402
+    REASON_DASK_INSECURE,
     REASON_DASK_UNAVAILABLE,
     DaskExecutor,
+    DaskInsecureError,
     DaskUnavailableError,
     DaskWorkerMismatchError,
+    check_scheduler_address,
 )
 from regaudit.evaluator.jobs import BATCH_CHUNKS  # noqa: E402
 from regaudit.evaluator.server import EvaluatorServer, create_server  # noqa: E402
-from regaudit.evaluator.workers import KeyFiles, key_ship_counts  # noqa: E402
+from regaudit.evaluator.workers import (  # noqa: E402
+    KeyFiles,
+    drop_keys,
+    has_keys,
+    key_ship_counts,
+)
+from regaudit.secretkey.ckks import ClientKeys  # noqa: E402
+from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb  # noqa: E402
 from regaudit.shared.circuits.base import CANARY_COLUMN, canary_vector, iter_chunks  # noqa: E402
 from regaudit.shared.circuits.fairness import (  # noqa: E402
     decode_counts,
@@ -40,8 +52,10 @@ from regaudit.shared.evidence.statements import parse_receipt  # noqa: E402
 from regaudit.shared.planning import make_plan  # noqa: E402
 from regaudit.shared.profiles import PROFILE_N8192_D3  # noqa: E402
 from regaudit.shared.protocol import JobFailedError, JobHeader, JobState  # noqa: E402
-from regaudit.shared.secretkey import ClientKeys  # noqa: E402
 
+#: the client that signs the test jobs' headers, and the regulator they name
+CLIENT = SigningIdentity.generate("client")
+REGULATOR_KEY_ID = SigningIdentity.generate("regulator").key_id
 #: three batches of chunks (the last one partial), so both Dask workers get work
 ROWS = 2 * BATCH_CHUNKS * PROFILE_N8192_D3.slot_count + 3 * PROFILE_N8192_D3.slot_count
 
@@ -90,7 +104,10 @@ class Job:
             evaluation_keys_digest=self.keys.evaluation_keys().digest,
             idempotency_key=secrets.token_hex(16),
             canary_seed=self.canary_seed,
-        )
+            audit_id=secrets.token_hex(8),
+            client_key=CLIENT.public_record(),
+            regulator_key_id=REGULATOR_KEY_ID,
+        ).signed(CLIENT)
 
     def run(self, server: EvaluatorServer) -> tuple[Any, float]:
         """Upload keys, submit, wait; (result, seconds from submit to SUCCEEDED)."""
@@ -183,14 +200,19 @@ def test_dask_executor_gives_identical_ciphertexts_and_ships_keys_once(
     assert receipt.depth_observed == job.plan.depth
     assert receipt.operation_counts["rotations"] == job.plan.counts.to_dict()["rotations"]
 
-    # 5. keys were shipped once to each of the two workers, across both jobs and every task
+    # 5. keys were shipped once to each of the two workers per job, whatever its tasks; the
+    #    end of each job deleted them and the workers dropped them, so the second job (same
+    #    keys, uploaded again by the client) shipped them once more
     digest = job.keys.evaluation_keys().digest
     with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
         counts = client.run(key_ship_counts)
+        held = _wait_for(lambda: not any(client.run(has_keys, digest).values()))
+    assert held, "the Dask workers still cache the deleted keys"
     assert len(counts) == 2
-    assert all(per_worker == {digest: 1} for per_worker in counts.values()), counts
-    assert [len(s.workers) for s in executor.shipments] == [2]
+    assert all(per_worker == {digest: 2} for per_worker in counts.values()), counts
+    assert [len(s.workers) for s in executor.shipments] == [2, 2]
     assert sorted(executor.shipments[0].workers) == sorted(counts)
+    assert server.store.get_keys(digest) is None
     assert len(server.manager.batch_seconds) == 2 * 3  # 3 batch tasks per job, no re-ship
     # per job: 3 batch tasks, 1 combine task (batches 0+1), 1 finalize task (combined + batch 2)
     assert executor.tasks_done == {"batch": 6, "combine": 2, "finalize": 2}
@@ -201,26 +223,46 @@ def test_dask_executor_gives_identical_ciphertexts_and_ships_keys_once(
     )
 
 
-def _forget_keys_here() -> int:
-    """Simulate a restarted worker process: drop its key caches (the address stays)."""
-    from regaudit.evaluator import workers
-
-    count = len(workers._SHIPPED_KEYS)
-    workers._SHIPPED_KEYS.clear()
-    workers._KEY_CACHE.clear()
-    return count
+def _wait_for(condition: Any, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 @pytest.mark.timeout(120)
-def test_a_worker_that_lost_its_keys_gets_them_again(cluster: Any, dask_server: Any) -> None:
+def test_a_worker_that_lost_its_keys_gets_them_again(
+    cluster: Any, dask_server: Any, identity: SigningIdentity
+) -> None:
     job = Job(BATCH_CHUNKS * PROFILE_N8192_D3.slot_count, seed=12)  # one batch
     server, executor = dask_server
-    first, _ = job.run(server)
     digest = job.keys.evaluation_keys().digest
-    with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
-        assert sum(client.run(_forget_keys_here).values()) >= 2
-        again, _ = job.run(server)
-        counts = client.run(key_ship_counts)
+    # another job that has not ended uses the same keys: they outlive the first job (and stay
+    # cached on the workers)
+    holder, _created = server.store.create_job(
+        idempotency_key="holder-" + secrets.token_hex(8),
+        header_digest="sha256:" + "0" * 64,
+        header=pb.JobHeader(evaluation_keys_digest=digest).SerializeToString(),
+        n_chunks=1,
+    )
+    try:
+        first, _ = job.run(server)
+        receipt = parse_receipt(
+            verify_envelope(
+                first.receipt_envelope, public_key=identity.public_key, key_id=identity.key_id
+            )
+        )
+        assert receipt.retention["evaluation_keys"] == "retained_until_jobs_end"
+        assert server.store.get_keys(digest) is not None
+        with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+            # as if both worker processes had restarted: their key caches are empty
+            assert sum(client.run(drop_keys, digest).values()) >= 2
+            again, _ = job.run(server)
+            counts = client.run(key_ship_counts)
+    finally:
+        server.store.update_job(holder.id, state=JobState.FAILED)
     assert again.outputs == first.outputs
     # the executor believed both workers had the keys; the task's KeysNotCachedError made it
     # ask again and re-ship (to both workers, since both lost them), once
@@ -282,6 +324,59 @@ def test_unreachable_scheduler_is_a_clear_error() -> None:
     assert "tcp://127.0.0.1:9" in str(info.value)
     assert info.value.reason == REASON_DASK_UNAVAILABLE
     assert time.monotonic() - started < 30
+
+
+def test_insecure_scheduler_addresses_are_refused() -> None:
+    """Plaintext tcp:// off loopback and tls:// without certificates never connect."""
+    with pytest.raises(DaskInsecureError) as info:
+        DaskExecutor("tcp://10.0.0.5:8786", connect_timeout=1.0)
+    assert info.value.reason == REASON_DASK_INSECURE
+    assert "loopback only" in str(info.value)
+    for address in ("10.0.0.5:8786", "tcp://sched.internal:8786", "ws://127.0.0.1:8786"):
+        with pytest.raises(DaskInsecureError):
+            check_scheduler_address(address, tls=False)
+    with pytest.raises(DaskInsecureError, match="--dask-tls-ca"):
+        check_scheduler_address("tls://10.0.0.5:8786", tls=False)
+    # accepted: loopback plaintext, TLS with certificates
+    assert check_scheduler_address("tcp://127.0.0.1:8786", tls=False) == "tcp"
+    assert check_scheduler_address("tcp://[::1]:8786", tls=False) == "tcp"
+    assert check_scheduler_address("localhost:8786", tls=False) == "tcp"
+    assert check_scheduler_address("tls://10.0.0.5:8786", tls=True) == "tls"
+
+
+def test_serve_refuses_insecure_dask_schedulers(tmp_path: Path) -> None:
+    """``serve`` exits 2 with the reason, before connecting to anything."""
+    import subprocess
+    import sys
+
+    identity_dir = tmp_path / "identity"
+    SigningIdentity.generate("evaluator").save(identity_dir)
+    command = [sys.executable, "-m", "regaudit.evaluator", "serve", "--listen", "127.0.0.1:0"]
+    command += ["--identity", str(identity_dir), "--store", str(tmp_path / "store")]
+    pem = tmp_path / "x.pem"
+    pem.write_text("unused")
+    cases = [
+        (["--dask-scheduler", "tcp://192.0.2.7:8786"], "loopback only"),
+        (["--dask-scheduler", "tls://192.0.2.7:8786"], "--dask-tls-ca"),
+        (
+            ["--dask-scheduler", "tls://192.0.2.7:8786", "--dask-tls-ca", str(pem)],
+            "--dask-tls-key (mutual TLS)",
+        ),
+        (
+            ["--dask-scheduler", "tcp://127.0.0.1:8786", "--dask-tls-ca", str(pem)]
+            + ["--dask-tls-cert", str(pem), "--dask-tls-key", str(pem)],
+            "use tls://",
+        ),
+    ]
+    for extra, says in cases:
+        refused = subprocess.run([*command, *extra], capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2, refused.stderr
+        assert says in refused.stderr, refused.stderr
+    assert REASON_DASK_INSECURE in refused.stderr
+    help_text = subprocess.run(
+        [*command[:4], "--help"], capture_output=True, text=True, timeout=60
+    ).stdout
+    assert "as trusted as this daemon" in " ".join(help_text.replace("│", " ").split())
 
 
 @pytest.mark.timeout(120)

@@ -12,27 +12,29 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from regaudit.client.encryption import EncryptionPool, InputManifest, ManifestEntry
 from regaudit.client.inputs import AuditData, get_loader
 from regaudit.shared.circuits.base import Circuit, Plan
 from regaudit.shared.errors import (
-    BadSignatureError,
-    DigestMismatchError,
     InputError,
     ProtocolError,
     RegauditError,
-    UnsupportedCircuitError,
+    UntrustedIssuerError,
     WrongParameterSetError,
 )
-from regaudit.shared.evidence.canonical import canonical_json, sha256_digest, utc_now
+from regaudit.shared.evidence.canonical import canonical_json, utc_now
 from regaudit.shared.evidence.identity import PublicKeyRecord, SigningIdentity, write_file_atomic
+from regaudit.shared.evidence.receipts import ReceiptExpectation
 from regaudit.shared.local import data_chunks, plan_audit
 from regaudit.shared.profiles import ParameterProfile, get_profile
+
+if TYPE_CHECKING:
+    from regaudit.shared.evidence.sealing import RegulatorCard
 
 #: Default deadline for the whole audit (seconds).
 DEFAULT_TIMEOUT_S = 3600.0
@@ -121,14 +123,60 @@ def resolve_circuit(primitive: str) -> Circuit:
     return CIRCUITS[(circuit_id, versions[-1])]
 
 
-def check_regulator_card(card: Mapping[str, Any]) -> str:
-    """Validate a regulator card; returns the regulator key id. Raises InputError."""
+def parse_regulator_card(card: Mapping[str, Any] | RegulatorCard) -> RegulatorCard:
+    """Validate a signed regulator card (strict format, signature by its embedded regulator
+    key); returns the parsed card. Raises InputError naming the field."""
     from regaudit.shared.evidence import sealing
 
+    if isinstance(card, sealing.RegulatorCard):
+        return card
     try:
-        return sealing.parse_card(card).regulator_key_id
+        return sealing.parse_card(card)
     except RegauditError as exc:
         raise InputError(exc.message, field=exc.field or "regulator-card") from exc
+
+
+def check_regulator_card(card: Mapping[str, Any]) -> str:
+    """Validate a regulator card; returns the regulator key id. Raises InputError."""
+    return parse_regulator_card(card).regulator_key_id
+
+
+def accepted_key_ids(pinned: str | None, trusted: Collection[str] | None) -> frozenset[str] | None:
+    """The key ids accepted for one party: the pinned key id plus the trusted ones; None (any
+    key) when neither a pin nor a trusted set is given."""
+    if pinned is None and trusted is None:
+        return None
+    return frozenset(trusted or ()) | ({pinned} if pinned is not None else set())
+
+
+def check_regulator_signer(card: RegulatorCard, accepted: Collection[str] | None) -> None:
+    """The card must be signed by an accepted regulator key (UntrustedIssuerError otherwise).
+
+    A card's own signature proves nothing about who made it (anybody can make a regulator
+    identity and sign a card with it): only a pinned or trusted signer key makes the card the
+    regulator's."""
+    if accepted is None:
+        return
+    if card.signer_key_id not in accepted:
+        raise UntrustedIssuerError(
+            f"the regulator card is signed by key {card.signer_key_id[:16]}..., which is not "
+            "a pinned or trusted regulator key; refusing to seal the audit key to it",
+            field="regulator_card.signer",
+        )
+
+
+def check_evaluator_key(
+    record: PublicKeyRecord, accepted: Collection[str] | None, *, address: str
+) -> None:
+    """The evaluator's receipt key must be an accepted evaluator key (UntrustedIssuerError)."""
+    if accepted is None:
+        return
+    if record.key_id not in accepted:
+        raise UntrustedIssuerError(
+            f"the evaluator at {address} signs with key {record.key_id[:16]}..., which is not "
+            "a pinned or trusted evaluator key",
+            field="evaluator_key_id",
+        )
 
 
 def _evaluator_record(caps: Any) -> PublicKeyRecord:
@@ -192,108 +240,17 @@ def check_capabilities(caps: Any, plan: Plan) -> PublicKeyRecord:
 def verify_receipt(
     envelope: Mapping[str, Any],
     *,
-    evaluator_key: PublicKeyRecord,
-    job_id: str,
-    plan: Plan,
-    public_inputs: Mapping[str, Any],
-    evaluation_keys_digest: str,
-    inputs_manifest_digest: str,
-    input_count: int,
-    canary_seed: bytes,
-    outputs: list[bytes],
-    canary: bytes,
+    expected: ReceiptExpectation,
 ) -> Any:
-    """Check the evaluator's receipt against what this client sent and received.
+    """Check the evaluator's receipt against what this client sent and received, with the very
+    check the regulator runs (:func:`regaudit.shared.evidence.receipts.check_receipt`).
 
     Returns the parsed :class:`~regaudit.shared.evidence.statements.ReceiptStatement`; raises a
     :class:`~regaudit.shared.errors.VerificationError` subclass naming the field otherwise.
-
-    Steps: 1. DSSE signature by the evaluator key announced in the capabilities; 2. strict
-    statement parse; 3. signer key id and job id; 4. circuit id and version; 5. profile name and
-    hash; 6. evaluation-key digest; 7. input manifest digest and ciphertext count (the
-    evaluator evaluated exactly the ciphertexts this client uploaded); 8. rows, public inputs
-    and canary seed; 9. output count and the digest of every returned output and the canary;
-    10. the planned depth.
     """
-    from regaudit.shared.evidence import statements
-    from regaudit.shared.evidence.dsse import PAYLOAD_TYPE_INTOTO, verify_envelope
-    from regaudit.shared.protocol import CANARY_OUTPUT_NAME, output_name
+    from regaudit.shared.evidence.receipts import check_receipt
 
-    def mismatch(field_name: str, got: object, expected: object) -> DigestMismatchError:
-        return DigestMismatchError(
-            f"the receipt says {got!r:.120}, the client has {expected!r:.120}", field=field_name
-        )
-
-    # 1. signature
-    payload = verify_envelope(
-        envelope,
-        public_key=evaluator_key.public_key,
-        key_id=evaluator_key.key_id,
-        payload_type=PAYLOAD_TYPE_INTOTO,
-    )
-    # 2. parse
-    receipt = statements.parse_receipt(payload)
-    # 3. signer and job
-    if receipt.evaluator_key_id != evaluator_key.key_id:
-        raise BadSignatureError(
-            "the receipt names a different evaluator key than the one that signed it",
-            field="evaluator_key_id",
-        )
-    if receipt.job_id != job_id:
-        raise mismatch("job_id", receipt.job_id, job_id)
-    # 4. circuit
-    if (receipt.circuit_id, receipt.circuit_version) != (plan.circuit_id, plan.circuit_version):
-        raise UnsupportedCircuitError(
-            f"the receipt is for circuit {receipt.circuit_id}@{receipt.circuit_version}, the job "
-            f"was {plan.circuit_id}@{plan.circuit_version}",
-            field="circuit_id",
-        )
-    # 5. profile
-    if (receipt.profile_name, receipt.profile_hash) != (
-        plan.profile.name,
-        plan.profile.profile_hash,
-    ):
-        raise WrongParameterSetError(
-            f"the receipt is for profile {receipt.profile_name} ({receipt.profile_hash}), the "
-            f"job used {plan.profile.name} ({plan.profile.profile_hash})",
-            field="profile_hash",
-        )
-    # 6. evaluation keys
-    if receipt.evaluation_keys_digest != evaluation_keys_digest:
-        raise mismatch(
-            "evaluation_keys_digest", receipt.evaluation_keys_digest, evaluation_keys_digest
-        )
-    # 7. inputs
-    if receipt.inputs_manifest_digest != inputs_manifest_digest:
-        raise mismatch(
-            "inputs_manifest_digest", receipt.inputs_manifest_digest, inputs_manifest_digest
-        )
-    if receipt.input_count != input_count:
-        raise mismatch("input_count", receipt.input_count, input_count)
-    # 8. rows, public inputs, canary seed
-    if receipt.rows != plan.rows:
-        raise mismatch("rows", receipt.rows, plan.rows)
-    if canonical_json(receipt.public_inputs) != canonical_json(dict(public_inputs)):
-        raise mismatch("public_inputs", receipt.public_inputs, dict(public_inputs))
-    if receipt.canary_seed != canary_seed:
-        raise mismatch("canary_seed", receipt.canary_seed.hex(), canary_seed.hex())
-    # 9. outputs
-    if len(outputs) != plan.n_outputs:
-        raise mismatch("outputs", len(outputs), plan.n_outputs)
-    expected = [(output_name(i), sha256_digest(data)) for i, data in enumerate(outputs)]
-    expected.append((CANARY_OUTPUT_NAME, sha256_digest(canary)))
-    if list(receipt.outputs) != expected:
-        raise mismatch("outputs", list(receipt.outputs), expected)
-    # 10. depth
-    if receipt.depth_planned != plan.depth:
-        raise mismatch("depth_planned", receipt.depth_planned, plan.depth)
-    if receipt.depth_observed > plan.profile.max_depth:
-        raise WrongParameterSetError(
-            f"observed depth {receipt.depth_observed} exceeds the profile's "
-            f"{plan.profile.max_depth}",
-            field="depth_observed",
-        )
-    return receipt
+    return check_receipt(envelope, expected=expected, now=utc_now())
 
 
 def write_openings(
@@ -326,7 +283,7 @@ def run_audit(
     data: AuditData,
     *,
     evaluator: str,
-    regulator_card: Mapping[str, Any],
+    regulator_card: Mapping[str, Any] | RegulatorCard,
     identity: SigningIdentity,
     out: str | Path,
     identity_dir: str | Path | None = None,
@@ -337,20 +294,33 @@ def run_audit(
     idempotency_key: str | None = None,
     workers: int | None = None,
     data_description: Mapping[str, Any] | None = None,
+    pinned_evaluator_key_id: str | None = None,
+    pinned_regulator_key_id: str | None = None,
+    trusted_evaluator_key_ids: Collection[str] | None = None,
+    trusted_regulator_key_ids: Collection[str] | None = None,
 ) -> AuditOutcome:
     """Run one encrypted audit of ``data`` on the evaluator at ``evaluator`` (HOST:PORT) and
     write the bundle to ``out``.
 
-    ``identity`` signs the submission; the commitment openings are stored privately under
-    ``<identity_dir>/audits/<audit id>/openings.json`` (default: next to ``out``).
+    ``identity`` signs the job header and the submission. Trust anchors: the evaluator's
+    receipt key must be ``pinned_evaluator_key_id`` or in ``trusted_evaluator_key_ids``, and
+    the regulator card must be signed by ``pinned_regulator_key_id`` or a key in
+    ``trusted_regulator_key_ids`` (UntrustedIssuerError otherwise). The card's signer is
+    checked before anything else (no key is generated, nothing is uploaded), the evaluator's
+    key as soon as its capabilities arrive (before any evaluation key is uploaded or any row
+    encrypted). With neither a pin nor a trusted set for a party, any key of that party is
+    accepted (the evaluator's as announced; the regulator's trust store decides later).
+    The commitment openings are stored
+    privately under ``<identity_dir>/audits/<audit id>/openings.json`` (default: next to
+    ``out``).
     Raises InputError (bad input), EvaluatorUnavailableError (evaluator unreachable or job
     failed) or a VerificationError subclass (the receipt does not verify).
     """
     from regaudit.client.transport import EvaluatorConnection
+    from regaudit.secretkey.ckks import ClientKeys
     from regaudit.shared.evidence import sealing, statements
     from regaudit.shared.evidence.dsse import PAYLOAD_TYPE_INTOTO, sign_envelope
     from regaudit.shared.protocol import DEADLINE_UNARY_S, JobHeader, JobState
-    from regaudit.shared.secretkey import ClientKeys
 
     sink: ProgressSink = progress or _NoProgress()
     timings: dict[str, float] = {}
@@ -360,7 +330,13 @@ def run_audit(
     openings_dir = Path(identity_dir) if identity_dir is not None else out_path.parent
     if identity.kind != "client":
         raise InputError(f"the signing identity is a {identity.kind} key", field="identity")
-    regulator_key_id = check_regulator_card(regulator_card)
+    # 0. trust anchors: the card is the regulator's before anything is generated or sent
+    card = parse_regulator_card(regulator_card)
+    check_regulator_signer(
+        card, accepted_key_ids(pinned_regulator_key_id, trusted_regulator_key_ids)
+    )
+    accepted_evaluators = accepted_key_ids(pinned_evaluator_key_id, trusted_evaluator_key_ids)
+    regulator_key_id = card.regulator_key_id
 
     # 1. validate the input and the public inputs
     circuit = resolve_circuit(primitive)
@@ -402,6 +378,7 @@ def run_audit(
             # 5. capabilities: circuit, profile (hash), limits, receipt key
             caps = _remote(connection.capabilities, evaluator)
             evaluator_key = check_capabilities(caps, plan)
+            check_evaluator_key(evaluator_key, accepted_evaluators, address=evaluator)
 
             # 6. evaluation keys (content-addressed; the evaluator recomputes the digest)
             mark = time.monotonic()
@@ -427,7 +404,10 @@ def run_audit(
                 evaluation_keys_digest=evaluation_keys.digest,
                 idempotency_key=job_key,
                 canary_seed=canary_seed,
-            )
+                audit_id=audit_id,
+                client_key=identity.public_record(),
+                regulator_key_id=regulator_key_id,
+            ).signed(identity)
             sink.stage("encrypt", total=n_ciphertexts)
             sink.stage("upload", total=n_ciphertexts)
 
@@ -491,21 +471,34 @@ def run_audit(
         (e.column, e.chunk, e.digest) for e in manifest.entries
     )
 
-    # 10. check the receipt BEFORE anything is sealed, committed or signed
+    # 10. check the receipt BEFORE anything is sealed, committed or signed: the regulator's own
+    #     receipt check, then every output against the client's plaintext oracle
+    mark = time.monotonic()
     receipt = verify_receipt(
         result.receipt_envelope,
-        evaluator_key=evaluator_key,
-        job_id=accepted.job_id,
-        plan=plan,
-        public_inputs=public,
-        evaluation_keys_digest=evaluation_keys.digest,
-        inputs_manifest_digest=manifest_digest,
-        input_count=n_ciphertexts,
-        canary_seed=canary_seed,
-        outputs=list(result.outputs),
-        canary=result.canary,
+        expected=ReceiptExpectation(
+            evaluator_key=evaluator_key,
+            plan=plan,
+            public_inputs=public,
+            audit_id=audit_id,
+            client_key_id=identity.key_id,
+            regulator_key_id=regulator_key_id,
+            job_id=accepted.job_id,
+            evaluation_keys_digest=evaluation_keys.digest,
+            inputs_manifest_digest=manifest_digest,
+            canary_seed=canary_seed,
+            outputs=list(result.outputs),
+            canary_output=result.canary,
+            job_header_digest=header.digest,
+        ),
     )
     receipt_digest = statements.receipt_digest(result.receipt_envelope)
+    timings["receipt_check_s"] = time.monotonic() - mark
+    mark = time.monotonic()
+    _check_evaluator_outputs(
+        circuit, plan, public, data, keys, list(result.outputs), result.canary, canary_seed
+    )
+    timings["output_check_s"] = time.monotonic() - mark
 
     # 11. hiding commitments to every input column; the openings stay with the client
     openings = _commit_columns(data, plan, columns)
@@ -516,8 +509,10 @@ def run_audit(
         audit_id=audit_id,
         profile_hash=plan.profile.profile_hash,
         regulator_key_id=regulator_key_id,
+        client_key_id=identity.key_id,
+        receipt_digest=receipt_digest,
     )
-    sealed = sealing.seal_secret_key(keys.secret_key_bytes(), card=regulator_card, info=info)
+    sealed = sealing.seal_secret_key(keys.secret_key_bytes(), card=card, info=info)
     del keys
     sealed_digest = sealing.sealed_key_digest(sealed)
 
@@ -605,6 +600,37 @@ def _commit_columns(
             committer.update(chunk[name][:used])
         remaining -= used
     return {name: committer.finalize() for name, committer in committers.items()}
+
+
+def _check_evaluator_outputs(
+    circuit: Circuit,
+    plan: Plan,
+    public: Mapping[str, Any],
+    data: AuditData,
+    keys: Any,
+    outputs: list[bytes],
+    canary: bytes,
+    canary_seed: bytes,
+) -> None:
+    """Decrypt every output with the audit's own key and compare it with the plaintext oracle
+    on the client's own data (EvaluatorOutputMismatchError on any difference)."""
+    from regaudit.client.output_check import check_outputs, expected_outputs
+    from regaudit.secretkey.ckks import SecretKeyDecryptor
+
+    expected = expected_outputs(
+        circuit, plan, public, lambda chunk_rows: data_chunks(data, chunk_rows)
+    )
+    decryptor = SecretKeyDecryptor.from_bytes(plan.profile, keys.secret_key_bytes())
+    check_outputs(
+        circuit=circuit,
+        plan=plan,
+        public=public,
+        expected=expected,
+        outputs=outputs,
+        canary_output=canary,
+        canary_seed=canary_seed,
+        decrypt=lambda data, level: decryptor.decrypt(data, level=level),
+    )
 
 
 def _remaining(deadline: float) -> float:
@@ -734,8 +760,12 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "EvaluatorUnavailableError",
     "ProgressSink",
+    "accepted_key_ids",
     "check_capabilities",
+    "check_evaluator_key",
     "check_regulator_card",
+    "check_regulator_signer",
+    "parse_regulator_card",
     "resolve_circuit",
     "run_audit",
     "verify_receipt",

@@ -11,8 +11,18 @@ Commands::
                           [--quantiles Q[,Q...] --score-range R --scores COL,COL...]
                           [--n-buckets B --k K --attribution-scale A] [--profile NAME]
                           [--timeout S] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]
+                          [--pin-evaluator KEY_ID] [--pin-regulator KEY_ID]
+                          [--trust CLIENT_TRUST.json]
     regaudit-client audit PRIMITIVE --schema
+    regaudit-client trust add FILE.pub.json --trust CLIENT_TRUST.json [--note TEXT]
     regaudit-client schema [--list | NAME]
+
+Trust anchors: the regulator card must be signed by a pinned (``--pin-regulator``, or
+``REGAUDIT_PIN_REGULATOR``) or trusted (``--trust``) regulator key, and the evaluator's receipt
+key must be pinned (``--pin-evaluator``, ``REGAUDIT_PIN_EVALUATOR``) or trusted; otherwise the
+audit stops with exit 1 (``untrusted_issuer``) before any key is generated (card) or any data
+is encrypted or uploaded (evaluator). Without pins or a trust file every key is accepted and a
+warning says so.
 
 Exit codes: 0 success; 1 the evaluator's receipt did not verify; 2 bad input or usage (the
 message names the offending field); 3 the evaluator is unreachable or failed the job.
@@ -43,6 +53,12 @@ DEFAULT_TIMEOUT_S = 3600.0
 #: Largest regulator card file read.
 MAX_CARD_BYTES = 256 * 1024
 
+#: Kinds of key a client trust file holds.
+CLIENT_TRUST_KINDS = ("evaluator", "regulator")
+#: Environment variables read for the pins.
+PIN_EVALUATOR_ENV = "REGAUDIT_PIN_EVALUATOR"
+PIN_REGULATOR_ENV = "REGAUDIT_PIN_REGULATOR"
+
 app = typer.Typer(
     name="regaudit-client",
     help="The audited vendor's side of regaudit: encrypt, submit, seal the key, write a bundle.",
@@ -50,6 +66,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+trust_app = typer.Typer(
+    help="Manage the client's trust file (the evaluator and regulator keys it accepts).",
+    no_args_is_help=True,
+)
+app.add_typer(trust_app, name="trust")
 
 
 def _err(text: str) -> None:
@@ -89,6 +110,81 @@ def init(
         _fail(error)
     typer.echo(f"client key id {identity.key_id}")
     typer.echo(f"public key    {public}")
+
+
+# --- trust ------------------------------------------------------------------------------------
+
+
+def _load_client_trust(path: Path, *, create: bool = False) -> Any:
+    """The client trust file (the regulator's trust store format); InputError if missing."""
+    from regaudit.shared.evidence.truststore import TrustStore
+
+    if not path.exists():
+        if create:
+            return TrustStore.new_default()
+        raise InputError(f"trust file {path} does not exist", field="trust")
+    if path.is_dir():
+        raise InputError(f"trust file {path} is a directory", field="trust")
+    return TrustStore.load(path)
+
+
+@trust_app.command("add")
+def trust_add(
+    public_key_file: Annotated[
+        Path, typer.Argument(help="An evaluator.pub.json or regulator.pub.json file.")
+    ],
+    trust: Annotated[
+        Path,
+        typer.Option("--trust", help="Client trust file (JSON).", show_default=False),
+    ],
+    note: Annotated[str, typer.Option("--note", help="Free-text note stored with the key.")] = "",
+) -> None:
+    """Trust an evaluator's receipt key or a regulator's card-signing key (creates the trust
+    file if missing)."""
+    from regaudit.shared.evidence.identity import load_public_key_file
+
+    try:
+        record = load_public_key_file(public_key_file)
+        if record.kind not in CLIENT_TRUST_KINDS:
+            raise InputError(
+                f"{public_key_file} is a {record.kind} key; a client trusts only "
+                f"{' and '.join(CLIENT_TRUST_KINDS)} keys",
+                field="kind",
+            )
+        store = _load_client_trust(trust, create=True)
+        already = any(entry.record.key_id == record.key_id for entry in store.keys)
+        entry = store.add_key(record, note=note)
+        store.save(trust)
+    except RegauditError as error:
+        _fail(error)
+    state = "already trusted" if already else "trusted"
+    revoked = "" if entry.revoked_at is None else f" (revoked at {entry.revoked_at.isoformat()})"
+    typer.echo(f"{state}: {record.kind} key {record.key_id}{revoked}")
+
+
+def _trust_anchors(
+    *, pin_evaluator: str | None, pin_regulator: str | None, trust: Path | None
+) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """(trusted evaluator key ids, trusted regulator key ids) from the trust file (keys not
+    revoked now); (None, None) without one. Pins are checked to be key ids."""
+    from regaudit.shared.evidence.canonical import is_hex64, utc_now
+
+    for option, value in (("pin-evaluator", pin_evaluator), ("pin-regulator", pin_regulator)):
+        if value is not None and not is_hex64(value):
+            raise InputError(
+                "must be a key id: 64 lowercase hex characters (regaudit-evaluator init and "
+                "regaudit-regulator init print it; it is key_id in the .pub.json file)",
+                field=option,
+            )
+    if trust is None:
+        return None, None
+    store = _load_client_trust(trust)
+    now = utc_now()
+    trusted: dict[str, set[str]] = {kind: set() for kind in CLIENT_TRUST_KINDS}
+    for entry in store.keys:
+        if entry.record.kind in trusted and (entry.revoked_at is None or now < entry.revoked_at):
+            trusted[entry.record.kind].add(entry.record.key_id)
+    return frozenset(trusted["evaluator"]), frozenset(trusted["regulator"])
 
 
 # --- schema -----------------------------------------------------------------------------------
@@ -162,10 +258,12 @@ def _read_card(path: Path) -> dict[str, Any]:
         _usage(
             f"regulator card {path} is larger than {MAX_CARD_BYTES} bytes", field="regulator-card"
         )
+    from regaudit.shared.evidence.canonical import strict_json_loads
+
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        _usage(f"regulator card {path} is not valid JSON: {exc}", field="regulator-card")
+        card = strict_json_loads(path.read_bytes(), what="regulator card", error=InputError)
+    except (RegauditError, OSError) as exc:
+        _usage(f"regulator card {path}: {exc}", field="regulator-card")
     if not isinstance(card, dict):
         _usage(f"regulator card {path} must be a JSON object", field="regulator-card")
     from regaudit.client.audit import check_regulator_card
@@ -360,6 +458,32 @@ def audit(
     workers: Annotated[
         int | None, typer.Option("--workers", help="Encryption processes (default: one per core).")
     ] = None,
+    pin_evaluator: Annotated[
+        str | None,
+        typer.Option(
+            "--pin-evaluator",
+            envvar=PIN_EVALUATOR_ENV,
+            help="Accept only this evaluator receipt key id (64 hex; from regaudit-evaluator "
+            "init or evaluator.pub.json).",
+        ),
+    ] = None,
+    pin_regulator: Annotated[
+        str | None,
+        typer.Option(
+            "--pin-regulator",
+            envvar=PIN_REGULATOR_ENV,
+            help="Accept only a regulator card signed by this key id (64 hex; printed by "
+            "regaudit-regulator init, key_id in regulator.pub.json).",
+        ),
+    ] = None,
+    trust: Annotated[
+        Path | None,
+        typer.Option(
+            "--trust",
+            help="Client trust file (regaudit-client trust add): evaluator and regulator keys "
+            "accepted besides the pins.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     show_schema: Annotated[
         bool, typer.Option("--schema", help="Print the primitive's input JSON Schema and exit.")
@@ -428,10 +552,27 @@ def audit(
             overrides=overrides,
         )
         card = _read_card(regulator_card)
+        trusted_evaluators, trusted_regulators = _trust_anchors(
+            pin_evaluator=pin_evaluator, pin_regulator=pin_regulator, trust=trust
+        )
         tls = _tls_options(tls_ca, tls_cert, tls_key)
         signer = SigningIdentity.load(identity, kind="client")
     except RegauditError as error:
         _fail(error)
+    unpinned = [
+        party
+        for party, pin, trusted in (
+            ("evaluator", pin_evaluator, trusted_evaluators),
+            ("regulator", pin_regulator, trusted_regulators),
+        )
+        if pin is None and trusted is None
+    ]
+    if unpinned:
+        _err(
+            f"warning: the {' and '.join(unpinned)} key{'s are' if len(unpinned) > 1 else ' is'} "
+            "not pinned (--pin-evaluator/--pin-regulator or --trust): a substituted "
+            f"{' or '.join(unpinned)} would be accepted"
+        )
 
     from rich.console import Console
     from rich.progress import (
@@ -468,6 +609,10 @@ def audit(
                 tls=tls,
                 idempotency_key=idempotency_key,
                 workers=workers,
+                pinned_evaluator_key_id=pin_evaluator,
+                pinned_regulator_key_id=pin_regulator,
+                trusted_evaluator_key_ids=trusted_evaluators,
+                trusted_regulator_key_ids=trusted_regulators,
             )
     except (EvaluatorUnavailableError, ProtocolError) as error:
         _err(f"error: {error} [{error.reason}]")

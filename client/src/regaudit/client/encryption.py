@@ -5,7 +5,11 @@ context (never ``fork``: forking a process that has opened a gRPC channel is uns
 must be created before the client opens its connection to the evaluator. Each worker receives
 the profile name and the serialized CKKS secret key once, through the pool initializer (a pipe
 to the child, never a file), and encrypts one chunk of one column per task with
-:func:`regaudit.shared.secretkey.encrypt_with_secret_key` (symmetric, seeded ciphertexts).
+:func:`regaudit.secretkey.ckks.encrypt_with_secret_key` (symmetric, seeded ciphertexts). SEAL
+parses the key in the worker through an anonymous in-memory file (memfd), never a named one, so
+a worker killed at any moment leaves no secret key behind; the public ciphertexts pass through
+per-process scratch directories, which :meth:`EncryptionPool.close` (and the next process to
+create one) sweeps when their worker is gone.
 
 Ciphertexts are produced lazily, in upload order, with a bounded look-ahead: the canary first
 (column :data:`CANARY_COLUMN`, chunk 0), then chunk by chunk, the columns of each chunk in plan
@@ -108,7 +112,7 @@ def _initialize_worker(profile_name: str, secret_key: bytes) -> None:
 
 def _encrypt_task(task: tuple[str, int, FloatArray, int]) -> tuple[str, int, bytes, str]:
     """Encrypt one chunk of one column; returns it with its digest."""
-    from regaudit.shared.secretkey import encrypt_with_secret_key
+    from regaudit.secretkey.ckks import encrypt_with_secret_key
 
     column, chunk, values, level = task
     if _worker_profile is None or _worker_secret_key is None:
@@ -175,6 +179,10 @@ class EncryptionPool:
             self._closed = True
             self._pool.terminate()
             self._pool.join()
+            # terminated workers skip their atexit clean-up: remove their scratch directories
+            from regaudit.shared.ckks import sweep_stale_scratch
+
+            sweep_stale_scratch()
 
     def encrypt_audit(
         self,

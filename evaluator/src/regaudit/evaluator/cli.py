@@ -75,18 +75,26 @@ def serve(
         str | None,
         typer.Option(
             "--dask-scheduler",
-            help="run evaluation on this Dask scheduler (tcp://HOST:PORT or tls://HOST:PORT) "
-            "instead of local worker processes; needs regaudit-evaluator[dask]",
+            help="run evaluation on this Dask scheduler instead of local worker processes: "
+            "tcp://HOST:PORT on loopback only, or tls://HOST:PORT with --dask-tls-ca, "
+            "--dask-tls-cert and --dask-tls-key (mutual TLS); needs regaudit-evaluator[dask]. "
+            "A Dask worker is as trusted as this daemon: the cluster can run code in the "
+            "daemon (pickle) and computes what it signs.",
         ),
     ] = None,
     dask_tls_ca: Annotated[
-        Path | None, typer.Option("--dask-tls-ca", help="PEM CA of the Dask cluster (tls://)")
+        Path | None,
+        typer.Option("--dask-tls-ca", help="PEM CA of the Dask cluster (required for tls://)"),
     ] = None,
     dask_tls_cert: Annotated[
-        Path | None, typer.Option("--dask-tls-cert", help="PEM client certificate for Dask")
+        Path | None,
+        typer.Option(
+            "--dask-tls-cert", help="PEM client certificate for Dask (required for tls://)"
+        ),
     ] = None,
     dask_tls_key: Annotated[
-        Path | None, typer.Option("--dask-tls-key", help="PEM client key for Dask")
+        Path | None,
+        typer.Option("--dask-tls-key", help="PEM client key for Dask (required for tls://)"),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -114,6 +122,21 @@ def serve(
     if (dask_tls_cert is None) != (dask_tls_key is None):
         typer.echo("error: --dask-tls-cert and --dask-tls-key go together", err=True)
         raise typer.Exit(code=2)
+    if dask_scheduler is not None:
+        from regaudit.evaluator.executors import check_scheduler_address
+
+        tls_files = (dask_tls_ca, dask_tls_cert, dask_tls_key)
+        try:
+            if any(tls_files) and not all(tls_files):
+                check_scheduler_address(dask_scheduler, tls=False)  # names the problem first
+                typer.echo(
+                    "error: --dask-tls-ca, --dask-tls-cert and --dask-tls-key go together",
+                    err=True,
+                )
+                raise typer.Exit(code=2)
+            check_scheduler_address(dask_scheduler, tls=all(tls_files))
+        except RegauditError as exc:
+            _fail(exc)
     tls = None
     try:
         if tls_cert is not None and tls_key is not None:
@@ -161,17 +184,19 @@ def serve(
 def _dask_executor(
     address: str, ca: Path | None, cert: Path | None, key: Path | None
 ) -> DaskExecutor:
-    """Connect to the Dask scheduler (TLS when a CA or client certificate is given)."""
+    """Connect to the Dask scheduler: plaintext on loopback, else mutual TLS (CA, client
+    certificate and key all given; :func:`~regaudit.evaluator.executors.check_scheduler_address`
+    refuses anything else)."""
     from regaudit.evaluator.executors import DaskExecutor
 
     security = None
-    if ca is not None or cert is not None:
+    if ca is not None and cert is not None and key is not None:
         from distributed.security import Security
 
         security = Security(
-            tls_ca_file=str(ca) if ca else None,
-            tls_client_cert=str(cert) if cert else None,
-            tls_client_key=str(key) if key else None,
+            tls_ca_file=str(ca),
+            tls_client_cert=str(cert),
+            tls_client_key=str(key),
             require_encryption=True,
         )
     return DaskExecutor(address, security=security)

@@ -18,6 +18,13 @@ business:
 Cluster failures (scheduler unreachable, no workers, workers lost) become ``WorkerFailure``
 with reason :data:`REASON_DASK_UNAVAILABLE`, so the job FAILS with a clear reason and the daemon
 keeps serving.
+
+A Dask worker is as trusted as the daemon: the cluster's scheduler and workers exchange pickles
+with the daemon (which holds the receipt-signing key), so whoever can talk to the scheduler can
+run code in the daemon, and a worker computes what the daemon signs. The daemon therefore
+refuses a plaintext ``tcp://`` scheduler off loopback (:func:`check_scheduler_address`) and needs
+mutual TLS (``tls://`` with a ``distributed.security.Security``) otherwise; and it checks every
+ciphertext and operation count a worker returns before using or signing it (``jobs``/``checks``).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ipaddress
 import logging
 import multiprocessing
 import os
@@ -56,6 +64,7 @@ from regaudit.evaluator.workers import (
     WorkerFailure,
     _write_atomic,
     combine_partials_bytes,
+    drop_keys,
     evaluate_batch,
     evaluate_batch_bytes,
     finalize_bytes,
@@ -101,6 +110,70 @@ class DaskUnavailableError(RegauditError):
     reason = REASON_DASK_UNAVAILABLE
 
 
+#: Reason of the refusal of a scheduler address that is neither loopback ``tcp://`` nor
+#: ``tls://`` with TLS material.
+REASON_DASK_INSECURE = "dask_scheduler_insecure"
+
+
+class DaskInsecureError(RegauditError):
+    """The Dask scheduler address would let the network run code in the daemon: plaintext
+    ``tcp://`` off loopback, ``tls://`` without TLS material, or another transport."""
+
+    reason = REASON_DASK_INSECURE
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_scheduler_address(address: str, *, tls: bool) -> str:
+    """Refuse (DaskInsecureError) a scheduler the network could use to run code in the daemon.
+
+    Accepted: ``tcp://HOST:PORT`` (or ``HOST:PORT``) with a loopback HOST and no TLS, and
+    ``tls://HOST:PORT`` with TLS material (``tls=True``: CA, client certificate and key).
+    Returns the scheme.
+    """
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address
+    scheme = scheme.lower()
+    host = rest.rpartition(":")[0] if ":" in rest else rest
+    host = host.strip("[]")
+    if scheme == "tls":
+        if not tls:
+            raise DaskInsecureError(
+                f"Dask scheduler {address}: tls:// needs --dask-tls-ca, --dask-tls-cert and "
+                "--dask-tls-key (mutual TLS)",
+                field="dask_scheduler",
+            )
+        return scheme
+    if scheme == "tcp":
+        if tls:
+            raise DaskInsecureError(
+                f"Dask scheduler {address}: TLS material given for a plaintext tcp:// address; "
+                "use tls://",
+                field="dask_scheduler",
+            )
+        if not _loopback(host):
+            raise DaskInsecureError(
+                f"refusing the plaintext Dask scheduler {address}: tcp:// is allowed on "
+                "loopback only (anyone who can reach the scheduler can run code in this daemon, "
+                "which holds the receipt-signing key); use tls:// with --dask-tls-ca, "
+                "--dask-tls-cert and --dask-tls-key",
+                field="dask_scheduler",
+            )
+        return scheme
+    raise DaskInsecureError(
+        f"Dask scheduler {address}: only tcp:// (loopback) and tls:// are allowed",
+        field="dask_scheduler",
+    )
+
+
 class DaskWorkerMismatchError(DaskUnavailableError):
     """A Dask worker runs other regaudit software (versions, circuits or profiles) than the
     daemon: its results could not be what the receipt attests."""
@@ -124,6 +197,10 @@ class Executor(Protocol):
 
     def worker_pids(self) -> list[int]:
         """Process ids of the worker processes (on their own machines for remote executors)."""
+        ...
+
+    def forget_keys(self, digest: str) -> None:
+        """The daemon deleted evaluation keys ``digest``: drop any copy the workers cache."""
         ...
 
     def shutdown(self) -> None:
@@ -176,6 +253,11 @@ class LocalExecutor:
         processes = getattr(self._pool, "_processes", None) or {}
         return [p.pid for p in processes.values() if p.pid is not None]
 
+    def forget_keys(self, digest: str) -> None:
+        """Nothing to do: local workers read keys from the daemon's store (now deleted) and
+        keep at most ``workers.KEY_CACHE_SIZE`` loaded sets in memory, replaced by newer jobs'
+        keys; a process pool cannot address each of its processes."""
+
     def shutdown(self) -> None:
         pool = self._pool
         pool.shutdown(wait=False, cancel_futures=True)
@@ -202,9 +284,10 @@ class KeyShipment:
 class DaskExecutor:
     """Runs tasks on an existing Dask ``distributed`` cluster.
 
-    ``scheduler_address`` is e.g. ``tcp://10.0.0.5:8786`` (or ``tls://…`` with ``security``, a
-    ``distributed.security.Security``). Workers must have ``regaudit-evaluator`` (same version)
-    installed and should run one thread per process (SEAL holds the GIL).
+    ``scheduler_address`` is ``tcp://127.0.0.1:8786`` (loopback only) or ``tls://…`` with
+    ``security``, a ``distributed.security.Security`` (see :func:`check_scheduler_address`).
+    Workers must have ``regaudit-evaluator`` (same version) installed and should run one thread
+    per process (SEAL holds the GIL). A worker is as trusted as the daemon itself.
     """
 
     name = "dask"
@@ -219,6 +302,7 @@ class DaskExecutor:
         no_workers_timeout: float = DASK_NO_WORKERS_TIMEOUT_S,
         finalize_fanin: int = FINALIZE_FANIN,
     ) -> None:
+        check_scheduler_address(scheduler_address, tls=security is not None)
         try:
             import distributed  # noqa: F401
         except ImportError as exc:  # pragma: no cover - depends on the installed extra
@@ -408,6 +492,20 @@ class DaskExecutor:
     def _forget_keys(self, digest: str) -> None:
         with self._keys_lock:
             self._shipped.pop(digest, None)
+
+    def forget_keys(self, digest: str) -> None:
+        """The daemon deleted the keys ``digest``: every worker drops its cached copy (shipped
+        bytes and loaded keys), and the daemon forgets where it shipped them."""
+        self._forget_keys(digest)
+        if self._closed.is_set():
+            return
+        dropped = self.client.run(drop_keys, digest)
+        log.info(
+            "evaluation keys %s dropped on %d of %d Dask worker(s)",
+            digest,
+            sum(1 for held in dropped.values() if held),
+            len(dropped),
+        )
 
     # --- tasks --------------------------------------------------------------------------------
 
@@ -608,10 +706,13 @@ def _same(value: Partial) -> Partial:
 __all__ = [
     "DASK_CONNECT_TIMEOUT_S",
     "FINALIZE_FANIN",
+    "REASON_DASK_INSECURE",
     "REASON_DASK_UNAVAILABLE",
     "DaskExecutor",
+    "DaskInsecureError",
     "DaskUnavailableError",
     "Executor",
     "KeyShipment",
     "LocalExecutor",
+    "check_scheduler_address",
 ]

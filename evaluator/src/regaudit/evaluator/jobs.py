@@ -1,6 +1,16 @@
 """The job runner: admits jobs, pipelines batches of chunks to the executor (local worker
 processes by default, or a Dask cluster: see ``executors``) as soon as they are uploaded,
-finalizes, compares what ran with the plan and signs the receipt.
+finalizes, checks what the workers returned against the plan and signs the receipt.
+
+The daemon does not take a worker's word (``checks``): every ciphertext a worker returns is
+loaded here at the level and scale the plan says, from the file name the daemon chose; the
+receipt's operation counts are the plan's and its observed depth is the level of the outputs the
+daemon loaded; a worker's self-reported counts are only compared. Any disagreement fails the job
+with reason ``worker_output_invalid``.
+
+When a job ends (succeeded or failed) its input ciphertexts, partials and evaluation keys are
+deleted (keys once no other job that has not ended uses them); on success before the receipt is
+signed, which says so (``retention``).
 
 Memory stays bounded: the upload handler holds one ciphertext at a time and writes it to disk;
 a worker holds one batch (``BATCH_CHUNKS`` chunks) plus its accumulators; finalization folds
@@ -10,20 +20,28 @@ job that was QUEUED or RUNNING and evaluates it again from its blobs.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import logging
+import os
 import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
-from concurrent.futures import Future
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from regaudit.evaluator.checks import (
+    Expectations,
+    WorkerOutputError,
+    check_counts,
+    check_files,
+    expectations,
+)
 from regaudit.evaluator.executors import Executor, LocalExecutor
 from regaudit.evaluator.store import UPLOAD_INCOMPLETE, JobRecord, KeyRecord, Store
 from regaudit.evaluator.workers import (
@@ -38,7 +56,7 @@ from regaudit.evaluator.workers import (
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
 from regaudit.shared.algebra import OpCounts
 from regaudit.shared.circuits.base import Plan
-from regaudit.shared.errors import RegauditError
+from regaudit.shared.errors import KeyMaterialError, RegauditError
 from regaudit.shared.evidence.canonical import canonical_json, sha256_digest
 from regaudit.shared.evidence.dsse import PAYLOAD_TYPE_INTOTO, sign_envelope
 from regaudit.shared.evidence.identity import SigningIdentity
@@ -59,6 +77,14 @@ log = logging.getLogger("regaudit.evaluator.jobs")
 BATCH_CHUNKS = 8
 #: Entries kept in the in-memory measurement logs.
 EVENT_LOG_SIZE = 10_000
+#: Daemon threads that check what workers return (SEAL loads; the job lock is not held).
+CHECK_THREADS = max(2, min(8, os.cpu_count() or 1))
+#: Evaluation keys that no job uses are deleted after this long (s): keys uploaded again for a
+#: re-submission that was answered from a finished job, or for a job that never came.
+IDLE_KEYS_TTL_S = 3600.0
+#: ``retention`` values attested in the receipt.
+RETENTION_DELETED = "deleted"
+RETENTION_KEYS_RETAINED = "retained_until_jobs_end"
 #: Reasons recorded on failed jobs that are not regaudit error reasons.
 REASON_WORKER_CRASHED = "worker_crashed"
 REASON_PLAN_MISMATCH = "plan_mismatch"
@@ -93,10 +119,17 @@ class _Active:
     finalizing: bool = False
     done: bool = False
     futures: list[Future[Any]] = field(default_factory=list)
+    #: what every task must return (computed by the daemon from the plan, on first use)
+    expected: Expectations | None = None
 
     @property
     def n_batches(self) -> int:
         return -(-self.plan.n_chunks // BATCH_CHUNKS)
+
+    def expectations(self) -> Expectations:
+        if self.expected is None:
+            self.expected = expectations(self.plan, self.header.public_inputs)
+        return self.expected
 
 
 class JobManager:
@@ -128,6 +161,8 @@ class JobManager:
         self.batch_seconds: deque[tuple[int, float]] = deque(maxlen=EVENT_LOG_SIZE)
         #: (job id, event, monotonic time): "dispatch", "upload_finished", "finalize"
         self.events: deque[tuple[str, str, float]] = deque(maxlen=EVENT_LOG_SIZE)
+        #: threads that check what the workers returned, outside the job lock
+        self._checkers = ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="check")
 
     # --- admission ----------------------------------------------------------------------------
 
@@ -137,9 +172,10 @@ class JobManager:
         caller answers ALREADY_EXISTS). A job whose upload failed is replaced."""
         header_bytes = header.to_proto().SerializeToString(deterministic=True)
         digest = header.digest
+        scoped_key = scoped_idempotency_key(header)
         with self._lock:
             record, created = self.store.create_job(
-                idempotency_key=header.idempotency_key,
+                idempotency_key=scoped_key,
                 header_digest=digest,
                 header=header_bytes,
                 n_chunks=plan.n_chunks,
@@ -156,7 +192,7 @@ class JobManager:
                     return record, True
                 self.store.delete_job(record.id)
                 record, created = self.store.create_job(
-                    idempotency_key=header.idempotency_key,
+                    idempotency_key=scoped_key,
                     header_digest=digest,
                     header=header_bytes,
                     n_chunks=plan.n_chunks,
@@ -171,6 +207,24 @@ class JobManager:
             self.changed.notify_all()
             return record, False
 
+    def existing(self, header: JobHeader) -> JobRecord | None:
+        """The job an identical header (same client, idempotency key and content) already
+        created, unless its upload failed (then it is replaced). A resubmission of a finished
+        job is answered from this, before its evaluation keys are looked up: they were deleted
+        when the job ended. A different header under the same key raises
+        IdempotencyConflictError."""
+        record = self.store.find_by_idempotency_key(scoped_idempotency_key(header))
+        if record is None:
+            return None
+        if record.header_digest != header.digest:
+            raise IdempotencyConflictError(
+                f"idempotency key {header.idempotency_key!r} already names job {record.id} "
+                "with a different header",
+                field="idempotency_key",
+            )
+        upload_failed = record.state is JobState.FAILED and record.started is None
+        return None if upload_failed else record
+
     # --- upload -------------------------------------------------------------------------------
 
     def ciphertext_received(
@@ -179,6 +233,14 @@ class JobManager:
         """Persist one validated ciphertext; dispatch its batch once every chunk of it is in."""
         with self._lock:
             active = self._require_active(job_id)
+            if index == 0 and self.store.get_keys(active.keys.digest) is None:
+                # the keys were deleted (their last job ended) between the server's key check
+                # and this job's admission: fail the upload, the client uploads them again
+                raise KeyMaterialError(
+                    f"evaluation keys {active.keys.digest} were deleted when their last job "
+                    "ended; upload them again and resubmit",
+                    field="evaluation_keys_digest",
+                )
         self.store.write_input(job_id, index, data)
         with self._lock:
             active = self._require_active(job_id)
@@ -293,21 +355,83 @@ class JobManager:
         self.events.append((job_id, "dispatch", time.monotonic()))
         future = self.executor.submit_batch(task)
         active.futures.append(future)
-        future.add_done_callback(functools.partial(self._batch_done, job_id))
+        future.add_done_callback(self._on_checker(self._batch_done, job_id, task))
 
-    def _batch_done(self, job_id: str, future: Future[Any]) -> None:
+    def _on_checker(
+        self, handler: Callable[[str, Any, Future[Any]], None], job_id: str, task: Any
+    ) -> Callable[[Future[Any]], None]:
+        """A done-callback that runs ``handler(job_id, task, future)`` on a checking thread
+        (never on the executor's own result thread, which must keep collecting results)."""
+
+        def callback(future: Future[Any]) -> None:
+            try:
+                self._checkers.submit(handler, job_id, task, future)
+            except RuntimeError:  # the manager is stopping: the job resumes on the next start
+                log.info("job %s: result arrived during shutdown", job_id)
+
+        return callback
+
+    def _returned(self, job_id: str, future: Future[Any]) -> _Active | None:
+        """The active job a task's successful result belongs to, or None after handling a
+        failure, a cancellation or a job that is no longer active (lock held)."""
+        if self._stopping or future.cancelled():
+            return None
+        active = self._active.get(job_id)
+        if active is None or active.done:
+            self._task_drained(job_id, future)
+            return None
+        error = future.exception()
+        if error is not None:
+            self._fail(active, error)
+            return None
+        return active
+
+    def _check_batch(self, active: _Active, task: BatchTask, result: BatchResult) -> None:
+        """The daemon's own check of a batch (see ``checks``): the partials are the files the
+        daemon named, each valid at the plan's accumulator level; the reported counts are what
+        the plan says this batch performs."""
+        expected = active.expectations()
+        what = f"batch {task.batch}"
+        if result.job_id != task.job_id or result.batch != task.batch:
+            raise WorkerOutputError(f"{what}: the worker answered for another task")
+        n_chunks = len(task.chunk_files)
+        if result.n_chunks != n_chunks:
+            raise WorkerOutputError(f"{what}: {result.n_chunks} chunks reported, {n_chunks} sent")
+        if tuple(result.partial_levels) != expected.partial_levels:
+            raise WorkerOutputError(
+                f"{what}: partial levels {list(result.partial_levels)} reported, the plan "
+                f"says {list(expected.partial_levels)}",
+                field="partial_levels",
+            )
+        check_counts(result.counts, expected.batch_counts(n_chunks), what=what)
+        directory = Path(task.partial_dir)
+        check_files(
+            active.plan,
+            result.partial_files,
+            [
+                directory / f"batch{task.batch:06d}-{index:03d}.ct"
+                for index in range(len(expected.partial_levels))
+            ],
+            expected.partial_levels,
+            what=f"{what} partial",
+        )
+
+    def _batch_done(self, job_id: str, task: BatchTask, future: Future[Any]) -> None:
         with self._lock:
-            if self._stopping or future.cancelled():
+            active = self._returned(job_id, future)
+            if active is None:
                 return
-            active = self._active.get(job_id)
-            if active is None or active.done:
-                self._task_drained(job_id, future)
+        result: BatchResult = future.result()
+        try:
+            self._check_batch(active, task, result)  # outside the lock: SEAL loads
+        except Exception as exc:  # noqa: BLE001 - any failure fails the job, not the daemon
+            with self._lock:
+                if not (self._stopping or active.done):
+                    self._fail(active, exc)
+            return
+        with self._lock:
+            if self._stopping or active.done:
                 return
-            error = future.exception()
-            if error is not None:
-                self._fail(active, error)
-                return
-            result: BatchResult = future.result()
             active.results[result.batch] = result
             self.batch_seconds.append((result.n_chunks, result.seconds))
             evaluated = sum(r.n_chunks for r in active.results.values())
@@ -348,40 +472,80 @@ class JobManager:
         )
         future = self.executor.submit_finalize(task)
         active.futures.append(future)
-        future.add_done_callback(functools.partial(self._finalize_done, job_id))
+        future.add_done_callback(self._on_checker(self._finalize_done, job_id, task))
 
-    def _finalize_done(self, job_id: str, future: Future[Any]) -> None:
+    def _check_final(
+        self, active: _Active, task: FinalizeTask, final: FinalizeResult
+    ) -> tuple[list[tuple[str, bytes]], int]:
+        """The daemon's own check of finalization: every output and the canary output are the
+        files the daemon named, valid at the plan's output (canary) level; the counts the
+        workers reported (batches + finalize) are what the plan says. Returns the checked
+        (name, bytes) outputs, canary last, and the depth observed from their levels."""
+        plan = active.plan
+        expected = active.expectations()
+        if final.job_id != task.job_id:
+            raise WorkerOutputError("finalize: the worker answered for another job")
+        check_counts(final.counts, expected.finalize_counts(len(task.partials)), what="finalize")
+        reported = merge_counts([r.counts for r in active.results.values()] + [final.counts])
+        check_counts(reported.to_dict(), plan.counts, what="job")
+        job_id = active.record.id
+        datas = check_files(
+            plan,
+            final.output_files,
+            [self.store.output_path(job_id, i) for i in range(plan.n_outputs)],
+            expected.output_levels,
+            what="output",
+        )
+        [canary] = check_files(
+            plan,
+            [final.canary_output_file],
+            [self.store.canary_output_path(job_id)],
+            [expected.canary_level],
+            what="canary output",
+        )
+        outputs = [(output_name(i), data) for i, data in enumerate(datas)]
+        outputs.append((CANARY_OUTPUT_NAME, canary))
+        # the levels the daemon itself loaded them at
+        depth = max((*expected.output_levels, expected.canary_level)) - plan.input_level
+        return outputs, depth
+
+    def _finalize_done(self, job_id: str, task: FinalizeTask, future: Future[Any]) -> None:
         with self._lock:
-            if self._stopping or future.cancelled():
+            active = self._returned(job_id, future)
+            if active is None:
                 return
-            active = self._active.get(job_id)
-            if active is None or active.done:
-                self._task_drained(job_id, future)
-                return
-            error = future.exception()
-            if error is not None:
-                self._fail(active, error)
+        try:
+            checked = self._check_final(active, task, future.result())  # outside the lock
+        except Exception as exc:  # noqa: BLE001 - any failure fails the job, not the daemon
+            with self._lock:
+                if not (self._stopping or active.done):
+                    self._fail(active, exc)
+            return
+        with self._lock:
+            if self._stopping or active.done:
                 return
             try:
-                self._complete(active, future.result())
+                self._complete(active, future.result(), checked)
             except Exception as exc:  # noqa: BLE001 - any failure fails the job, not the daemon
                 self._fail(active, exc)
 
-    def _complete(self, active: _Active, final: FinalizeResult) -> None:
-        """Check observed depth and counts against the plan, sign the receipt, store it."""
+    def _complete(
+        self, active: _Active, final: FinalizeResult, checked: tuple[list[tuple[str, bytes]], int]
+    ) -> None:
+        """Compare depth with the plan, delete the inputs and keys, sign the receipt, store it.
+
+        The receipt's counts are the plan's (the workers' reports were compared with them in
+        :meth:`_check_final`); its observed depth is the level of the outputs the daemon loaded.
+        """
         plan = active.plan
         job_id = active.record.id
-        observed = merge_counts([r.counts for r in active.results.values()] + [final.counts])
-        depth_observed = observed.max_level - plan.input_level
-        _compare_with_plan(plan, observed, depth_observed)
-        outputs = [
-            (output_name(i), Path(path).read_bytes()) for i, path in enumerate(final.output_files)
-        ]
-        outputs.append((CANARY_OUTPUT_NAME, Path(final.canary_output_file).read_bytes()))
+        outputs, depth_observed = checked
+        counts = plan.counts.to_dict()
+        _compare_with_plan(plan, plan.counts, depth_observed)
         manifest = self.store.manifest(job_id)
         record = self.store.get_job(job_id)
         assert record is not None
-        counts = observed.to_dict()
+        retention = self._release_inputs(active)
         statement = build_receipt_statement(
             job_id=job_id,
             circuit_id=plan.circuit_id,
@@ -402,6 +566,11 @@ class JobManager:
             finished_at=datetime.now(UTC),
             evaluator_key_id=self.identity.key_id,
             software=self.software,
+            audit_id=active.header.audit_id,
+            client_key_id=active.header.client_key().key_id,
+            regulator_key_id=active.header.regulator_key_id,
+            job_header_digest=active.header.digest,
+            retention=retention,
         )
         envelope = sign_envelope(
             canonical_json(statement), payload_type=PAYLOAD_TYPE_INTOTO, identity=self.identity
@@ -415,21 +584,68 @@ class JobManager:
         )
         active.done = True
         self._active.pop(job_id, None)
-        self.store.discard_scratch(job_id)
         self.changed.notify_all()
         log.info("job %s succeeded (%d chunks)", job_id, plan.n_chunks)
 
+    # --- deletion at job end ------------------------------------------------------------------
+
+    def _release_inputs(self, active: _Active) -> dict[str, str]:
+        """A job ended: delete its input ciphertexts and partials, and its evaluation keys
+        unless another job that has not ended uses them (then the last such job deletes them
+        when it ends). Returns what the receipt attests (``retention``). Lock held."""
+        return self._release_job(active.record.id, active.keys.digest)
+
+    def _release_job(self, job_id: str, digest: str | None = None) -> dict[str, str]:
+        """:meth:`_release_inputs` by job id (the key digest read from the stored header when
+        not given). Idempotent. Lock held."""
+        self.store.discard_scratch(job_id)
+        if digest is None:
+            digest = _keys_digest_of(self.store.get_job(job_id))
+        keys = RETENTION_DELETED
+        if digest:
+            users = self.store.jobs_using_keys(digest, exclude=job_id)
+            if users:
+                keys = RETENTION_KEYS_RETAINED
+                log.info("job %s ended; its keys stay for job(s) %s", job_id, ", ".join(users))
+            else:
+                self._delete_keys(digest)
+        return {"input_ciphertexts": RETENTION_DELETED, "evaluation_keys": keys}
+
+    def _delete_keys(self, digest: str) -> None:
+        """Delete stored keys and tell the executor's workers to forget them (a Dask key cache;
+        off the lock, since that is a round trip to every worker)."""
+        if self.store.delete_keys(digest):
+            log.info("deleted evaluation keys %s", digest)
+        forget = getattr(self.executor, "forget_keys", None)
+        if forget is not None and not self._stopping:
+            with contextlib.suppress(RuntimeError):  # checking threads already shut down
+                self._checkers.submit(_forget_quietly, forget, digest)
+
+    def sweep_idle_keys(self, ttl: float = IDLE_KEYS_TTL_S) -> list[str]:
+        """Delete evaluation keys stored more than ``ttl`` seconds ago that no job that has not
+        ended uses (keys re-uploaded for a re-submission answered from a finished job, or for a
+        job that never came). Returns the deleted digests."""
+        deleted: list[str] = []
+        now = time.time()
+        with self._lock:
+            for digest, stored in self.store.key_digests():
+                if now - stored < ttl or self.store.jobs_using_keys(digest):
+                    continue
+                self._delete_keys(digest)
+                deleted.append(digest)
+        return deleted
+
     def _discard_when_idle(self, job_id: str, futures: Iterable[Future[Any]]) -> None:
-        """Delete a failed job's scratch (inputs, partials) now if none of ``futures`` still
-        runs, else when the last one finishes (:meth:`_task_drained`): deleting inputs under a
-        running batch, or letting it write partials after the deletion, would leave files
-        behind. Called with the lock held; discarding twice is harmless."""
+        """Release a failed job's inputs, partials and keys (:meth:`_release_job`) now if none
+        of ``futures`` still runs, else when the last one finishes (:meth:`_task_drained`):
+        deleting inputs under a running batch, or letting it write partials after the deletion,
+        would leave files behind. Called with the lock held; releasing twice is harmless."""
         outstanding = {future for future in futures if not future.done()}
         if outstanding:
             self._draining[job_id] = outstanding
             return
         self._draining.pop(job_id, None)
-        self.store.discard_scratch(job_id)
+        self._release_job(job_id)
 
     def _task_drained(self, job_id: str, future: Future[Any]) -> None:
         """A task of a job that is no longer active finished (with the lock held)."""
@@ -439,7 +655,7 @@ class JobManager:
         outstanding.discard(future)
         if not outstanding:
             del self._draining[job_id]
-            self.store.discard_scratch(job_id)
+            self._release_job(job_id)
 
     def _fail(self, active: _Active, error: BaseException) -> None:
         job_id = active.record.id
@@ -490,11 +706,16 @@ class JobManager:
                 error_message="the daemon stopped while the job was being uploaded",
             )
         # scratch a previous run could not delete (a job that failed while its tasks ran, or
-        # whose upload was interrupted): finished jobs keep only their record and outputs
-        for job_id in self.store.jobs_with_scratch():
-            finished = self.store.get_job(job_id)
-            if finished is None or finished.state in (JobState.FAILED, JobState.SUCCEEDED):
-                self.store.discard_scratch(job_id)
+        # whose upload was interrupted): finished jobs keep only their record and outputs, and
+        # their keys go unless a job that has not ended uses them
+        with self._lock:
+            for job_id in self.store.jobs_with_scratch():
+                finished = self.store.get_job(job_id)
+                if finished is None:
+                    self.store.discard_scratch(job_id)
+                elif finished.state in (JobState.FAILED, JobState.SUCCEEDED):
+                    self._release_job(job_id)
+        self.sweep_idle_keys()
         for record in self.store.jobs_in_states((JobState.QUEUED, JobState.RUNNING)):
             with self._lock:
                 try:
@@ -545,6 +766,7 @@ class JobManager:
         with self._lock:
             self._stopping = True
             self.changed.notify_all()
+        self._checkers.shutdown(wait=False, cancel_futures=True)
         self.executor.shutdown()
 
 
@@ -554,6 +776,12 @@ _STATE_MESSAGES = {
     JobState.RUNNING: "evaluating",
     JobState.SUCCEEDED: "evaluation finished; receipt signed",
 }
+
+
+def scoped_idempotency_key(header: JobHeader) -> str:
+    """The store's idempotency key of a job: scoped to the client key that signed the header,
+    so one client can neither claim nor block another client's key."""
+    return f"{header.client_key().key_id}/{header.idempotency_key}"
 
 
 def progress_of(record: JobRecord) -> JobProgress:
@@ -570,6 +798,23 @@ def progress_of(record: JobRecord) -> JobProgress:
         message=message,
         error_reason=record.error_reason or "",
     )
+
+
+def _keys_digest_of(record: JobRecord | None) -> str:
+    """The evaluation keys digest named in a stored job header ("" if unreadable)."""
+    if record is None or not record.header:
+        return ""
+    try:
+        return str(pb.JobHeader.FromString(record.header).evaluation_keys_digest)
+    except Exception:  # noqa: BLE001 - a header that does not parse names no keys
+        return ""
+
+
+def _forget_quietly(forget: Callable[[str], None], digest: str) -> None:
+    try:
+        forget(digest)
+    except Exception as exc:  # noqa: BLE001 - best effort: the keys are gone from the store
+        log.warning("workers could not forget evaluation keys %s: %s", digest, exc)
 
 
 def _compare_with_plan(plan: Plan, observed: OpCounts, depth_observed: int) -> None:
@@ -607,4 +852,5 @@ __all__ = [
     "PlanMismatchError",
     "new_executor",
     "progress_of",
+    "scoped_idempotency_key",
 ]

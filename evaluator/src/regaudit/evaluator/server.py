@@ -29,12 +29,14 @@ from regaudit.shared import ckks
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2_grpc as pb_grpc
 from regaudit.shared.circuits.base import CANARY_COLUMN, Plan
+from regaudit.shared.custody import assert_no_secret_key_code
 from regaudit.shared.errors import (
     InputError,
     KeyMaterialError,
     ProfileError,
     ProtocolError,
     RegauditError,
+    VerificationError,
 )
 from regaudit.shared.evidence.canonical import parse_digest
 from regaudit.shared.evidence.identity import SigningIdentity
@@ -384,7 +386,18 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
                 ProtocolError("the first message must be the job header", field="header")
             )
         header = JobHeader.from_proto(first.header)
+        # the client authenticates the job's bindings (audit id, its key, the regulator's key)
+        try:
+            header.verify_signature()
+        except VerificationError as exc:
+            raise RpcAbort(exc, code=grpc.StatusCode.UNAUTHENTICATED) from exc
         plan = self.plan_for(header)
+        # 2a. an identical resubmission of a job that exists: its keys may be gone already
+        existing = self.manager.existing(header)
+        if existing is not None:
+            return pb.JobAccepted(
+                job_id=existing.id, state=existing.state.to_proto(), deduplicated=True
+            )
         keys = self.keys_for(header.evaluation_keys_digest, plan)
         # 2. idempotency: same key + same header = the existing job, never run twice
         record, deduplicated = self.manager.admit(header, plan, keys)
@@ -692,6 +705,7 @@ def create_server(
     the server owns it from here on and shuts it down on stop or on a failed start.
     Returns (server, bound port); call ``server.start()``.
     """
+    assert_no_secret_key_code()  # custody: no regaudit.secretkey module in the daemon
     host, port = split_address(address)
     if tls is None and not is_loopback(host):
         raise InputError(

@@ -9,7 +9,10 @@ Layout under the store root::
     jobs/<job_id>/partials/...        per-batch partial accumulators (scratch)
     jobs/<job_id>/outputs/<i>.ct      encrypted outputs, canary.ct
 
-Inputs and partials of a job are deleted once it reaches a terminal state.
+Inputs and partials of a job are deleted once it reaches a terminal state, and so are its
+evaluation keys once no job that has not ended uses them (``JobManager._release_inputs``).
+Scratch that a killed process left behind (``tmp/``, half-written ``.tmp-*`` blobs, a key
+directory whose ``meta.json`` never landed) is swept when the store opens.
 
 Every write of a blob goes through a temporary file and an atomic rename, so a crash never
 leaves a half-written blob under its final name.
@@ -121,6 +124,7 @@ class Store:
         # scratch left by a previous run (an interrupted key upload) is garbage
         shutil.rmtree(self.root / "tmp", ignore_errors=True)
         (self.root / "tmp").mkdir(exist_ok=True)
+        self.swept = self.sweep_stale_scratch()
         self._lock = threading.RLock()
         self._db = sqlite3.connect(
             self.root / "jobs.sqlite3", check_same_thread=False, isolation_level=None
@@ -138,6 +142,22 @@ class Store:
     def journal_mode(self) -> str:
         with self._lock:
             return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
+
+    def sweep_stale_scratch(self) -> list[Path]:
+        """Delete what a killed daemon or worker left half-done (call before serving): atomic-write
+        temporaries (``.tmp-*``) under ``jobs/`` and ``keys/``, and key directories without
+        ``meta.json`` (an interrupted :meth:`put_keys`). Returns the removed paths."""
+        removed: list[Path] = []
+        for pattern in ("jobs/*/*/.tmp-*", "jobs/*/.tmp-*", "keys/*/.tmp-*"):
+            for path in self.root.glob(pattern):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+        for directory in (self.root / "keys").iterdir():
+            if directory.is_dir() and not (directory / "meta.json").exists():
+                shutil.rmtree(directory, ignore_errors=True)
+                removed.append(directory)
+        return removed
 
     # --- temp files ---------------------------------------------------------------------------
 
@@ -197,6 +217,47 @@ class Store:
         record = self.get_keys(digest)
         assert record is not None
         return record
+
+    def delete_keys(self, digest: str) -> bool:
+        """Delete stored evaluation keys (``meta.json`` first: from then on they are absent, and
+        the same keys can be uploaded again). Returns whether anything was deleted."""
+        directory = self._key_dir(digest)
+        with self._lock:
+            if not directory.exists():
+                return False
+            with contextlib.suppress(FileNotFoundError):
+                (directory / "meta.json").unlink()
+            shutil.rmtree(directory, ignore_errors=True)
+        return True
+
+    def key_digests(self) -> list[tuple[str, float]]:
+        """(digest, time stored) of every stored set of evaluation keys."""
+        found: list[tuple[str, float]] = []
+        for directory in sorted((self.root / "keys").iterdir()):
+            meta_path = directory / "meta.json"
+            try:
+                digest = json.loads(meta_path.read_text())["digest"]
+                found.append((str(digest), meta_path.stat().st_mtime))
+            except (OSError, ValueError, KeyError):
+                continue
+        return found
+
+    def jobs_using_keys(self, digest: str, *, exclude: str | None = None) -> list[str]:
+        """Ids of the jobs that have not ended (receiving, queued, running) and use the
+        evaluation keys ``digest`` (``exclude``: one job id to leave out)."""
+        from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
+
+        users: list[str] = []
+        for record in self.jobs_in_states((JobState.RECEIVING, JobState.QUEUED, JobState.RUNNING)):
+            if record.id == exclude:
+                continue
+            try:
+                uses = pb.JobHeader.FromString(record.header).evaluation_keys_digest
+            except Exception:  # noqa: BLE001 - an unreadable header: keep the keys, to be safe
+                uses = digest
+            if uses == digest:
+                users.append(record.id)
+        return users
 
     # --- job blobs ----------------------------------------------------------------------------
 

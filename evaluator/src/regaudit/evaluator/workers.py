@@ -13,7 +13,9 @@ worker once (``install_keys``, called through ``Client.run``) and stay in a modu
 keyed by digest; a task whose keys are not cached raises ``KeysNotCachedError`` so the daemon
 can ship them and retry, never per task.
 
-This module must stay keyless: it imports only evaluator-safe shared modules.
+This module must stay keyless: it imports only evaluator-safe shared modules, and every entry
+point first calls :func:`~regaudit.shared.custody.assert_no_secret_key_code` (a worker with
+secret-key code loaded refuses the task with reason ``custody_violation``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 from regaudit.shared.algebra import OpCounts
 from regaudit.shared.circuits.base import accumulate, canary_circuit, combine
+from regaudit.shared.custody import assert_no_secret_key_code
 from regaudit.shared.errors import RegauditError
 
 #: Evaluation keys kept per worker process (each set can be tens of MB).
@@ -221,6 +224,7 @@ class WorkerFailure(Exception):
 
 def warm_up() -> int:
     """Import the heavy modules (SEAL) so the first real task does not pay for it."""
+    assert_no_secret_key_code()
     from regaudit.shared import ckks  # noqa: F401
     from regaudit.shared.circuits import registry  # noqa: F401
 
@@ -231,6 +235,7 @@ def software_identity() -> dict[str, Any]:
     """What this process would compute with: regaudit versions, every registered circuit
     (id@version) and every parameter profile's hash. A remote worker must report exactly the
     daemon's own (imports SEAL and the circuits as a side effect, like :func:`warm_up`)."""
+    assert_no_secret_key_code()
     import regaudit.evaluator
     import regaudit.shared
     from regaudit.shared import ckks  # noqa: F401
@@ -324,6 +329,7 @@ def install_keys(payload: KeyPayload) -> str:
     Steps: 1. rebuild the EvaluationKeys and check the digest; 2. cache them (bounded, oldest
     out); 3. count the shipment (``key_ship_counts``). SEAL loading happens on first use.
     """
+    assert_no_secret_key_code()
     from regaudit.shared import ckks
     from regaudit.shared.errors import KeyMaterialError
 
@@ -348,6 +354,14 @@ def install_keys(payload: KeyPayload) -> str:
     return payload.digest
 
 
+def drop_keys(digest: str) -> bool:
+    """Forget the evaluation keys ``digest`` in this worker process (shipped bytes and loaded
+    keys; run through ``Client.run`` when the daemon deleted them). Returns whether any were
+    held."""
+    held = _SHIPPED_KEYS.pop(digest, None) is not None
+    return _KEY_CACHE.pop(digest, None) is not None or held
+
+
 def has_keys(digest: str) -> bool:
     """Whether this worker process has the shipped keys ``digest`` cached."""
     return digest in _SHIPPED_KEYS
@@ -367,6 +381,7 @@ def _wrap(exc: BaseException) -> WorkerFailure:
 def evaluate_batch(task: BatchTask) -> BatchResult:
     """Run the circuit over a batch of chunks; write the partial accumulators to disk."""
     try:
+        assert_no_secret_key_code()
         return _evaluate_batch(task)
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent typed
         raise _wrap(exc) from None
@@ -446,6 +461,7 @@ def _shipped_backend(profile_name: str, digest: str, max_level: int) -> Any:
 def evaluate_batch_bytes(task: BatchBytesTask) -> BatchBytesResult:
     """:func:`evaluate_batch` for remote workers: bytes in, partial accumulators as bytes out."""
     try:
+        assert_no_secret_key_code()
         started = time.perf_counter()
         backend = _shipped_backend(task.profile_name, task.keys_digest, task.max_level)
         total = _run_batch(
@@ -472,6 +488,7 @@ def evaluate_batch_bytes(task: BatchBytesTask) -> BatchBytesResult:
 def finalize_job(task: FinalizeTask) -> FinalizeResult:
     """Combine partials batch by batch (bounded memory), finalize, run the canary circuit."""
     try:
+        assert_no_secret_key_code()
         return _finalize_job(task)
     except BaseException as exc:  # noqa: BLE001
         raise _wrap(exc) from None
@@ -494,6 +511,7 @@ def _fold(backend: Any, partials: Any) -> list[Any] | None:
 def combine_partials_bytes(task: CombineBytesTask) -> CombineBytesResult:
     """Add up a group of partial accumulators on a remote worker (bytes in, bytes out)."""
     try:
+        assert_no_secret_key_code()
         backend = _shipped_backend(task.profile_name, task.keys_digest, task.max_level)
         total = _fold(backend, iter(task.partials))
         if total is None:
@@ -564,6 +582,7 @@ def _finalize_job(task: FinalizeTask) -> FinalizeResult:
 def finalize_bytes(task: FinalizeBytesTask) -> FinalizeBytesResult:
     """:func:`finalize_job` for remote workers: partials and canary in, outputs as bytes out."""
     try:
+        assert_no_secret_key_code()
         started = time.perf_counter()
         backend = _shipped_backend(task.profile_name, task.keys_digest, task.max_level)
         outputs, canary_out = _run_finalize(
@@ -614,6 +633,7 @@ __all__ = [
     "WorkerFailure",
     "evaluate_batch",
     "combine_partials_bytes",
+    "drop_keys",
     "evaluate_batch_bytes",
     "finalize_bytes",
     "finalize_job",

@@ -73,13 +73,16 @@ def init(
     ] = False,
 ) -> None:
     """Create the regulator's keys: HPKE (ML-KEM-768 + X25519) to unseal CKKS secret keys and
-    an Ed25519 key to sign reports. DIR/regulator-card.json is public; give it to clients."""
+    an Ed25519 key that signs the regulator card and reports. DIR/regulator-card.json and
+    DIR/regulator.pub.json are public; give them to clients, who pin the signing key id
+    (regaudit-client audit --pin-regulator KEY_ID, or regaudit-client trust add
+    DIR/regulator.pub.json)."""
+    from regaudit.secretkey.sealing import CARD_FILE, PRIVATE_KEY_FILE, RegulatorKeys
     from regaudit.shared.evidence.identity import (
         SigningIdentity,
         private_key_path,
         public_key_path,
     )
-    from regaudit.shared.evidence.sealing import CARD_FILE, PRIVATE_KEY_FILE, RegulatorKeys
 
     files = [
         directory / PRIVATE_KEY_FILE,
@@ -100,15 +103,15 @@ def init(
         _fail(InputError(f"{directory} exists and is not a directory", field="directory"))
     try:
         keys = RegulatorKeys.generate()
-        card_path = keys.save(directory, overwrite=force)
         signer = SigningIdentity.generate(REPORT_IDENTITY_KIND)
+        card_path = keys.save(directory, signer=signer, overwrite=force)
         signer_path = signer.save(directory, overwrite=force)
     except RegauditError as error:
         _fail(error)
     typer.echo(f"regulator key id   {keys.key_id}")
     typer.echo(f"regulator card     {card_path}  (public: give it to audited clients)")
-    typer.echo(f"report signing key {signer.key_id}")
-    typer.echo(f"report public key  {signer_path}")
+    typer.echo(f"signing key id     {signer.key_id}  (signs the card and reports; clients pin it)")
+    typer.echo(f"signing public key {signer_path}")
 
 
 # --- trust ------------------------------------------------------------------------------------
@@ -243,13 +246,16 @@ def _write_text(path: Path, text: str, *, field: str) -> None:
 
 
 def _emit_failure(error: RegauditError, *, as_json: bool) -> NoReturn:
+    """Report a failed verification. Decoders word their errors without decrypted values; the
+    message is still scrubbed of long decimals before it leaves (stdout JSON and stderr)."""
     from regaudit.regulator.report import failure_json
+    from regaudit.shared.release import scrub_message
 
     if as_json:
         typer.echo(json.dumps(failure_json(error), sort_keys=True))
     elif error.exit_code == EXIT_VERIFICATION_FAILED:
         typer.echo(f"REJECTED: {error.reason}")
-    _err(f"error: {error} [{error.reason}]")
+    _err(f"error: {scrub_message(str(error))} [{error.reason}]")
     raise typer.Exit(error.exit_code)
 
 
@@ -285,8 +291,8 @@ def verify(
     from regaudit.regulator.replay import ReplayGuard
     from regaudit.regulator.report import render_html, render_text, result_json
     from regaudit.regulator.verify import verify_bundle
+    from regaudit.secretkey.sealing import RegulatorKeys
     from regaudit.shared.bundle import AuditBundle
-    from regaudit.shared.evidence.sealing import RegulatorKeys
 
     try:
         # bad input first (exit 2): every file named on the command line must be usable

@@ -1,16 +1,20 @@
-"""Replay protection: remember which bundle each audit id was accepted with.
+"""Replay protection: every piece of evidence that identifies an audit belongs to one bundle.
 
-A regulator must not be fooled into accepting two different bundles for the same audit id (for
-example a re-run with better-looking data presented under an id it already accepted). The guard
-keeps one SQLite table, ``audit_id -> bundle digest``, in the regulator's identity directory.
-Re-verifying the *identical* bundle is allowed; a different digest under a known id raises
-:class:`~regaudit.shared.errors.ReplayError`. An id is recorded only after a verification has
+A regulator must not be fooled into accepting two different bundles for the same audit (for
+example a re-run with better-looking data presented under an id it already accepted, or another
+client re-signing a victim's evaluation under a new audit id). The guard keeps one SQLite table
+of ``(kind, value) -> bundle digest`` in the regulator's identity directory, with three kinds per
+accepted bundle (see :func:`replay_keys_of`): the audit id, the evaluator's job (evaluator key
+id and job id) and the sealed CKKS key's digest. Re-verifying the *identical* bundle is allowed;
+a different bundle digest under any known key raises
+:class:`~regaudit.shared.errors.ReplayError`. Keys are recorded only after a verification has
 fully succeeded (see :func:`regaudit.regulator.verify.verify_bundle`).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,18 +24,41 @@ from regaudit.shared.errors import IdentityError, ReplayError
 REPLAY_DB_NAME = "seen-audits.sqlite3"
 #: Seconds SQLite waits for a concurrent writer before failing.
 SQLITE_TIMEOUT_SECONDS = 10.0
+#: The kinds of replay keys, in the order they are checked.
+REPLAY_KINDS = ("audit_id", "evaluator_job", "sealed_key")
+
+#: One replay key: (kind, value).
+ReplayKey = tuple[str, str]
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS seen_audits (
-    audit_id      TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS seen_evidence (
+    kind          TEXT NOT NULL,
+    value         TEXT NOT NULL,
     bundle_digest TEXT NOT NULL,
-    first_seen    TEXT NOT NULL
+    first_seen    TEXT NOT NULL,
+    PRIMARY KEY (kind, value)
 )
+"""
+#: Databases written before the evidence keys existed held audit ids only.
+_LEGACY_MIGRATION = """
+INSERT OR IGNORE INTO seen_evidence (kind, value, bundle_digest, first_seen)
+SELECT 'audit_id', audit_id, bundle_digest, first_seen FROM seen_audits
 """
 
 
+def replay_keys_of(
+    *, audit_id: str, evaluator_key_id: str, job_id: str, sealed_key_digest: str
+) -> list[ReplayKey]:
+    """The replay keys of one bundle: its audit id, the evaluator's job, its sealed key."""
+    return [
+        ("audit_id", audit_id),
+        ("evaluator_job", f"{evaluator_key_id}/{job_id}"),
+        ("sealed_key", sealed_key_digest),
+    ]
+
+
 class ReplayGuard:
-    """SQLite-backed record of accepted audits (``audit_id -> bundle digest``)."""
+    """SQLite-backed record of accepted evidence (``(kind, value) -> bundle digest``)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -40,6 +67,11 @@ class ReplayGuard:
                 self.path, timeout=SQLITE_TIMEOUT_SECONDS, isolation_level=None
             )
             self._connection.execute(_SCHEMA)
+            legacy = self._connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seen_audits'"
+            ).fetchone()
+            if legacy is not None:
+                self._connection.execute(_LEGACY_MIGRATION)
         except sqlite3.Error as exc:
             raise IdentityError(
                 f"cannot open replay database {self.path}: {exc}", field="identity"
@@ -59,36 +91,43 @@ class ReplayGuard:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def seen_digest(self, audit_id: str) -> str | None:
-        """The bundle digest recorded for ``audit_id``, or None if it was never accepted."""
+    def seen_digest(self, kind: str, value: str) -> str | None:
+        """The bundle digest recorded for ``(kind, value)``, or None if never accepted."""
         row = self._connection.execute(
-            "SELECT bundle_digest FROM seen_audits WHERE audit_id = ?", (audit_id,)
+            "SELECT bundle_digest FROM seen_evidence WHERE kind = ? AND value = ?", (kind, value)
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def check(self, *, audit_id: str, bundle_digest: str) -> None:
-        """Raise ReplayError if ``audit_id`` was accepted before with a different bundle."""
-        seen = self.seen_digest(audit_id)
-        if seen is not None and seen != bundle_digest:
-            raise ReplayError(
-                f"audit {audit_id} was already accepted with bundle {seen}; this bundle is "
-                f"{bundle_digest}",
-                field="audit_id",
-            )
+    def check(self, keys: Sequence[ReplayKey], *, bundle_digest: str) -> None:
+        """Raise ReplayError if any of ``keys`` was accepted before with a different bundle."""
+        for kind, value in keys:
+            seen = self.seen_digest(kind, value)
+            if seen is not None and seen != bundle_digest:
+                raise ReplayError(
+                    f"this {kind.replace('_', ' ')} ({value[:80]}) was already accepted with "
+                    f"bundle {seen}; this bundle is {bundle_digest}",
+                    field=kind,
+                )
 
-    def record(self, *, audit_id: str, bundle_digest: str, at: datetime | None = None) -> None:
-        """Record an accepted audit atomically (re-checks, so a racing writer cannot slip in)."""
+    def record(
+        self, keys: Sequence[ReplayKey], *, bundle_digest: str, at: datetime | None = None
+    ) -> None:
+        """Record an accepted bundle's keys atomically (re-checks, so a racing writer cannot
+        slip in)."""
         when = (at or datetime.now(UTC)).isoformat()
         connection = self._connection
         connection.execute("BEGIN IMMEDIATE")
         try:
-            self.check(audit_id=audit_id, bundle_digest=bundle_digest)
-            connection.execute(
-                "INSERT OR IGNORE INTO seen_audits (audit_id, bundle_digest, first_seen) "
-                "VALUES (?, ?, ?)",
-                (audit_id, bundle_digest, when),
+            self.check(keys, bundle_digest=bundle_digest)
+            connection.executemany(
+                "INSERT OR IGNORE INTO seen_evidence (kind, value, bundle_digest, first_seen) "
+                "VALUES (?, ?, ?, ?)",
+                [(kind, value, bundle_digest, when) for kind, value in keys],
             )
         except BaseException:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
+
+
+__all__ = ["REPLAY_DB_NAME", "REPLAY_KINDS", "ReplayGuard", "ReplayKey", "replay_keys_of"]

@@ -20,6 +20,7 @@ from typing import Any
 from regaudit.regulator.verify import VerifiedAudit
 from regaudit.shared.errors import RegauditError
 from regaudit.shared.evidence.canonical import format_rfc3339
+from regaudit.shared.release import scrub_message
 
 #: How undefined values appear in text and HTML reports.
 UNDEFINED = "undefined"
@@ -30,7 +31,9 @@ DECISION_SUFFIX = DECISION_SUFFIXES[0]
 INDETERMINATE = "indeterminate"
 #: A metric ``X`` with a field ``X_error_bound`` is shown as ``X ± bound``.
 ERROR_BOUND_SUFFIX = "_error_bound"
-#: Significant digits of floats in text and HTML reports (JSON keeps full precision).
+#: Significant digits of floats in text and HTML reports. The result itself is already rounded
+#: by each circuit's decoder to the precision its error bound supports (design, 2026-12-03;
+#: ``regaudit.shared.release``); JSON carries those released values unchanged.
 FLOAT_DIGITS = 6
 #: Result fields that are not metrics (shown elsewhere or not at all).
 _NON_METRIC_FIELDS = frozenset({"groups", "undefined"})
@@ -224,16 +227,20 @@ def evidence_summary(verified: VerifiedAudit) -> dict[str, Any]:
             "digest": submission.sealed_key_digest,
             "regulator_key_id": verified.regulator_key_id,
         },
+        # passed/failed with the public value and the tolerance; never what decrypted
         "canary": {
+            "passed": verified.canary.passed,
             "expected": verified.canary.expected,
-            "observed": verified.canary.observed,
-            "abs_error": verified.canary.abs_error,
-            "max_other_slot": verified.canary.max_other_slot,
             "tolerance": verified.canary.tolerance,
         },
         "checks": list(verified.checks),
         "verified_at": format_rfc3339(verified.verified_at),
     }
+
+
+def _canary_text(passed: bool, tolerance: float) -> str:
+    """The canary as text and HTML show it: the outcome and the tolerance, no decrypted value."""
+    return f"{'passed' if passed else 'FAILED'} (tolerance {tolerance:g})"
 
 
 # --- JSON -------------------------------------------------------------------------------------
@@ -253,12 +260,14 @@ def result_json(verified: VerifiedAudit) -> dict[str, Any]:
 
 
 def failure_json(error: RegauditError) -> dict[str, Any]:
-    """``{"verified": false, "reason": <stable reason>, "message", "field"}``."""
+    """``{"verified": false, "reason": <stable reason>, "message", "field"}``. The message goes
+    through :func:`regaudit.shared.release.scrub_message` (decoders never put a decrypted value
+    into a message; this is the last line of defence for anything that slipped through)."""
     return {
         "schema": JSON_SCHEMA_ID,
         "verified": False,
         "reason": error.reason,
-        "message": error.message,
+        "message": scrub_message(error.message),
         "field": error.field,
     }
 
@@ -364,8 +373,7 @@ def render_text(verified: VerifiedAudit) -> str:
         f" ({evaluator['input_ciphertexts']} ciphertexts)",
         f"  depth                   planned {evidence['depth']['planned']}, observed "
         f"{evidence['depth']['observed']}, profile max {evidence['depth']['profile_max']}",
-        f"  key canary              {canary.observed:.6f} vs {canary.expected:.6f}"
-        f" (|error| {canary.abs_error:.2e} <= {canary.tolerance:g})",
+        f"  key canary              {_canary_text(canary.passed, canary.tolerance)}",
         f"  regulator key           {verified.regulator_key_id}",
         "  input commitments (hiding; the client keeps the openings):",
         *(
@@ -512,9 +520,8 @@ def render_html(verified: VerifiedAudit) -> str:
                     f"{evidence['depth']['profile_max']}",
                 ),
                 (
-                    "key canary (observed / expected / |error|)",
-                    f"{verified.canary.observed:.6f} / {verified.canary.expected:.6f} / "
-                    f"{verified.canary.abs_error:.2e}",
+                    "key canary",
+                    _canary_text(verified.canary.passed, verified.canary.tolerance),
                 ),
                 ("sealed key digest", evidence["sealed_key"]["digest"]),
                 ("regulator key", verified.regulator_key_id),

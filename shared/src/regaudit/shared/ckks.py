@@ -487,6 +487,13 @@ class CkksBackend:
             raise
 
 
+def sweep_stale_scratch() -> list[str]:
+    """Remove the SEAL scratch directories left behind by dead processes (for example
+    terminated worker processes); returns the removed paths. Also done automatically whenever a
+    process creates its own scratch directory."""
+    return seal.sweep_stale_scratch()
+
+
 __all__ = [
     "MAX_CIPHERTEXT_BYTES",
     "MAX_EVALUATION_KEY_BYTES",
@@ -500,4 +507,5 @@ __all__ = [
     "load_evaluation_keys",
     "normalize_steps",
     "plain_values",
+    "sweep_stale_scratch",
 ]

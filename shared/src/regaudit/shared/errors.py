@@ -76,6 +76,13 @@ class IdentityError(RegauditError):
     reason = "invalid_identity"
 
 
+class CustodyViolationError(RegauditError):
+    """Secret-key code (a ``regaudit.secretkey`` module) is loaded in a process that must be
+    keyless: the evaluator daemon or one of its workers refuses to run."""
+
+    reason = "custody_violation"
+
+
 # --- verification failures (exit code 1) ------------------------------------------------------
 
 
@@ -148,3 +155,10 @@ class SignColumnError(VerificationError):
     lies outside the interval the Chebyshev moments certify for W1)."""
 
     reason = "inconsistent_sign_column"
+
+
+class EvaluatorOutputMismatchError(VerificationError):
+    """An output the evaluator returned is not what the circuit computes on the client's own
+    data (the client decrypted it and compared it with its plaintext oracle)."""
+
+    reason = "evaluator_output_mismatch"

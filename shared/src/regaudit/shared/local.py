@@ -9,7 +9,11 @@ signature and no key custody: use the client / evaluator / regulator packages fo
 ``backend="plaintext"`` the primitive's exact plaintext oracle (``<primitive>_reference``) is
 returned instead.
 
-This module belongs to ``regaudit.shared`` and imports no role package.
+This module belongs to ``regaudit.shared`` and imports no role package. The CKKS path needs
+secret-key code, which lives in the ``regaudit-secretkey`` distribution: :func:`run_ckks`
+imports it lazily (the one import from ``regaudit.shared`` to ``regaudit.secretkey`` that the
+import-linter contract allows) and raises a clear error where it is not installed, for example in
+an evaluator-only environment. ``backend="plaintext"`` never needs it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any, Literal, Protocol
 
 from regaudit.shared.algebra import FloatArray
 from regaudit.shared.circuits.base import Circuit, Plan, PublicInputs, accumulate, iter_chunks
-from regaudit.shared.errors import InputError, ProfileError
+from regaudit.shared.errors import InputError, ProfileError, RegauditError
 from regaudit.shared.profiles import PROFILES, ParameterProfile, get_profile
 
 Backend = Literal["ckks", "plaintext"]
@@ -164,7 +168,20 @@ def run_ckks(
     5. finalize (aggregates only); 6. decrypt at ``plan.output_level`` and decode.
     """
     from regaudit.shared.ckks import CkksBackend, load_evaluation_keys
-    from regaudit.shared.secretkey import ClientKeys, SecretKeyDecryptor
+
+    try:
+        from regaudit.secretkey.ckks import ClientKeys, SecretKeyDecryptor
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not (
+            exc.name == "regaudit.secretkey" or exc.name.startswith("regaudit.secretkey.")
+        ):
+            raise
+        raise RegauditError(
+            "the in-process CKKS quick start needs the regaudit-secretkey distribution "
+            "(CKKS key generation, encryption, decryption), which is not installed here; "
+            "install it (pip install ./secretkey, or regaudit-client / regaudit-regulator) "
+            'or use backend="plaintext"'
+        ) from exc
 
     # 1.
     public = circuit.validate_public(data.public)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 from google.protobuf import any_pb2
@@ -23,6 +23,9 @@ from regaudit.shared import errors
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
 from regaudit.shared.circuits.base import CANARY_COLUMN, Plan
 from regaudit.shared.errors import InputError, ProtocolError, RegauditError
+
+if TYPE_CHECKING:
+    from regaudit.shared.evidence.identity import PublicKeyRecord, SigningIdentity
 
 # --- named limits -----------------------------------------------------------------------------
 
@@ -50,6 +53,10 @@ MAX_COLUMNS = 64
 MAX_IDEMPOTENCY_KEY_CHARS = 128
 MAX_GALOIS_STEPS = 64
 CANARY_SEED_BYTES = 32
+MAX_AUDIT_ID_CHARS = 128
+MAX_PUBLIC_KEY_JSON_BYTES = 4096
+#: DSSE payload type of the client's signature over a job header.
+JOB_HEADER_PAYLOAD_TYPE = "application/vnd.regaudit.job-header+json"
 
 #: Default per-call deadlines (seconds). Every client call sets one.
 DEADLINE_UNARY_S = 30.0
@@ -208,6 +215,12 @@ class JobHeader:
     input_level: int
     n_chunks: int
     columns: tuple[str, ...]
+    #: the parties and audit the job belongs to (signed by the client, attested in the receipt)
+    audit_id: str
+    client_public_key_json: bytes
+    regulator_key_id: str
+    #: Ed25519 signature by the client key over :meth:`signing_input` (empty until signed)
+    client_signature: bytes = b""
 
     @classmethod
     def from_plan(
@@ -218,8 +231,13 @@ class JobHeader:
         evaluation_keys_digest: str,
         idempotency_key: str,
         canary_seed: bytes,
+        audit_id: str,
+        client_key: PublicKeyRecord,
+        regulator_key_id: str,
     ) -> JobHeader:
-        """The header a client sends for ``plan``."""
+        """The (unsigned) header a client sends for ``plan``; sign it with :meth:`signed`."""
+        from regaudit.shared.evidence.canonical import canonical_json
+
         return cls(
             circuit_id=plan.circuit_id,
             circuit_version=plan.circuit_version,
@@ -233,6 +251,9 @@ class JobHeader:
             input_level=plan.input_level,
             n_chunks=plan.n_chunks,
             columns=tuple(plan.columns),
+            audit_id=audit_id,
+            client_public_key_json=canonical_json(client_key.to_dict()),
+            regulator_key_id=regulator_key_id,
         )
 
     @property
@@ -259,13 +280,80 @@ class JobHeader:
             "input_level": self.input_level,
             "n_chunks": self.n_chunks,
             "columns": list(self.columns),
+            "audit_id": self.audit_id,
+            "client_key_id": self.client_key().key_id,
+            "regulator_key_id": self.regulator_key_id,
         }
 
     @property
     def digest(self) -> str:
+        """Digest of the signed content (the receipt's ``job_header_digest``)."""
         from regaudit.shared.evidence.canonical import canonical_json, sha256_digest
 
         return sha256_digest(canonical_json(self.content()))
+
+    def client_key(self) -> PublicKeyRecord:
+        """The client's public key record (InputError if malformed or not a client key)."""
+        from regaudit.shared.evidence.canonical import strict_json_loads
+        from regaudit.shared.evidence.identity import PublicKeyRecord
+
+        document = strict_json_loads(
+            self.client_public_key_json, what="client_public_key_json", error=InputError
+        )
+        record = PublicKeyRecord.from_dict(document, error=InputError)
+        if record.kind != "client":
+            raise InputError(
+                f"the job header carries a {record.kind!r} key, not a client key",
+                field="client_public_key_json",
+            )
+        return record
+
+    def signing_input(self) -> bytes:
+        """What the client signs: DSSE PAE of the canonical header content."""
+        from regaudit.shared.evidence.canonical import canonical_json
+        from regaudit.shared.evidence.dsse import pae
+
+        return pae(JOB_HEADER_PAYLOAD_TYPE, canonical_json(self.content()))
+
+    def signed(self, identity: SigningIdentity) -> JobHeader:
+        """This header signed by ``identity`` (which must be the header's client key)."""
+        from dataclasses import replace
+
+        if identity.key_id != self.client_key().key_id:
+            raise InputError(
+                "the signing identity is not the header's client key", field="identity"
+            )
+        return replace(self, client_signature=identity.sign(self.signing_input()))
+
+    def verify_signature(self) -> PublicKeyRecord:
+        """Check the client's signature over the header; returns the client key record.
+
+        Steps: 1. the client key record parses and is of kind client; 2. the regulator key id
+        and audit id are well formed; 3. the Ed25519 signature verifies over
+        :meth:`signing_input` (BadSignatureError otherwise).
+        """
+        from cryptography.exceptions import InvalidSignature
+
+        from regaudit.shared.errors import BadSignatureError
+        from regaudit.shared.evidence.canonical import is_hex64
+
+        # 1. client key
+        record = self.client_key()
+        # 2. identifiers
+        if not is_hex64(self.regulator_key_id):
+            raise InputError("must be 64 lowercase hex characters", field="regulator_key_id")
+        if not 0 < len(self.audit_id) <= MAX_AUDIT_ID_CHARS:
+            raise InputError(
+                f"audit id must have 1..{MAX_AUDIT_ID_CHARS} characters", field="audit_id"
+            )
+        # 3. signature
+        try:
+            record.public_key.verify(self.client_signature, self.signing_input())
+        except InvalidSignature as exc:
+            raise BadSignatureError(
+                "the job header's client signature does not verify", field="client_signature"
+            ) from exc
+        return record
 
     def to_proto(self) -> pb.JobHeader:
         return pb.JobHeader(
@@ -281,6 +369,10 @@ class JobHeader:
             input_level=self.input_level,
             n_chunks=self.n_chunks,
             columns=list(self.columns),
+            audit_id=self.audit_id,
+            client_public_key_json=self.client_public_key_json,
+            regulator_key_id=self.regulator_key_id,
+            client_signature=self.client_signature,
         )
 
     @classmethod
@@ -318,7 +410,21 @@ class JobHeader:
         if len(message.canary_seed) != CANARY_SEED_BYTES:
             raise InputError(f"canary seed must be {CANARY_SEED_BYTES} bytes", field="canary_seed")
         # 4. identifiers
-        for name in ("circuit_id", "circuit_version", "profile_name", "evaluation_keys_digest"):
+        if len(message.client_public_key_json) > MAX_PUBLIC_KEY_JSON_BYTES:
+            raise InputError(
+                f"client key record exceeds {MAX_PUBLIC_KEY_JSON_BYTES} bytes",
+                field="client_public_key_json",
+            )
+        for name in (
+            "circuit_id",
+            "circuit_version",
+            "profile_name",
+            "evaluation_keys_digest",
+            "audit_id",
+            "client_public_key_json",
+            "regulator_key_id",
+            "client_signature",
+        ):
             if not getattr(message, name):
                 raise InputError("missing", field=name)
         return cls(
@@ -334,6 +440,10 @@ class JobHeader:
             input_level=int(message.input_level),
             n_chunks=int(message.n_chunks),
             columns=tuple(message.columns),
+            audit_id=message.audit_id,
+            client_public_key_json=bytes(message.client_public_key_json),
+            regulator_key_id=message.regulator_key_id,
+            client_signature=bytes(message.client_signature),
         )
 
 

@@ -1,6 +1,9 @@
-"""Hazardous SEAL internals (``tenseal.sealapi``). Not public API; public-key-free.
+"""Hazardous SEAL internals (``tenseal.sealapi``). Not public API; public-key-free and
+secret-key-free: everything that touches a CKKS secret key lives in the ``regaudit-secretkey``
+distribution (:mod:`regaudit.secretkey._internal.seal`), which the evaluator does not install.
 
-Only this module and :mod:`regaudit.shared.secretkey` import ``tenseal.sealapi``. It provides:
+Only this module and :mod:`regaudit.secretkey._internal.seal` import ``tenseal.sealapi``. It
+provides:
 
 * one cached :class:`SealContext` per :class:`ParameterProfile` (SEAL enforces 128-bit security
   with ``SEC_LEVEL_TYPE.TC128``; the modulus chain is expanded),
@@ -12,9 +15,14 @@ Only this module and :mod:`regaudit.shared.secretkey` import ``tenseal.sealapi``
   ct x pt product with the plaintext encoded at s_l (scale s_l^2) both rescale to exactly
   ``s_{l+1}`` with SEAL's own double arithmetic, so levels and scales always line up and no
   scale is ever set by hand,
-* bytes <-> SEAL object (de)serialization. SEAL's ``save``/``load`` take file paths, so the
-  bytes pass through a private (0700) directory on a RAM-backed file system (``/dev/shm``)
-  under unique names that are removed immediately. SEAL's default compression (zstd) is kept.
+* bytes <-> SEAL object (de)serialization of *public* objects (ciphertexts, plaintexts,
+  evaluation keys). SEAL's ``save``/``load`` take file paths, so the bytes pass through a
+  private (0700) per-process directory ``regaudit-seal-<pid>-*`` on a RAM-backed file system
+  (``/dev/shm``, else the temp dir) under unique names that are removed immediately. A process
+  killed before its ``atexit`` clean-up leaves its directory behind; the next process that
+  creates its own scratch directory sweeps every such directory whose owning pid is dead
+  (:func:`sweep_stale_scratch`). The secret key never uses this path (memfd only).
+  SEAL's default compression (zstd) is kept.
   Before SEAL parses anything, :func:`check_serialized` walks the SEAL header and the zstd
   frame/block headers (no decompression) and rejects data whose inflated size could exceed a
   bound, so a tiny zstd "bomb" cannot make SEAL allocate gigabytes.
@@ -178,16 +186,71 @@ _scratch: dict[int, str] = {}
 _counter = itertools.count()
 
 
+#: Scratch directories are named ``<SCRATCH_PREFIX><pid>-<random>``.
+SCRATCH_PREFIX = "regaudit-seal-"
+
+
+def scratch_base() -> str:
+    """Where the per-process scratch directories live: /dev/shm when writable, else the temp
+    dir."""
+    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+        return "/dev/shm"
+    return tempfile.gettempdir()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def sweep_stale_scratch(base: str | None = None) -> list[str]:
+    """Remove the scratch directories (ours: same uid) whose owning process is dead; returns
+    the removed paths. A live pid (including a reused one) is never touched."""
+    root = base if base is not None else scratch_base()
+    removed: list[str] = []
+    uid = os.getuid()
+    own = os.getpid()
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(SCRATCH_PREFIX):
+            continue
+        pid_text = entry.name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        pid = int(pid_text)
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat().st_uid != uid:
+                continue
+        except OSError:
+            continue
+        if pid == own or _pid_alive(pid):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        if not os.path.exists(entry.path):
+            removed.append(entry.path)
+    return removed
+
+
 def _scratch_dir() -> str:
-    """A private (0700) per-process directory, on /dev/shm when available."""
+    """A private (0700) per-process directory, on /dev/shm when available. Creating it first
+    sweeps the stale directories of dead processes."""
     pid = os.getpid()
     with _scratch_lock:
         path = _scratch.get(pid)
         if path is None or not os.path.isdir(path):
-            base = (
-                "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-            )
-            path = tempfile.mkdtemp(prefix="regaudit-seal-", dir=base)
+            base = scratch_base()
+            sweep_stale_scratch(base)
+            path = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{pid}-", dir=base)
             _scratch[pid] = path
             atexit.register(shutil.rmtree, path, True)
         return path
@@ -360,5 +423,7 @@ __all__ = [
     "new_galois_keys",
     "new_relin_keys",
     "scale_matches",
+    "scratch_base",
+    "sweep_stale_scratch",
     "to_bytes",
 ]

@@ -131,6 +131,28 @@ def combine(backend: SlotBackend[V], a: Sequence[V], b: Sequence[V]) -> list[V]:
     return [backend.add(x, y) for x, y in zip(a, b, strict=True)]
 
 
+# --- the client's output check --------------------------------------------------------------
+#
+# The client holds the key and the data, so it decrypts every output and compares it with the
+# same circuit run on the plaintext backend (the oracle). CKKS error measured on every primitive
+# is at most 3e-8 of the circuit's output-magnitude bound (fairness: 3e-7, far below its own
+# count tolerance); a slot further than OUTPUT_CHECK_RELATIVE_TOLERANCE x bound from the oracle
+# cannot be noise.
+
+#: Relative (to ``max_output_magnitude``) tolerance of one output slot in the client's check.
+OUTPUT_CHECK_RELATIVE_TOLERANCE = 1e-6
+
+
+def output_tolerance(circuit: Circuit, rows: int, public: PublicInputs) -> float:
+    """Largest |decrypted - oracle| the client accepts in one output slot: the circuit's own
+    ``output_tolerance(rows, public)`` when it defines one (fairness: a quarter count), else
+    :data:`OUTPUT_CHECK_RELATIVE_TOLERANCE` times its output-magnitude bound."""
+    own = getattr(circuit, "output_tolerance", None)
+    if callable(own):
+        return float(own(rows, public))
+    return OUTPUT_CHECK_RELATIVE_TOLERANCE * float(circuit.max_output_magnitude(rows, public))
+
+
 # --- the key canary -------------------------------------------------------------------------
 #
 # Every job carries one extra encrypted vector: a public pseudo-random vector c derived from a

@@ -57,6 +57,7 @@ from regaudit.shared.algebra import FloatArray, SlotBackend, V
 from regaudit.shared.circuits.base import Plan, PublicInputs, iter_chunks
 from regaudit.shared.errors import BundleFormatError, CircuitError, InputError, NoiseBoundError
 from regaudit.shared.profiles import ParameterProfile
+from regaudit.shared.release import release
 
 #: Most classes per point.
 MAX_CLASSES = 1024
@@ -484,7 +485,7 @@ class CalibrationCircuit:
         public = self.validate_public(public)
         if public["mode"] == "point":
             return decode_point(outputs, public)
-        return decode_batch(outputs, public)
+        return release_batch(decode_batch(outputs, public))
 
 
 # ============================================================================================
@@ -504,7 +505,9 @@ def _output(outputs: Sequence[FloatArray], used: int) -> FloatArray:
     tail = vector[used:]
     if tail.size and np.abs(tail).max() > ZERO_TOLERANCE:
         slot = used + int(np.argmax(np.abs(tail)))
-        raise NoiseBoundError(f"output slot {slot} should be zero but holds {vector[slot]!r}")
+        raise NoiseBoundError(
+            f"output slot {slot} should be zero but is not within {ZERO_TOLERANCE} of 0"
+        )
     return vector[:used]
 
 
@@ -548,7 +551,10 @@ def _uniform_output(vector: FloatArray, name: str) -> float:
     # 2.
     spread = float(vector.max() - vector.min())
     if spread > BATCH_SPREAD_TOLERANCE:
-        raise NoiseBoundError(f"the {name} output's slots disagree by {spread:.3g}: not a slot-sum")
+        raise NoiseBoundError(
+            f"the {name} output's slots disagree by more than {BATCH_SPREAD_TOLERANCE}: "
+            "not a slot-sum"
+        )
     # 3.
     return float(vector.mean())
 
@@ -558,7 +564,7 @@ def decode_batch(outputs: Sequence[FloatArray], public: PublicInputs) -> dict[st
 
     Steps: 1. two output vectors, each uniform; 2. unscale S = output / mu and check its
     range; 3. totals (atoms - S) / 2, error bound atoms * BATCH_SIGN_ERROR / 2 plus noise / 2;
-    4. per point."""
+    4. per point. Unrounded: what leaves the regulator is :func:`release_batch` of it."""
     # 1.
     if len(outputs) != 2:
         raise BundleFormatError(f"calibration batch has 2 output vectors, got {len(outputs)}")
@@ -575,7 +581,9 @@ def decode_batch(outputs: Sequence[FloatArray], public: PublicInputs) -> dict[st
         # 2.
         total = value / mu
         if abs(total) > atoms * (1.0 + BATCH_SIGN_ERROR) + noise:
-            raise NoiseBoundError(f"the {name} sum {total:.6g} exceeds its range")
+            raise NoiseBoundError(
+                f"the {name} sum exceeds its range (at most {atoms} plus the error bound)"
+            )
         # 3.
         count = min(max((atoms - total) / 2.0, 0.0), float(atoms))
         error = (atoms * BATCH_SIGN_ERROR + noise) / 2.0
@@ -583,6 +591,18 @@ def decode_batch(outputs: Sequence[FloatArray], public: PublicInputs) -> dict[st
         report[name] = count / points
         report[f"{name}_error_bound"] = error / points
     return report
+
+
+def release_batch(report: dict[str, Any]) -> dict[str, Any]:
+    """The batch report as it may leave the regulator (design, 2026-12-03): ``coverage`` and
+    ``mean_set_size`` rounded to the decimal step of their error bounds, each bound widened by
+    the half step the rounding may add (see :func:`regaudit.shared.release.release`). The
+    point form needs nothing: it reports 0/1 bits and integer set sizes only."""
+    released = dict(report)
+    for name in ("mean_set_size", "coverage"):
+        bound = f"{name}_error_bound"
+        released[name], released[bound] = release(report[name], report[bound])
+    return released
 
 
 # ============================================================================================
@@ -649,4 +669,5 @@ __all__ = [
     "parse_calibration_input",
     "quantile_pattern",
     "rank_positions",
+    "release_batch",
 ]

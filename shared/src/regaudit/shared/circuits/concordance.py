@@ -57,6 +57,7 @@ from regaudit.shared.algebra import FloatArray, SlotBackend, V
 from regaudit.shared.circuits.base import Plan, PublicInputs
 from regaudit.shared.errors import BundleFormatError, CircuitError, InputError, NoiseBoundError
 from regaudit.shared.profiles import ParameterProfile
+from regaudit.shared.release import release, round_bound_up, round_to_bound
 
 #: Fewest and most patients one audit may hold (pairs grow quadratically: 4096 patients are
 #: 8,386,560 pair slots, 1,024 chunks of 8 ciphertexts at N = 2^14).
@@ -431,7 +432,8 @@ class ConcordanceCircuit:
         """Regulator side: see :func:`decode_outputs` and :func:`build_report`."""
         public = self.validate_public(public)
         comparable, balance, noise = decode_outputs(outputs, public, rows)
-        return build_report(comparable, balance, patients=public["patients"], noise=noise)
+        report = build_report(comparable, balance, patients=public["patients"], noise=noise)
+        return release_report(report, noise=noise)
 
 
 # ============================================================================================
@@ -469,8 +471,8 @@ def decode_outputs(
         spread = float(np.abs(vector - mean).max())
         if spread > SLOT_AGREEMENT_TOLERANCE:
             raise NoiseBoundError(
-                f"output {name!r}: slots differ by {spread:.3g} (> {SLOT_AGREEMENT_TOLERANCE}); "
-                "every slot must hold the same aggregate"
+                f"output {name!r}: slots differ by more than {SLOT_AGREEMENT_TOLERANCE} "
+                "(scaled units); every slot must hold the same aggregate"
             )
         # 3.
         values.append(mean / mu)
@@ -528,6 +530,32 @@ def build_report(
         "approximation": f"odd least-squares sign polynomial, degree {SIGN_DEGREE}, on ranks",
         "time_ties": TIME_TIES,
     }
+
+
+def release_report(report: dict[str, Any], *, noise: float) -> dict[str, Any]:
+    """The report as it may leave the regulator (design, 2026-12-03): every decoded number
+    rounded to the precision its CKKS noise bound supports.
+
+    The pair counts are rounded to the step of ``noise`` (the CKKS allowance on each
+    aggregate, pair units); ``c_index`` to the step of ``c_index_noise`` (which is widened by
+    the half step the rounding may add). ``c_index_error_bound`` is rounded up to two
+    significant digits after adding that half step. The rounding follows the noise, not the
+    total bound: the rest of ``c_index_error_bound`` is the polynomial's deterministic
+    approximation error (a function of the data alone, loose: 0.4-1), which carries no
+    decryption noise; rounding C to it would report C to one decimal."""
+    released = dict(report)
+    released["concordant_pairs"] = round_to_bound(report["concordant_pairs"], noise)
+    released["comparable_pairs"] = round_to_bound(report["comparable_pairs"], noise)
+    if report["c_index"] is not None and report["c_index_noise"] is not None:
+        c_index, c_noise = release(report["c_index"], report["c_index_noise"])
+        released["c_index"], released["c_index_noise"] = c_index, c_noise
+        assert c_index is not None
+        widening = abs(c_index - report["c_index"])
+        if report["c_index_error_bound"] is not None:
+            released["c_index_error_bound"] = min(
+                1.0, round_bound_up(report["c_index_error_bound"] + widening)
+            )
+    return released
 
 
 # ============================================================================================
@@ -594,6 +622,7 @@ __all__ = [
     "approximation_bound",
     "build_report",
     "concordance_reference",
+    "release_report",
     "decode_outputs",
     "encode_patients",
     "evaluate_plaintext",

@@ -78,6 +78,7 @@ from regaudit.shared.errors import (
     NoiseBoundError,
 )
 from regaudit.shared.profiles import ParameterProfile
+from regaudit.shared.release import release
 
 #: Threshold used when the input gives none.
 DEFAULT_THRESHOLD = 0.1
@@ -379,15 +380,23 @@ class DisagreementCircuit:
     ) -> dict[str, Any]:
         """Regulator side: see :func:`decode_moments` and :func:`build_disagreement_report`."""
         public = self.validate_public(public)
-        moments = decode_moments(outputs, public, rows)
-        slots = int(np.asarray(outputs[0]).shape[0])
-        noise = moment_noise_bounds(moments, rows=rows, chunks=-(-rows // slots), slots=slots)
-        return build_disagreement_report(moments, public, rows=rows, noise=noise)
+        return release_report(decode_unrounded(outputs, public, rows))
 
 
 # ============================================================================================
 # 4. Decoding into the report (regulator side)
 # ============================================================================================
+
+
+def decode_unrounded(
+    outputs: Sequence[FloatArray], public: PublicInputs, rows: int
+) -> dict[str, Any]:
+    """The report at full precision (validated ``public``). Regulator-internal: what leaves
+    the regulator is :func:`release_report` of it (``DisagreementCircuit.decode``)."""
+    moments = decode_moments(outputs, public, rows)
+    slots = int(np.asarray(outputs[0]).shape[0])
+    noise = moment_noise_bounds(moments, rows=rows, chunks=-(-rows // slots), slots=slots)
+    return build_disagreement_report(moments, public, rows=rows, noise=noise)
 
 
 def decode_moments(outputs: Sequence[FloatArray], public: PublicInputs, rows: int) -> FloatArray:
@@ -411,7 +420,10 @@ def decode_moments(outputs: Sequence[FloatArray], public: PublicInputs, rows: in
     tail = vector[count:]
     if tail.size and np.abs(tail).max() > ZERO_TOLERANCE * max(1.0, rows / ZERO_SCALE_ROWS):
         slot = count + int(np.argmax(np.abs(tail)))
-        raise NoiseBoundError(f"output slot {slot} should be zero but holds {vector[slot]!r}")
+        tolerance = ZERO_TOLERANCE * max(1.0, rows / ZERO_SCALE_ROWS)
+        raise NoiseBoundError(
+            f"output slot {slot} should be zero but is not within {tolerance:.3g} of 0"
+        )
     means = vector[:count] / output_scale(rows) / rows
     # 3.
     if np.abs(means).max() > 1.0 + ZERO_TOLERANCE or means[1::2].min() < -ZERO_TOLERANCE:
@@ -496,6 +508,28 @@ def build_disagreement_report(
     }
 
 
+def release_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The report as it may leave the regulator (design, 2026-12-03): the mean pairwise
+    squared difference rounded to the step of ``error_bound`` and each per-model mean to the
+    step of its ``per_model_error_bounds`` entry; every bound widened by the half step the
+    rounding may add and rounded up to two significant digits (see
+    :func:`regaudit.shared.release.release`). The decision is the decoder's (unrounded
+    values, unwidened bound)."""
+    released = dict(report)
+    released["mean_pairwise_squared_difference"], released["error_bound"] = release(
+        report["mean_pairwise_squared_difference"], report["error_bound"]
+    )
+    pairs = [
+        release(value, bound)
+        for value, bound in zip(
+            report["per_model_mean_outputs"], report["per_model_error_bounds"], strict=True
+        )
+    ]
+    released["per_model_mean_outputs"] = [value for value, _ in pairs]
+    released["per_model_error_bounds"] = [bound for _, bound in pairs]
+    return released
+
+
 # ============================================================================================
 # Plaintext oracle and dry run
 # ============================================================================================
@@ -559,8 +593,10 @@ __all__ = [
     "output_scale",
     "top_powers",
     "decode_moments",
+    "decode_unrounded",
     "degree_of",
     "disagreement_reference",
+    "release_report",
     "evaluate_plaintext",
     "output_slot",
     "parse_disagreement_input",

@@ -87,6 +87,12 @@ from regaudit.shared.errors import (
     SignColumnError,
 )
 from regaudit.shared.profiles import ParameterProfile
+from regaudit.shared.release import (
+    release,
+    round_bound_up,
+    round_down_to_bound,
+    round_up_to_bound,
+)
 
 #: Threshold used when the input gives none.
 DEFAULT_DRIFT_THRESHOLD = 0.1
@@ -521,13 +527,18 @@ class DriftCircuit:
     ) -> dict[str, Any]:
         """Regulator side: see :func:`decode_moments` and :func:`build_drift_report`."""
         public = self.validate_public(public)
-        moments = decode_moments(outputs, public)
-        return build_drift_report(moments, public)
+        return release_report(decode_unrounded(outputs, public), public)
 
 
 # ============================================================================================
 # 4. Decoding into the report (regulator side)
 # ============================================================================================
+
+
+def decode_unrounded(outputs: Sequence[FloatArray], public: PublicInputs) -> dict[str, Any]:
+    """The report at full precision (validated ``public``). Regulator-internal: what leaves
+    the regulator is :func:`release_report` of it (``DriftCircuit.decode``)."""
+    return build_drift_report(decode_moments(outputs, public), public)
 
 
 def decode_moments(outputs: Sequence[FloatArray], public: PublicInputs) -> FloatArray:
@@ -561,7 +572,7 @@ def decode_moments(outputs: Sequence[FloatArray], public: PublicInputs) -> Float
         if (~used).any() and np.abs(vector[~used]).max() > ZERO_TOLERANCE:
             slot = int(np.argmax(np.where(used, 0.0, np.abs(vector))))
             raise NoiseBoundError(
-                f"output {index} slot {slot} should be zero but holds {vector[slot]!r}"
+                f"output {index} slot {slot} should be zero but is not within {ZERO_TOLERANCE} of 0"
             )
     moments = np.array([vectors[v][s] for v, s in positions]) / output_gain(bins)
     moments = moments.reshape(features, QUANTITIES)
@@ -754,10 +765,11 @@ def check_signed_sum(
     slack = signed_sum_noise_bound(atoms)
     # 3.
     if not low - slack <= signed_sum <= high + slack:
+        # no decrypted value in the message (design, 2026-12-03): the feature and the rule
         raise SignColumnError(
-            f"feature {feature}: the signed sum {signed_sum:.9g} lies outside the certified "
-            f"interval [{low:.9g}, {high:.9g}] for sum |P - Q| / w1_range: the client's sign "
-            "column does not match its CDFs"
+            f"feature {feature}: the signed sum lies outside the certified interval for "
+            f"sum |P - Q| / w1_range (widened by its noise bound {slack:.3g}): the client's "
+            "sign column does not match its CDFs"
         )
 
 
@@ -795,6 +807,47 @@ def build_drift_report(moments: FloatArray, public: PublicInputs) -> dict[str, A
                 "drift_detected": _decision(distance, threshold, distance_bound),
             }
         )
+    return _assemble(features, public)
+
+
+def w1_noise_bound(public: PublicInputs, feature: int) -> float:
+    """CKKS noise bound of feature ``feature``'s reported ``w1_distance`` (data units)."""
+    scale = public["w1_range"][feature]
+    return signed_sum_noise_bound(stride_for(public["bins"])) * scale * public["bin_width"]
+
+
+def release_report(report: dict[str, Any], public: PublicInputs) -> dict[str, Any]:
+    """The report as it may leave the regulator (design, 2026-12-03), per feature:
+
+    * ``distance`` rounded to the step of ``distance_error_bound`` (widened by the half step
+      the rounding may add, see :func:`regaudit.shared.release.release`);
+    * ``w1_distance`` rounded to the step of its CKKS noise bound (:func:`w1_noise_bound`):
+      the rest of ``w1_error_bound`` is the certified interval's width, a function of the
+      moments' bounds and not of the decryption noise, and rounding W1 to it would throw away
+      the precision the signed sum has;
+    * ``w1_error_bound`` widened by that rounding (never below the widened noise bound) and
+      rounded up to two significant digits;
+    * ``w1_certified_low`` / ``_high`` rounded outwards (down / up) to the step of the
+      released ``w1_error_bound``, so the interval still contains the truth and W1.
+
+    The top-level fields are re-assembled from the released features; decisions are the
+    decoder's (unrounded values, unwidened bounds)."""
+    features: list[dict[str, Any]] = []
+    for f, feature in enumerate(report["features"]):
+        released = dict(feature)
+        released["distance"], released["distance_error_bound"] = release(
+            feature["distance"], feature["distance_error_bound"]
+        )
+        w1, w1_noise = release(feature["w1_distance"], w1_noise_bound(public, f))
+        assert w1 is not None
+        bound = max(
+            w1_noise, round_bound_up(feature["w1_error_bound"] + abs(w1 - feature["w1_distance"]))
+        )
+        released["w1_distance"] = w1
+        released["w1_error_bound"] = bound
+        released["w1_certified_low"] = round_down_to_bound(feature["w1_certified_low"], bound)
+        released["w1_certified_high"] = round_up_to_bound(feature["w1_certified_high"], bound)
+        features.append(released)
     return _assemble(features, public)
 
 
@@ -881,6 +934,7 @@ __all__ = [
     "check_signed_sum",
     "column_names",
     "decode_moments",
+    "decode_unrounded",
     "drift_reference",
     "encode_drift_columns",
     "evaluate_plaintext",
@@ -894,7 +948,9 @@ __all__ = [
     "parse_drift_input",
     "part_count",
     "parts_per_output",
+    "release_report",
     "signed_sum_noise_bound",
     "sqrt_sum_bounds",
     "stride_for",
+    "w1_noise_bound",
 ]

@@ -583,10 +583,19 @@ class FairnessCircuit:
         assert result is not None
         return [strided_sum(backend, result, stride=width, count=slots // width)]
 
+    def output_tolerance(self, rows: int, public: PublicInputs) -> float:
+        """The client's output check: a slot may differ from the oracle by less than the
+        decoder's COUNT_TOLERANCE (in counts), so no forged deviation survives rounding."""
+        return COUNT_TOLERANCE * output_scale(rows)
+
     def decode(
         self, outputs: Sequence[FloatArray], public: PublicInputs, rows: int
     ) -> dict[str, Any]:
-        """Regulator side: see :func:`decode_counts` and :func:`build_report`."""
+        """Regulator side: see :func:`decode_counts` and :func:`build_report`.
+
+        Release (design, 2026-12-03): nothing to round. Counts are exact integers (a slot
+        further than COUNT_TOLERANCE from one is refused) and every rate is an exact fraction
+        of them (error bound 0), so no decrypted digit reaches the result."""
         public = self.validate_public(public)
         counts = decode_counts(outputs, public, rows)
         return build_report(counts, threshold=public["threshold"], rows=rows)
@@ -614,20 +623,20 @@ class GroupCounts:
         positives fit within the negatives. (The total over groups is checked by the caller.)
         """
         values = (self.count, self.positives, self.predicted_positives, self.true_positives)
+        # Messages name the group and the rule, never the decoded counts: a forged output could
+        # make them equal chosen rows' values (issue 8, attack 1).
         # 1.
         if min(values) < 0:
-            raise NoiseBoundError(f"group {name!r}: negative count in {values}")
+            raise NoiseBoundError(f"group {name!r}: a decoded count is negative")
         # 2.
         if self.true_positives > min(self.positives, self.predicted_positives):
             raise NoiseBoundError(
-                f"group {name!r}: {self.true_positives} true positives exceed positives "
-                f"({self.positives}) or predicted positives ({self.predicted_positives})"
+                f"group {name!r}: true positives exceed positives or predicted positives"
             )
         # 3.
         if max(self.positives, self.predicted_positives) > self.count:
             raise NoiseBoundError(
-                f"group {name!r}: positives or predicted positives exceed the group size "
-                f"{self.count}"
+                f"group {name!r}: positives or predicted positives exceed the group size"
             )
         # 4.
         if self.predicted_positives - self.true_positives > self.count - self.positives:
@@ -660,20 +669,20 @@ def decode_counts(
     replicas = blocks[:, :used]
     rounded = np.rint(replicas.mean(axis=0))
     distance = np.abs(replicas - rounded)
+    # messages name the slot and the tolerance, never a decrypted value (design, 2026-12-03)
     if distance.max() > COUNT_TOLERANCE:
         block, position = np.unravel_index(int(np.argmax(distance)), distance.shape)
         raise NoiseBoundError(
-            f"output slot {block * width + position} holds {replicas[block, position]!r} "
-            f"(after the output scale), {distance[block, position]:.3g} away from the count "
-            f"{rounded[position]:.0f}"
+            f"output slot {block * width + position} is not within {COUNT_TOLERANCE} of the "
+            "integer count its replicas agree on (after the output scale)"
         )
     # 3.
     zeros = blocks[:, used:]
     if zeros.size and np.abs(zeros).max() > COUNT_TOLERANCE:
         block, position = np.unravel_index(int(np.argmax(np.abs(zeros))), zeros.shape)
         raise NoiseBoundError(
-            f"output slot {block * width + used + position} should be zero but holds "
-            f"{zeros[block, position]!r} (after the output scale)"
+            f"output slot {block * width + used + position} should be zero but is not within "
+            f"{COUNT_TOLERANCE} of 0 (after the output scale)"
         )
     # 4.
     counts: dict[str, GroupCounts] = {}
@@ -690,7 +699,7 @@ def decode_counts(
     # 5.
     assigned = sum(group.count for group in counts.values())
     if assigned > rows:
-        raise NoiseBoundError(f"the groups hold {assigned} rows but the audit has {rows}")
+        raise NoiseBoundError(f"the groups hold more rows than the audit has ({rows})")
     return counts
 
 

@@ -43,6 +43,7 @@ from regaudit.shared.circuits.base import (
 )
 from regaudit.shared.errors import BundleFormatError, CircuitError, InputError, NoiseBoundError
 from regaudit.shared.profiles import ParameterProfile
+from regaudit.shared.release import release_all
 
 #: Most buckets: one ciphertext column each (the planner traces every column at full slot count).
 MAX_BUCKETS = 1024
@@ -259,10 +260,7 @@ class ProvenanceCircuit:
     ) -> dict[str, Any]:
         """Regulator side: :func:`decode_totals` and :func:`build_provenance_report`."""
         public = self.validate_public(public)
-        totals = decode_totals(outputs, public, rows)
-        largest = float(np.abs(totals).max()) if totals.size else 0.0
-        bound = error_bound(public, rows, largest_total=largest)
-        return build_provenance_report(totals, public, error_bound=bound)
+        return release_report(decode_unrounded(outputs, public, rows))
 
 
 # ============================================================================================
@@ -279,6 +277,17 @@ def error_bound(public: PublicInputs, rows: int, *, largest_total: float | None 
     largest = MAX_TOTAL * scale if largest_total is None else abs(largest_total)
     additive = NOISE_FRACTION * MAX_TOTAL * chunks * scale
     return additive + MASK_RELATIVE_ERROR * (largest + additive)
+
+
+def decode_unrounded(
+    outputs: Sequence[FloatArray], public: PublicInputs, rows: int
+) -> dict[str, Any]:
+    """The report at full precision (validated ``public``). Regulator-internal: what leaves
+    the regulator is :func:`release_report` of it (``ProvenanceCircuit.decode``)."""
+    totals = decode_totals(outputs, public, rows)
+    largest = float(np.abs(totals).max()) if totals.size else 0.0
+    bound = error_bound(public, rows, largest_total=largest)
+    return build_provenance_report(totals, public, error_bound=bound)
 
 
 def decode_totals(outputs: Sequence[FloatArray], public: PublicInputs, rows: int) -> FloatArray:
@@ -302,7 +311,11 @@ def decode_totals(outputs: Sequence[FloatArray], public: PublicInputs, rows: int
     tolerance = ZERO_TOLERANCE + MASK_RELATIVE_ERROR * largest
     if tail.size and np.abs(tail).max() > tolerance:
         slot = n_buckets + int(np.argmax(np.abs(tail)))
-        raise NoiseBoundError(f"output slot {slot} should be zero but holds {vector[slot]!r}")
+        # the tolerance depends on the largest total: name the rule, not its value
+        raise NoiseBoundError(
+            f"output slot {slot} should be zero but is not within {ZERO_TOLERANCE:.3g} plus "
+            f"{MASK_RELATIVE_ERROR:g} x the largest total of 0"
+        )
     # 3.
     totals = vector[:n_buckets]
     if np.abs(totals).max() > MAX_TOTAL + ZERO_TOLERANCE:
@@ -341,6 +354,19 @@ def build_provenance_report(
     }
 
 
+def release_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The report as it may leave the regulator (design, 2026-12-03): every bucket total
+    rounded to the step of ``error_bound``, which is widened by the half step the rounding may
+    add and rounded up to two significant digits (see
+    :func:`regaudit.shared.release.release`). The top-K, the indicator and the indeterminate
+    ranks are the decoder's (unrounded totals, unwidened bound)."""
+    released = dict(report)
+    released["bucket_totals"], released["error_bound"] = release_all(
+        report["bucket_totals"], report["error_bound"]
+    )
+    return released
+
+
 # ============================================================================================
 # Plaintext oracle and dry run
 # ============================================================================================
@@ -375,9 +401,11 @@ __all__ = [
     "bucket_of",
     "build_provenance_report",
     "decode_totals",
+    "decode_unrounded",
     "encode_provenance_columns",
     "error_bound",
     "evaluate_plaintext",
     "parse_provenance_input",
     "provenance_reference",
+    "release_report",
 ]

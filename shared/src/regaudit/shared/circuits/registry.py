@@ -1,16 +1,20 @@
 """Every circuit regaudit can run, by (circuit id, version).
 
-The six primitives of the design register here. A primitive whose module is not present in
-this installation (for example while it is being developed) is simply absent from
-:data:`CIRCUITS`; a module that is present but broken raises at import, loudly.
+The six primitives of the design register here. Every circuit module is imported with a plain,
+static import statement -- no ``importlib``, no optional modules -- so that the import-linter
+contracts see everything the evaluator can load (key custody: a circuit that imported secret-key
+code would break the "evaluator never reaches secret-key code" contract).
 """
 
 from __future__ import annotations
 
-import importlib
-
 from regaudit.shared.circuits.base import Circuit
+from regaudit.shared.circuits.calibration import CalibrationCircuit
+from regaudit.shared.circuits.concordance import ConcordanceCircuit
+from regaudit.shared.circuits.disagreement import DisagreementCircuit
+from regaudit.shared.circuits.drift import DriftCircuit
 from regaudit.shared.circuits.fairness import FairnessCircuit
+from regaudit.shared.circuits.provenance import ProvenanceCircuit
 from regaudit.shared.errors import CircuitError
 
 
@@ -20,34 +24,17 @@ class UnsupportedCircuitIdError(CircuitError):
     reason = "unsupported_circuit"
 
 
-#: (module under ``regaudit.shared.circuits``, class name) of every optional primitive.
-OPTIONAL_CIRCUITS: tuple[tuple[str, str], ...] = (
-    ("concordance", "ConcordanceCircuit"),
-    ("drift", "DriftCircuit"),
-    ("disagreement", "DisagreementCircuit"),
-    ("calibration", "CalibrationCircuit"),
-    ("provenance", "ProvenanceCircuit"),
-)
-
-
-def _load_optional() -> list[Circuit]:
-    circuits: list[Circuit] = []
-    for module_name, class_name in OPTIONAL_CIRCUITS:
-        qualified = f"regaudit.shared.circuits.{module_name}"
-        try:
-            module = importlib.import_module(qualified)
-        except ModuleNotFoundError as exc:
-            if exc.name != qualified:
-                raise
-            continue
-        circuits.append(getattr(module, class_name)())
-    return circuits
-
-
 #: (circuit_id, version) -> circuit instance (stateless, shared).
 CIRCUITS: dict[tuple[str, str], Circuit] = {
     (circuit.circuit_id, circuit.version): circuit
-    for circuit in (FairnessCircuit(), *_load_optional())
+    for circuit in (
+        FairnessCircuit(),
+        ConcordanceCircuit(),
+        DriftCircuit(),
+        DisagreementCircuit(),
+        CalibrationCircuit(),
+        ProvenanceCircuit(),
+    )
 }
 
 
@@ -70,7 +57,6 @@ def list_circuits() -> list[tuple[str, str]]:
 
 __all__ = [
     "CIRCUITS",
-    "OPTIONAL_CIRCUITS",
     "UnsupportedCircuitIdError",
     "get_circuit",
     "list_circuits",

@@ -1,10 +1,12 @@
 """in-toto Statement v1 payloads for regaudit's two signed statements.
 
 * Evaluation receipt (signed by the evaluator, predicate :data:`RECEIPT_PREDICATE`): binds the
-  circuit id and version, the parameter profile and its hash, the evaluation-key digest, the
-  digest of the manifest of every input ciphertext chunk received, the public inputs, the
-  canary seed, the digests of the output ciphertexts (also the statement's subjects), planned
-  and observed depth, operation counts and the evaluation times.
+  audit id, client key and regulator key of the client-signed job header (and that header's
+  digest), what the evaluator deleted when the job ended, the circuit id and version, the
+  parameter profile and its hash, the evaluation-key digest, the digest of the manifest of
+  every input ciphertext chunk received, the public inputs, the canary seed, the digests of
+  the output ciphertexts (also the statement's subjects), planned and observed depth,
+  operation counts and the evaluation times.
 * Audit submission (signed by the client, predicate :data:`SUBMISSION_PREDICATE`): its only
   subject is the receipt envelope (SHA-256 of its RFC 8785 canonical JSON); the predicate binds
   the hiding input commitments, the sealed-key digest, the regulator key, the data description
@@ -35,7 +37,7 @@ from regaudit.shared.evidence.canonical import (
 )
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-RECEIPT_PREDICATE = "https://regaudit.dev/attestations/evaluation-receipt/v1"
+RECEIPT_PREDICATE = "https://regaudit.dev/attestations/evaluation-receipt/v2"
 SUBMISSION_PREDICATE = "https://regaudit.dev/attestations/audit-submission/v1"
 STATEMENT_FIELDS = ("_type", "subject", "predicateType", "predicate")
 RECEIPT_SUBJECT_NAME = "receipt"
@@ -67,7 +69,18 @@ RECEIPT_FIELDS = (
     "finished_at",
     "evaluator_key_id",
     "software",
+    "audit_id",
+    "client_key_id",
+    "regulator_key_id",
+    "job_header_digest",
+    "retention",
 )
+
+#: Values ``predicate.retention`` may take per item: the evaluator deleted the item when the job
+#: ended, or keeps it only until the other jobs that use the same evaluation keys end.
+RETENTION_VALUES = ("deleted", "retained_until_jobs_end")
+#: Items ``predicate.retention`` reports on.
+RETENTION_ITEMS = ("input_ciphertexts", "evaluation_keys")
 
 SUBMISSION_FIELDS = (
     "audit_id",
@@ -119,6 +132,14 @@ class ReceiptStatement:
     finished_at: datetime
     evaluator_key_id: str
     software: dict[str, str]
+    #: the parties and audit the client bound the job to (its signed job header)
+    audit_id: str
+    client_key_id: str
+    regulator_key_id: str
+    #: digest of the client-signed job header (``JobHeader.digest``)
+    job_header_digest: str
+    #: what the evaluator deleted when the job ended (RETENTION_ITEMS -> RETENTION_VALUES)
+    retention: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -226,6 +247,15 @@ class _Checker:
         return dict(value)
 
 
+def _retention(c: _Checker, value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping) or set(value) != set(RETENTION_ITEMS):
+        raise c.error(f"must report exactly {list(RETENTION_ITEMS)}", field="retention")
+    for item in RETENTION_ITEMS:
+        if value[item] not in RETENTION_VALUES:
+            raise c.error(f"must be one of {list(RETENTION_VALUES)}", field=f"retention.{item}")
+    return {item: str(value[item]) for item in RETENTION_ITEMS}
+
+
 _BUILD = _Checker(InputError)
 _PARSE = _Checker(BundleFormatError)
 
@@ -289,6 +319,11 @@ def build_receipt_statement(
     finished_at: datetime,
     evaluator_key_id: str,
     software: Mapping[str, str],
+    audit_id: str,
+    client_key_id: str,
+    regulator_key_id: str,
+    job_header_digest: str,
+    retention: Mapping[str, str],
 ) -> dict[str, Any]:
     """The evaluator's receipt statement. ``outputs`` are (name, ciphertext bytes); their
     digests become the statement's subjects and ``predicate.outputs``. InputError names any
@@ -332,6 +367,11 @@ def build_receipt_statement(
         "finished_at": format_rfc3339(finish),
         "evaluator_key_id": c.key_id(evaluator_key_id, "evaluator_key_id"),
         "software": c.str_map(software, "software"),
+        "audit_id": c.name(audit_id, "audit_id"),
+        "client_key_id": c.key_id(client_key_id, "client_key_id"),
+        "regulator_key_id": c.key_id(regulator_key_id, "regulator_key_id"),
+        "job_header_digest": c.digest(job_header_digest, "job_header_digest"),
+        "retention": _retention(c, retention),
     }
     subjects = [_subject(entry["name"], entry["digest"]) for entry in output_entries]
     return _statement(subjects, RECEIPT_PREDICATE, predicate)
@@ -522,6 +562,11 @@ def parse_receipt(payload: bytes) -> ReceiptStatement:
         finished_at=finished_at,
         evaluator_key_id=c.key_id(p["evaluator_key_id"], "evaluator_key_id"),
         software=c.str_map(p["software"], "software"),
+        audit_id=c.name(p["audit_id"], "audit_id"),
+        client_key_id=c.key_id(p["client_key_id"], "client_key_id"),
+        regulator_key_id=c.key_id(p["regulator_key_id"], "regulator_key_id"),
+        job_header_digest=c.digest(p["job_header_digest"], "job_header_digest"),
+        retention=_retention(c, p["retention"]),
     )
 
 

@@ -8,7 +8,7 @@ File format (JSON, version 1)::
                "revoked_at": null | <RFC 3339>, "note"}],
      "profiles": [{"name", "hash"}],
      "circuits": [{"id", "versions": [<str>, ...]}],
-     "max_age_seconds": 2592000, "clock_skew_seconds": 300}
+     "max_age_seconds": 604800, "clock_skew_seconds": 300}
 
 Revocation is by date: evidence dated at or after ``revoked_at`` is refused, earlier evidence
 still verifies. Dates inside evidence are chosen by the signer, so a stolen key could backdate;
@@ -49,7 +49,11 @@ from regaudit.shared.evidence.identity import (
 from regaudit.shared.profiles import PROFILES
 
 TRUST_STORE_VERSION = 1
-DEFAULT_MAX_AGE_SECONDS = 30 * 24 * 3600
+#: How old evidence may be by default. The times in receipts and submissions are chosen by
+#: their signers: a key stolen and revoked at time T can still sign statements dated before T.
+#: Evidence time therefore proves only "signed no earlier than the signer claims"; a short
+#: window bounds how far back a stolen key can reach (7 days; raise it per trust store).
+DEFAULT_MAX_AGE_SECONDS = 7 * 24 * 3600
 DEFAULT_CLOCK_SKEW_SECONDS = 300
 MAX_TRUST_STORE_BYTES = 4 * 1024 * 1024
 MAX_NOTE_CHARS = 1024

@@ -139,7 +139,7 @@ class HasEvaluationKeysResponse(_message.Message):
     def __init__(self, present: _Optional[bool] = ..., profile_name: _Optional[str] = ..., galois_steps: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class JobHeader(_message.Message):
-    __slots__ = ("circuit_id", "circuit_version", "profile_name", "profile_hash", "evaluation_keys_digest", "public_inputs_json", "rows", "idempotency_key", "canary_seed", "input_level", "n_chunks", "columns")
+    __slots__ = ("circuit_id", "circuit_version", "profile_name", "profile_hash", "evaluation_keys_digest", "public_inputs_json", "rows", "idempotency_key", "canary_seed", "input_level", "n_chunks", "columns", "audit_id", "client_public_key_json", "regulator_key_id", "client_signature")
     CIRCUIT_ID_FIELD_NUMBER: _ClassVar[int]
     CIRCUIT_VERSION_FIELD_NUMBER: _ClassVar[int]
     PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -152,6 +152,10 @@ class JobHeader(_message.Message):
     INPUT_LEVEL_FIELD_NUMBER: _ClassVar[int]
     N_CHUNKS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_PUBLIC_KEY_JSON_FIELD_NUMBER: _ClassVar[int]
+    REGULATOR_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     circuit_id: str
     circuit_version: str
     profile_name: str
@@ -164,7 +168,11 @@ class JobHeader(_message.Message):
     input_level: int
     n_chunks: int
     columns: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, circuit_id: _Optional[str] = ..., circuit_version: _Optional[str] = ..., profile_name: _Optional[str] = ..., profile_hash: _Optional[str] = ..., evaluation_keys_digest: _Optional[str] = ..., public_inputs_json: _Optional[bytes] = ..., rows: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., canary_seed: _Optional[bytes] = ..., input_level: _Optional[int] = ..., n_chunks: _Optional[int] = ..., columns: _Optional[_Iterable[str]] = ...) -> None: ...
+    audit_id: str
+    client_public_key_json: bytes
+    regulator_key_id: str
+    client_signature: bytes
+    def __init__(self, circuit_id: _Optional[str] = ..., circuit_version: _Optional[str] = ..., profile_name: _Optional[str] = ..., profile_hash: _Optional[str] = ..., evaluation_keys_digest: _Optional[str] = ..., public_inputs_json: _Optional[bytes] = ..., rows: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., canary_seed: _Optional[bytes] = ..., input_level: _Optional[int] = ..., n_chunks: _Optional[int] = ..., columns: _Optional[_Iterable[str]] = ..., audit_id: _Optional[str] = ..., client_public_key_json: _Optional[bytes] = ..., regulator_key_id: _Optional[str] = ..., client_signature: _Optional[bytes] = ...) -> None: ...
 
 class CiphertextPiece(_message.Message):
     __slots__ = ("column", "chunk", "offset", "total_size", "data")

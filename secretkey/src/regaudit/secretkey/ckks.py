@@ -1,12 +1,14 @@
 """CKKS secret-key operations: key generation, symmetric encryption, decryption.
 
-Client and regulator only. The evaluator must never import this module (an import-linter
-contract enforces it). No public key is ever created: the client encrypts with the secret key
-(SEAL's seeded symmetric ciphertexts, half the bytes), and the evaluator only ever sees the
-relinearization key and the Galois keys of the rotation steps the circuit needs.
+Part of the ``regaudit-secretkey`` distribution, which only the client and the regulator install;
+the evaluator's environment does not contain it (import-linter contracts and a packaging test
+hold this, and the evaluator refuses to run if any ``regaudit.secretkey`` module is loaded). No
+public key is ever created: the client encrypts with the secret key (SEAL's seeded symmetric
+ciphertexts, half the bytes), and the evaluator only ever sees the relinearization key and the
+Galois keys of the rotation steps the circuit needs.
 
-Note: SEAL (de)serializes through file paths, so the serialized secret key passes for a moment
-through a private 0700 directory on RAM-backed ``/dev/shm`` and is unlinked right away.
+The serialized secret key never touches a named file: it passes through an anonymous in-memory
+file (memfd), see :mod:`regaudit.secretkey._internal.seal`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-import tenseal.sealapi as sealapi
 
+from regaudit.secretkey._internal import seal as sk_seal
 from regaudit.shared._internal import seal
 from regaudit.shared.algebra import FloatArray
 from regaudit.shared.ckks import EvaluationKeys, load_ciphertext, normalize_steps
@@ -71,9 +73,7 @@ def _load_secret_key(profile: ParameterProfile, data: bytes) -> Any:
     if len(data) > MAX_SECRET_KEY_BYTES:
         raise KeyMaterialError(f"secret key of {len(data)} bytes exceeds {MAX_SECRET_KEY_BYTES}")
     sctx = seal.get_context(profile)
-    key = seal.from_bytes(
-        sealapi.SecretKey, sctx, bytes(data), what="secret key", error=KeyMaterialError
-    )
+    key = sk_seal.secret_key_from_bytes(sctx, bytes(data))
     if not seal.is_valid_for(key, sctx):
         raise KeyMaterialError(f"secret key is not valid for profile {profile.name}")
     return key
@@ -94,7 +94,7 @@ class ClientKeys:
         self.profile = profile
         self._secret_key = secret_key
         self._sctx = seal.get_context(profile)
-        self._encryptor = sealapi.Encryptor(self._sctx.context, secret_key)
+        self._encryptor = sk_seal.new_encryptor(self._sctx, secret_key)
         self._evaluation_keys = EvaluationKeys(
             profile_name=profile.name,
             relin_keys=relin_keys,
@@ -108,7 +108,7 @@ class ClientKeys:
         (normalized to 1..slot_count-1; step 0 needs no key)."""
         steps = normalize_steps(galois_steps, profile.slot_count)
         sctx = seal.get_context(profile)
-        generator = sealapi.KeyGenerator(sctx.context)
+        generator = sk_seal.new_key_generator(sctx)
         relin = seal.to_bytes(generator.create_relin_keys())
         # Passing Galois *elements* (not steps) selects the element overload unambiguously.
         elements = [sctx.galois_element(step) for step in steps]
@@ -130,7 +130,7 @@ class ClientKeys:
 
     def secret_key_bytes(self) -> bytes:
         """The SEAL-serialized secret key (seal it before it leaves the process)."""
-        return seal.to_bytes(self._secret_key)
+        return sk_seal.secret_key_to_bytes(self._secret_key)
 
     def decryptor(self) -> SecretKeyDecryptor:
         return SecretKeyDecryptor(self.profile, self._secret_key)
@@ -156,7 +156,7 @@ def encrypt_with_secret_key(
             _encryptors.move_to_end(cache_key)
     if encryptor is None:
         key = _load_secret_key(profile, secret_key)
-        encryptor = sealapi.Encryptor(seal.get_context(profile).context, key)
+        encryptor = sk_seal.new_encryptor(seal.get_context(profile), key)
         with _cache_lock:
             _encryptors[cache_key] = encryptor
             while len(_encryptors) > SECRET_KEY_CACHE_SIZE:
@@ -170,7 +170,7 @@ class SecretKeyDecryptor:
     def __init__(self, profile: ParameterProfile, secret_key: Any) -> None:
         self.profile = profile
         self._sctx = seal.get_context(profile)
-        self._decryptor = sealapi.Decryptor(self._sctx.context, secret_key)
+        self._decryptor = sk_seal.new_decryptor(self._sctx, secret_key)
 
     @classmethod
     def from_bytes(cls, profile: ParameterProfile, data: bytes) -> SecretKeyDecryptor:
@@ -180,7 +180,7 @@ class SecretKeyDecryptor:
     def decrypt(self, ciphertext: bytes, *, level: int) -> FloatArray:
         """Validate (see :func:`regaudit.shared.ckks.load_ciphertext`), decrypt, decode."""
         vector = load_ciphertext(self.profile, ciphertext, level=level)
-        plain = sealapi.Plaintext()
+        plain = sk_seal.new_plaintext()
         self._decryptor.decrypt(vector.ciphertext, plain)
         return np.asarray(self._sctx.encoder.decode_double(plain), dtype=np.float64)
 

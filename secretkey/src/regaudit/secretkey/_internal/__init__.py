@@ -1,0 +1,1 @@
+"""Hazardous internals of the secret-key distribution. Nothing here is public API."""

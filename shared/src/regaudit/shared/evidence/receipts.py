@@ -1,0 +1,239 @@
+"""The one check of an evaluation receipt, shared by the client and the regulator.
+
+The client runs it on the receipt the evaluator returned, before it seals or signs anything; the
+regulator runs it on the receipt in the bundle. Both build a :class:`ReceiptExpectation` from
+what they know independently of the evaluator -- the client from what it sent, the regulator
+from the client-signed submission, the bundle and the plan it recomputed -- so a receipt the
+client accepts is a receipt the regulator accepts, and the reverse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from regaudit.shared.circuits.base import Plan
+from regaudit.shared.errors import (
+    BadSignatureError,
+    DigestMismatchError,
+    RegauditError,
+    StaleEvidenceError,
+    UnsupportedCircuitError,
+    WrongParameterSetError,
+    WrongRegulatorKeyError,
+)
+from regaudit.shared.evidence import statements
+from regaudit.shared.evidence.canonical import canonical_json, sha256_digest
+from regaudit.shared.evidence.dsse import PAYLOAD_TYPE_INTOTO, verify_envelope
+from regaudit.shared.evidence.identity import PublicKeyRecord
+from regaudit.shared.evidence.statements import ReceiptStatement
+from regaudit.shared.protocol import CANARY_OUTPUT_NAME, output_name
+
+#: Default age limit of a receipt (seconds) when the caller has no trust-store setting: a
+#: receipt is checked by the client right after the job and by the regulator within days.
+DEFAULT_RECEIPT_MAX_AGE_SECONDS = 7 * 24 * 3600  # as the trust store default
+#: Default tolerance for clocks that disagree (seconds).
+DEFAULT_CLOCK_SKEW_SECONDS = 300
+#: Operation counters the receipt must report exactly as planned.
+PLANNED_COUNTERS: tuple[str, ...] = (
+    "ct_ct_multiplications",
+    "ct_pt_multiplications",
+    "rotations",
+    "additions",
+    "rescales",
+    "relinearizations",
+    "max_level",
+)
+#: What the evaluator must have deleted when the job ended: the per-row input ciphertexts (the
+#: regulator holds the key that decrypts them, so they must not outlive the job).
+REQUIRED_DELETIONS: tuple[str, ...] = ("input_ciphertexts",)
+
+
+@dataclass(frozen=True)
+class ReceiptExpectation:
+    """What a receipt must attest, as known independently of the evaluator."""
+
+    evaluator_key: PublicKeyRecord
+    plan: Plan
+    public_inputs: Mapping[str, Any]
+    audit_id: str
+    client_key_id: str
+    regulator_key_id: str
+    job_id: str
+    evaluation_keys_digest: str
+    inputs_manifest_digest: str
+    canary_seed: bytes
+    outputs: Sequence[bytes]
+    canary_output: bytes
+    #: the digest of the signed job header, where the checker knows it (the client does)
+    job_header_digest: str | None = None
+
+
+def _mismatch(name: str, attested: object, expected: object) -> DigestMismatchError:
+    return DigestMismatchError(
+        f"{name}: the receipt says {attested!r:.120}, expected {expected!r:.120}", field=name
+    )
+
+
+def check_receipt(
+    envelope: Mapping[str, Any],
+    *,
+    expected: ReceiptExpectation,
+    now: datetime,
+    max_age_seconds: int = DEFAULT_RECEIPT_MAX_AGE_SECONDS,
+    clock_skew_seconds: int = DEFAULT_CLOCK_SKEW_SECONDS,
+) -> ReceiptStatement:
+    """Check a receipt envelope against ``expected``; returns the parsed statement.
+
+    Raises a :class:`~regaudit.shared.errors.VerificationError` subclass naming the field.
+
+    Steps: 1. DSSE signature by the expected evaluator key; 2. strict statement parse; 3. the
+    statement names that key; 4. the bindings: job id, audit id, client key, regulator key (and
+    the signed job header's digest where known); 5. circuit id and version; 6. profile name and
+    hash; 7. evaluation-key digest; 8. input manifest digest and ciphertext count (the canary
+    plus every chunk of every column); 9. rows, public inputs and canary seed; 10. output count
+    and the digest of every output and of the canary; 11. planned and observed depth, every
+    operation counter and the rotation steps equal the plan; 12. the per-row inputs were
+    deleted when the job ended; 13. freshness: finished no longer ago than ``max_age_seconds``
+    and not in the future.
+    """
+    plan = expected.plan
+    key = expected.evaluator_key
+    # 1. signature
+    payload = verify_envelope(
+        envelope, public_key=key.public_key, key_id=key.key_id, payload_type=PAYLOAD_TYPE_INTOTO
+    )
+    # 2. parse
+    receipt = statements.parse_receipt(payload)
+    # 3. signer
+    if receipt.evaluator_key_id != key.key_id:
+        raise BadSignatureError(
+            "the receipt names a different evaluator key than the one that signed it",
+            field="evaluator_key_id",
+        )
+    # 4. bindings
+    if receipt.job_id != expected.job_id:
+        raise _mismatch("job_id", receipt.job_id, expected.job_id)
+    if receipt.audit_id != expected.audit_id:
+        raise _mismatch("audit_id", receipt.audit_id, expected.audit_id)
+    if receipt.client_key_id != expected.client_key_id:
+        raise _mismatch("client_key_id", receipt.client_key_id, expected.client_key_id)
+    if receipt.regulator_key_id != expected.regulator_key_id:
+        raise WrongRegulatorKeyError(
+            f"the job was bound to regulator {receipt.regulator_key_id[:16]}..., expected "
+            f"{expected.regulator_key_id[:16]}...",
+            field="regulator_key_id",
+        )
+    if (
+        expected.job_header_digest is not None
+        and receipt.job_header_digest != expected.job_header_digest
+    ):
+        raise _mismatch("job_header_digest", receipt.job_header_digest, expected.job_header_digest)
+    # 5. circuit
+    if (receipt.circuit_id, receipt.circuit_version) != (plan.circuit_id, plan.circuit_version):
+        raise UnsupportedCircuitError(
+            f"the receipt is for circuit {receipt.circuit_id}@{receipt.circuit_version}, "
+            f"expected {plan.circuit_id}@{plan.circuit_version}",
+            field="circuit_id",
+        )
+    # 6. profile
+    if (receipt.profile_name, receipt.profile_hash) != (
+        plan.profile.name,
+        plan.profile.profile_hash,
+    ):
+        raise WrongParameterSetError(
+            f"the receipt is for profile {receipt.profile_name} ({receipt.profile_hash}), "
+            f"expected {plan.profile.name} ({plan.profile.profile_hash})",
+            field="profile_hash",
+        )
+    # 7. evaluation keys
+    if receipt.evaluation_keys_digest != expected.evaluation_keys_digest:
+        raise _mismatch(
+            "evaluation_keys_digest",
+            receipt.evaluation_keys_digest,
+            expected.evaluation_keys_digest,
+        )
+    # 8. inputs
+    if receipt.inputs_manifest_digest != expected.inputs_manifest_digest:
+        raise _mismatch(
+            "inputs_manifest_digest",
+            receipt.inputs_manifest_digest,
+            expected.inputs_manifest_digest,
+        )
+    input_count = 1 + plan.n_chunks * len(plan.columns)
+    if receipt.input_count != input_count:
+        raise _mismatch("input_count", receipt.input_count, input_count)
+    # 9. rows, public inputs, canary seed
+    if receipt.rows != plan.rows:
+        raise _mismatch("rows", receipt.rows, plan.rows)
+    if not _same_json(receipt.public_inputs, expected.public_inputs):
+        raise _mismatch("public_inputs", receipt.public_inputs, dict(expected.public_inputs))
+    if receipt.canary_seed != expected.canary_seed:
+        raise _mismatch("canary_seed", receipt.canary_seed.hex(), expected.canary_seed.hex())
+    # 10. outputs
+    if len(expected.outputs) != plan.n_outputs:
+        raise _mismatch("outputs", f"{len(expected.outputs)} outputs", f"{plan.n_outputs}")
+    digests = [(output_name(i), sha256_digest(data)) for i, data in enumerate(expected.outputs)]
+    digests.append((CANARY_OUTPUT_NAME, sha256_digest(expected.canary_output)))
+    attested = list(receipt.outputs)
+    if [name for name, _ in attested] != [name for name, _ in digests]:
+        raise _mismatch("outputs", [n for n, _ in attested], [n for n, _ in digests])
+    for (name, attested_digest), (_, actual) in zip(attested, digests, strict=True):
+        if attested_digest != actual:
+            raise DigestMismatchError(
+                f"ciphertext {name} hashes to {actual}, the receipt attests {attested_digest}",
+                field=name,
+            )
+    # 11. depth, counts, rotation steps
+    if receipt.depth_planned != plan.depth:
+        raise _mismatch("depth_planned", receipt.depth_planned, plan.depth)
+    if receipt.depth_observed != plan.depth:
+        raise WrongParameterSetError(
+            f"the evaluator reports depth {receipt.depth_observed}, the plan is {plan.depth}",
+            field="depth_observed",
+        )
+    planned = plan.counts.to_dict()
+    for name in PLANNED_COUNTERS:
+        if receipt.operation_counts.get(name) != planned[name]:
+            raise _mismatch(
+                f"operation_counts.{name}", receipt.operation_counts.get(name), planned[name]
+            )
+    steps = receipt.operation_counts.get("rotation_steps")
+    if not isinstance(steps, list) or set(steps) != set(plan.rotation_steps):
+        raise _mismatch("operation_counts.rotation_steps", steps, list(plan.rotation_steps))
+    # 12. deletion of the per-row inputs
+    for item in REQUIRED_DELETIONS:
+        if receipt.retention.get(item) != "deleted":
+            raise _mismatch(f"retention.{item}", receipt.retention.get(item), "deleted")
+    # 13. freshness
+    skew = timedelta(seconds=clock_skew_seconds)
+    if receipt.finished_at > now + skew:
+        raise StaleEvidenceError(
+            f"the receipt is dated {receipt.finished_at.isoformat()}, in the future",
+            field="finished_at",
+        )
+    if now - receipt.finished_at > timedelta(seconds=max_age_seconds) + skew:
+        raise StaleEvidenceError(
+            f"the receipt is older than {max_age_seconds} s (finished "
+            f"{receipt.finished_at.isoformat()})",
+            field="finished_at",
+        )
+    return receipt
+
+
+def _same_json(a: object, b: object) -> bool:
+    try:
+        return canonical_json(a) == canonical_json(b)
+    except RegauditError:
+        return False
+
+
+__all__ = [
+    "DEFAULT_RECEIPT_MAX_AGE_SECONDS",
+    "PLANNED_COUNTERS",
+    "REQUIRED_DELETIONS",
+    "ReceiptExpectation",
+    "check_receipt",
+]
