@@ -316,7 +316,8 @@ def _one_audit(
         "operation_counts_planned": plan["operation_counts"],
         "operation_counts_match": evidence["operation_counts"] == plan["operation_counts"],
         "profile": evidence["profile"]["name"],
-        "canary_abs_error": evidence["canary"]["abs_error"],
+        # the regulator releases the canary as passed/failed only (no raw decryption)
+        "canary_passed": evidence["canary"]["passed"],
         "max_count_error": count_error(verdict["result"], expected),
         "raw_error": raw,
         "bundle_bytes": bundle.stat().st_size,
@@ -436,7 +437,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "max_raw_error_pre_rounding": max(
             (r["raw_error"].get("max_abs_count_error_pre_rounding", float("nan")) for r in runs),
         ),
-        "max_canary_abs_error": max(r["canary_abs_error"] for r in runs),
+        "canary_passed_every_run": all(r["canary_passed"] for r in runs),
     }
 
 
@@ -692,8 +693,8 @@ def write_markdown(document: dict[str, Any], path: Path) -> None:
             f"counts observed == planned in every run: {s['operation_counts_match_all_runs']} "
             f"({_ops(s['operation_counts_observed'])}). Max count error vs numpy: "
             f"**{s['max_count_error']}**; largest pre-rounding error "
-            f"{s['max_raw_error_pre_rounding']:.2e} (rounding tolerance 0.25); canary error "
-            f"{s['max_canary_abs_error']:.1e}.",
+            f"{s['max_raw_error_pre_rounding']:.2e} (rounding tolerance 0.25); canary passed in "
+            f"every run: {s['canary_passed_every_run']}.",
             "",
             "| stage (client process unless noted) | seconds |",
             "|---|---|",

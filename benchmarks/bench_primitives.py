@@ -464,7 +464,7 @@ def one_audit(
         "operation_counts_planned": plan["operation_counts"],
         "operation_counts_match": evidence["operation_counts"] == plan["operation_counts"],
         "profile": evidence["profile"]["name"],
-        "canary_abs_error": evidence.get("canary", {}).get("abs_error"),
+        "canary_passed": evidence.get("canary", {}).get("passed"),
         "error": result_errors(primitive, verdict["result"], want),
     }
 

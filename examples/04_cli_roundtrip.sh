@@ -14,6 +14,11 @@ mkdir -p "$run"
 "$py" -m regaudit.client init "$run/client" >/dev/null
 "$py" -m regaudit.regulator trust add "$run/evaluator/evaluator.pub.json" --trust "$run/trust.json" >/dev/null
 "$py" -m regaudit.regulator trust add "$run/client/client.pub.json" --trust "$run/trust.json" >/dev/null
+# the client pins the evaluator's receipt key and the regulator's card-signing key (both
+# printed by their init; key_id of evaluator.pub.json and regulator.pub.json)
+key_id() { "$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["key_id"])' "$1"; }
+pin_evaluator="$(key_id "$run/evaluator/evaluator.pub.json")"
+pin_regulator="$(key_id "$run/regulator/regulator.pub.json")"
 
 log="$run/evaluator.log"
 PYTHONUNBUFFERED=1 "$py" -m regaudit.evaluator serve --listen 127.0.0.1:0 \
@@ -37,7 +42,8 @@ cat >"$run/drift.json" <<'JSON'
 JSON
 "$py" -m regaudit.client audit drift --input "$run/drift.json" --drift-threshold 0.05 \
   --evaluator "$address" --regulator-card "$run/regulator/regulator-card.json" \
-  --identity "$run/client" --out "$run/drift.bundle" --quiet
+  --identity "$run/client" --out "$run/drift.bundle" --quiet \
+  --pin-evaluator "$pin_evaluator" --pin-regulator "$pin_regulator"
 "$py" -m regaudit.regulator verify "$run/drift.bundle" --identity "$run/regulator" \
   --trust "$run/trust.json" --json >"$run/drift-result.json"
 "$py" - "$run/drift-result.json" <<'PY'

@@ -17,6 +17,10 @@ regaudit-evaluator init "$run/evaluator"
 regaudit-client init "$run/client"
 regaudit-regulator trust add "$run/evaluator/evaluator.pub.json" --trust "$run/regulator/trust.json"
 regaudit-regulator trust add "$run/client/client.pub.json" --trust "$run/regulator/trust.json"
+# the client's trust anchors: the evaluator's receipt key and the regulator's card-signing key
+# (an audit against any other evaluator, or with a card signed by anybody else, is refused)
+regaudit-client trust add "$run/evaluator/evaluator.pub.json" --trust "$run/client/trust.json"
+regaudit-client trust add "$run/regulator/regulator.pub.json" --trust "$run/client/trust.json"
 
 echo "== 2. evaluator daemon on loopback (embedded SQLite store)"
 log="$run/evaluator.log"
@@ -38,7 +42,7 @@ echo "== 3. client audit (vendor): encrypt, submit, seal the key to the regulato
 regaudit-client audit fairness --input examples/data/fairness-sample.csv \
   --y-true y_true --y-pred y_pred --group group --threshold 0.1 \
   --evaluator "$address" --regulator-card "$run/regulator/regulator-card.json" \
-  --identity "$run/client" --out "$run/fairness.bundle"
+  --identity "$run/client" --trust "$run/client/trust.json" --out "$run/fairness.bundle"
 
 echo "== 4. regulator: verify every signature and binding, decrypt aggregates, report"
 regaudit-regulator verify "$run/fairness.bundle" --identity "$run/regulator" \

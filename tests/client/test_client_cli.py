@@ -187,6 +187,10 @@ def test_unknown_profile(
         (lambda card: card.pop("hpke"), "hpke"),
         (lambda card: card["hpke"].update(public_key="AAAA"), "hpke.public_key"),
         (lambda card: card.update(kind="client"), "kind"),
+        # the signed card (attack 7): unsigned, altered or padded cards are bad input
+        (lambda card: [card.pop("signer"), card.pop("signature")], "signature"),
+        (lambda card: card.update(extra="x"), "extra"),
+        (lambda card: card["signer"].update(kind="client"), "signer.kind"),
     ],
 )
 def test_malformed_regulator_card(
@@ -198,8 +202,15 @@ def test_malformed_regulator_card(
     write_json: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
+    from regaudit.shared.evidence.identity import SigningIdentity
+    from regaudit.shared.evidence.sealing import sign_card
+
     card = json.loads(regulator_card_file.read_text())
     mutate(card)
+    if "signature" in card and field not in ("extra", "signer.kind"):
+        # re-signed by the genuine regulator: the deeper field checks still apply
+        signer = SigningIdentity.load(regulator_card_file.parent, kind="regulator")
+        card = sign_card({k: v for k, v in card.items() if k != "signature"}, signer=signer)
     bad_card = tmp_path / "card.json"
     bad_card.write_text(json.dumps(card))
     out = tmp_path / "out.bundle"
@@ -207,6 +218,44 @@ def test_malformed_regulator_card(
     result = run(*audit_args(input_file, bad_card, client_identity_dir, out))
     assert_usage_error(result, "regulator-card", field)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("index", [0, 40, 63])
+def test_regulator_card_with_a_flipped_signature_byte(
+    index: int,
+    make_payload: Callable[..., dict[str, Any]],
+    regulator_card_file: Path,
+    client_identity_dir: Path,
+    write_json: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    import base64
+
+    card = json.loads(regulator_card_file.read_text())
+    signature = bytearray(base64.b64decode(card["signature"]))
+    signature[index] ^= 0x80
+    card["signature"] = base64.b64encode(bytes(signature)).decode()
+    bad_card = tmp_path / "card.json"
+    bad_card.write_text(json.dumps(card))
+    out = tmp_path / "out.bundle"
+    result = run(*audit_args(write_json(make_payload()), bad_card, client_identity_dir, out))
+    assert_usage_error(result, "regulator-card", "signature", "does not verify")
+    assert not out.exists()
+
+
+def test_regulator_card_with_a_duplicate_key_is_refused(
+    make_payload: Callable[..., dict[str, Any]],
+    regulator_card_file: Path,
+    client_identity_dir: Path,
+    write_json: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    text = regulator_card_file.read_text().strip()
+    bad_card = tmp_path / "card.json"
+    bad_card.write_text(text[:-1] + ',"kind":"regulator"}')
+    out = tmp_path / "out.bundle"
+    result = run(*audit_args(write_json(make_payload()), bad_card, client_identity_dir, out))
+    assert_usage_error(result, "regulator-card", "duplicate")
 
 
 def test_regulator_card_not_json(

@@ -137,6 +137,8 @@ def test_cli_audit_writes_a_bundle_that_verifies(
             audit_id=bundle.audit_id,
             profile_hash=profile.profile_hash,
             regulator_key_id=regulator.key_id,
+            client_key_id=client_key.key_id,
+            receipt_digest=receipt_digest(bundle.receipt),
         ),
     )
     decryptor = SecretKeyDecryptor.from_bytes(profile, secret_key)

@@ -44,7 +44,16 @@ class Parties:
     def card(self) -> Path:
         return self.regulator / "regulator-card.json"
 
-    def audit(self, input_file: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    @property
+    def pins(self) -> list[str]:
+        """The client's trust anchors: the evaluator's receipt key and the regulator's
+        card-signing key, as printed by their ``init`` (key_id of their .pub.json)."""
+        return pin_options(self.evaluator, self.regulator)
+
+    def audit(
+        self, input_file: Path, out: Path, *extra: str, pin: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """``regaudit-client audit fairness`` with both keys pinned (``pin=False``: none)."""
         return cli(
             "client",
             "audit",
@@ -59,6 +68,7 @@ class Parties:
             self.client,
             "--out",
             out,
+            *(self.pins if pin else []),
             *extra,
         )
 
@@ -80,6 +90,23 @@ class Parties:
             "--json",
             *extra,
         )
+
+
+def key_id(public_key_file: Path) -> str:
+    """key_id of a ``<kind>.pub.json`` file."""
+    value = json.loads(public_key_file.read_text())["key_id"]
+    assert isinstance(value, str)
+    return value
+
+
+def pin_options(evaluator_dir: Path, regulator_dir: Path) -> list[str]:
+    """``--pin-evaluator KEY_ID --pin-regulator KEY_ID`` for identities made by ``init``."""
+    return [
+        "--pin-evaluator",
+        key_id(evaluator_dir / "evaluator.pub.json"),
+        "--pin-regulator",
+        key_id(regulator_dir / "regulator.pub.json"),
+    ]
 
 
 def start_evaluator(identity: Path, store: Path) -> tuple[subprocess.Popen[str], str]:

@@ -17,6 +17,7 @@ import numpy as np
 # the process helpers are shared with tests/e2e (both directories are on pytest's pythonpath)
 from e2e_harness import ROOT as ROOT
 from e2e_harness import cli as cli
+from e2e_harness import pin_options
 from e2e_harness import start_evaluator as start_evaluator
 
 #: Where the round-trip timings of a test run are written (for the report).
@@ -60,6 +61,7 @@ class Parties:
             "--out",
             bundle,
             "--quiet",
+            *pin_options(self.evaluator, self.regulator),
             *options,
         )
         audit_s = time.monotonic() - started

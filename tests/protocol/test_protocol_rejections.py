@@ -373,9 +373,7 @@ def test_job_header_with_a_bad_client_signature_is_unauthenticated(
         "client_signature": header.__class__(
             **{
                 **header.__dict__,
-                "client_signature": SigningIdentity.generate("client").sign(
-                    header.signing_input()
-                ),
+                "client_signature": SigningIdentity.generate("client").sign(header.signing_input()),
             }
         ),
     }
@@ -406,9 +404,7 @@ def test_idempotency_keys_are_scoped_to_the_client(
         first = connection.submit_job(victim, uploaded.ciphertexts(victim))
         assert connection.wait_for_job(first.job_id).state is JobState.SUCCEEDED
         connection.upload_evaluation_keys(uploaded.keys.evaluation_keys())
-        intruder = uploaded.header(
-            idempotency_key=key, client=SigningIdentity.generate("client")
-        )
+        intruder = uploaded.header(idempotency_key=key, client=SigningIdentity.generate("client"))
         second = connection.submit_job(intruder, uploaded.ciphertexts(intruder))
         assert not second.deduplicated and second.job_id != first.job_id
         assert connection.wait_for_job(second.job_id).state is JobState.SUCCEEDED

@@ -267,6 +267,19 @@ def test_revoked_evaluator_key_is_refused(parties: Any, good: Any) -> None:
     rejected(parties, good.bundle, RevokedKeyError, "revoked_key", trust=trust)
 
 
+def test_stolen_evaluator_key_with_a_backdated_receipt_is_refused(
+    parties: Any, builder: Any, payload: Any
+) -> None:
+    """A receipt backdated before the evaluator key's revocation does not help: the key must
+    also be unrevoked when the (honest) client signed the submission."""
+    data = parse_fairness_input(payload(300, seed=4))
+    backdated = builder(data, finished_at=utc_now() - timedelta(hours=2), created_at=utc_now())
+    trust = parties.trust()
+    assert verify(parties, backdated, trust=trust).audit_id == backdated.audit_id
+    trust.revoke(parties.evaluator.key_id, at=utc_now() - timedelta(hours=1))
+    rejected(parties, backdated, RevokedKeyError, "revoked_key", trust=trust)
+
+
 def test_wrong_regulator_identity_is_refused(parties: Any, good: Any) -> None:
     rejected(
         parties,

@@ -158,9 +158,15 @@ def check_regulator_signer(card: RegulatorCard, accepted: Collection[str] | None
     if accepted is None:
         return
     if card.signer_key_id not in accepted:
+        hint = (
+            " (the pin names the card's HPKE key id; pin the regulator's signing key id, "
+            "key_id in regulator.pub.json)"
+            if card.regulator_key_id in accepted
+            else ""
+        )
         raise UntrustedIssuerError(
             f"the regulator card is signed by key {card.signer_key_id[:16]}..., which is not "
-            "a pinned or trusted regulator key; refusing to seal the audit key to it",
+            f"a pinned or trusted regulator key; refusing to seal the audit key to it{hint}",
             field="regulator_card.signer",
         )
 

@@ -24,8 +24,10 @@ audit stops with exit 1 (``untrusted_issuer``) before any key is generated (card
 is encrypted or uploaded (evaluator). Without pins or a trust file every key is accepted and a
 warning says so.
 
-Exit codes: 0 success; 1 the evaluator's receipt did not verify; 2 bad input or usage (the
-message names the offending field); 3 the evaluator is unreachable or failed the job.
+Exit codes: 0 success; 1 the evaluator's receipt or output did not verify, or the regulator
+card's signer or the evaluator's key is not pinned or trusted (``untrusted_issuer``); 2 bad input
+or usage (the message names the offending field); 3 the evaluator is unreachable or failed the
+job.
 Progress goes to stderr; stdout ends with a short summary (audit id, bundle path, job id).
 """
 
@@ -480,8 +482,9 @@ def audit(
         Path | None,
         typer.Option(
             "--trust",
-            help="Client trust file (regaudit-client trust add): evaluator and regulator keys "
-            "accepted besides the pins.",
+            help="Client trust file (regaudit-client trust add): the evaluator and regulator "
+            "keys accepted (with the pins). It anchors both parties: a party with no key in it "
+            "and no pin is refused.",
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -491,8 +494,9 @@ def audit(
 ) -> None:
     """Run an encrypted audit and write the bundle for the regulator.
 
-    Exit codes: 0 bundle written; 1 the evaluator's receipt did not verify; 2 bad input or
-    usage (the message names the field); 3 the evaluator is unreachable or failed the job.
+    Exit codes: 0 bundle written; 1 the evaluator's receipt did not verify, or the regulator
+    card or the evaluator key is not pinned/trusted (untrusted_issuer); 2 bad input or usage
+    (the message names the field); 3 the evaluator is unreachable or failed the job.
     """
     from regaudit.client.inputs import get_loader, load_audit_input
 

@@ -259,7 +259,8 @@ def verify_bundle(
        evaluator key, evaluation-key digest, input manifest, circuit, profile and rows
        (DigestMismatchError);
     9. freshness: the submission is within the trust store's age and clock-skew limits and
-       was made after the receipt (StaleEvidenceError);
+       was made after the receipt (StaleEvidenceError); neither key was revoked at the other
+       party's time either (RevokedKeyError);
     10. replay: neither the audit id, nor the evaluator's (key, job id), nor the sealed key
         was accepted before with a different bundle (ReplayError);
     11. the sealed key is the one the client signed, addressed to this regulator, and opens
@@ -365,8 +366,13 @@ def verify_bundle(
     _check_agreement(submission, receipt)
     checks.append("receipt_bound_to_submission")
 
-    # 9. freshness and ordering of the submission
+    # 9. freshness and ordering of the submission; revocation judged at both parties' times:
+    #    each signer chooses its own statement's time, so a key revoked at T must also be
+    #    unrevoked at the *other* party's time (a backdated submission needs a receipt that
+    #    predates T as well, i.e. the evaluator's collusion)
     _check_freshness(trust, receipt, submission, now=moment)
+    trust.require_key(client_key.key_id, kind="client", at=receipt.finished_at)
+    trust.require_key(evaluator_key.key_id, kind="evaluator", at=submission.created_at)
     checks.append("freshness")
 
     # 10. replay (checked now, recorded only after full success): the audit id, the
