@@ -127,6 +127,7 @@ def test_bundle_bound_to_another_regulator_is_refused_before_unsealing(
 
 def test_replay_guard_keys_on_job_and_sealed_key(tmp_path: Path) -> None:
     keys = replay_keys_of(
+        client_key_id="cc" * 32,
         audit_id="a1",
         evaluator_key_id="ee" * 32,
         job_id="j1",
@@ -142,6 +143,7 @@ def test_replay_guard_keys_on_job_and_sealed_key(tmp_path: Path) -> None:
         ):
             other = replay_keys_of(
                 **{
+                    "client_key_id": "cc" * 32,
                     "audit_id": "a1",
                     "evaluator_key_id": "ee" * 32,
                     "job_id": "j1",
@@ -154,18 +156,28 @@ def test_replay_guard_keys_on_job_and_sealed_key(tmp_path: Path) -> None:
             assert info.value.field == field
 
 
-def test_legacy_replay_database_is_migrated(tmp_path: Path) -> None:
-    import sqlite3
+def test_another_client_cannot_claim_a_victims_audit_id_first(tmp_path: Path) -> None:
+    """The audit-id replay key is scoped to the signing client: a bundle of another client
+    under the victim's audit id does not make the victim's genuine bundle a replay."""
 
-    path = tmp_path / REPLAY_DB_NAME
-    with sqlite3.connect(path) as connection:
-        connection.execute(
-            "CREATE TABLE seen_audits (audit_id TEXT PRIMARY KEY, bundle_digest TEXT NOT NULL, "
-            "first_seen TEXT NOT NULL)"
+    def keys(client: str, job: str, sealed: str) -> list[tuple[str, str]]:
+        return replay_keys_of(
+            client_key_id=client,
+            audit_id="victims-audit-id",
+            evaluator_key_id="ee" * 32,
+            job_id=job,
+            sealed_key_digest=sealed,
         )
-        connection.execute("INSERT INTO seen_audits VALUES ('old', 'sha256:aa', '2026-11-01')")
-    with ReplayGuard(path) as guard:
-        assert guard.seen_digest("audit_id", "old") == "sha256:aa"
+
+    with ReplayGuard(tmp_path / REPLAY_DB_NAME) as guard:
+        guard.record(
+            keys("aa" * 32, "j1", "sha256:" + "1" * 64), bundle_digest="sha256:" + "a" * 64
+        )
+        guard.check(keys("bb" * 32, "j2", "sha256:" + "2" * 64), bundle_digest="sha256:" + "b" * 64)
+        with pytest.raises(ReplayError):  # the same client, another bundle: a replay
+            guard.check(
+                keys("aa" * 32, "j3", "sha256:" + "3" * 64), bundle_digest="sha256:" + "c" * 64
+            )
 
 
 def test_identical_bundle_reverifies(parties: Any, good: Any, tmp_path: Path) -> None:

@@ -105,7 +105,9 @@ def test_reverifying_the_identical_bundle_is_not_a_replay(
         assert "replay" in first.checks
         again = verify(parties, good.bundle, replay_guard=guard)
         assert again.result == first.result
-        assert guard.seen_digest("audit_id", good.bundle.audit_id) == bundle_digest(good.bundle)
+        assert guard.seen_digest(
+            "audit_id", f"{parties.client.key_id}/{good.bundle.audit_id}"
+        ) == bundle_digest(good.bundle)
 
 
 # --- tampering --------------------------------------------------------------------------------
@@ -350,7 +352,9 @@ def test_replay_of_the_audit_id_with_other_content_is_refused(
     assert verify(parties, replay).result == fairness_reference(data)  # valid on its own
     error = rejected(parties, replay, ReplayError, "replay", replay_guard=guard)
     assert error.field == "audit_id"
-    assert guard.seen_digest("audit_id", good.bundle.audit_id) == bundle_digest(good.bundle)
+    assert guard.seen_digest(
+        "audit_id", f"{parties.client.key_id}/{good.bundle.audit_id}"
+    ) == bundle_digest(good.bundle)
     guard.close()
 
 
@@ -360,7 +364,9 @@ def test_a_failed_verification_is_not_recorded(parties: Any, good: Any, tmp_path
             verify(
                 parties, good.bundle, replay_guard=guard, regulator_keys=RegulatorKeys.generate()
             )
-        assert guard.seen_digest("audit_id", good.bundle.audit_id) is None
+        assert (
+            guard.seen_digest("audit_id", f"{parties.client.key_id}/{good.bundle.audit_id}") is None
+        )
 
 
 # --- the key canary ---------------------------------------------------------------------------

@@ -279,6 +279,23 @@ def test_job_end_deletes_inputs_and_keys_and_the_result_stays(
 
 
 @pytest.mark.timeout(300)
+def test_a_receipt_never_attests_a_deletion_that_failed(
+    tampering: tuple[EvaluatorServer, TamperingExecutor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inputs that could not be deleted fail the job (deletion_failed): no receipt says
+    "deleted" while they are still on disk."""
+    server, _executor = tampering
+    monkeypatch.setattr(server.store, "discard_scratch", lambda job_id: None)
+    job = Job(seed=202)
+    job_id, state, reason = job.submit(server)
+    assert (state, reason) == (JobState.FAILED, "deletion_failed")
+    record = server.store.get_job(job_id)
+    assert record is not None and record.receipt is None
+    monkeypatch.undo()
+    server.store.discard_scratch(job_id)
+
+
+@pytest.mark.timeout(300)
 def test_keys_shared_with_a_running_job_stay_until_it_ends(
     tampering: tuple[EvaluatorServer, TamperingExecutor], identity: SigningIdentity
 ) -> None:

@@ -1,4 +1,5 @@
-"""The vendor's audit: encrypt, submit, check the receipt, commit, seal, sign, write the bundle.
+"""The vendor's audit: encrypt, submit, check the receipt and every output, commit, seal, sign,
+write the bundle.
 
 :func:`run_audit` is the whole client side of one audit (see its numbered steps). Key custody:
 the fresh CKKS secret key lives in this process and in the spawned encryption workers only; it
@@ -320,7 +321,9 @@ def run_audit(
     privately under ``<identity_dir>/audits/<audit id>/openings.json`` (default: next to
     ``out``).
     Raises InputError (bad input), EvaluatorUnavailableError (evaluator unreachable or job
-    failed) or a VerificationError subclass (the receipt does not verify).
+    failed) or a VerificationError subclass: the receipt does not pass the regulator's own
+    receipt check, or an output is not what the planned circuit computes on this data
+    (EvaluatorOutputMismatchError, step 10). Nothing is sealed, committed or signed then.
     """
     from regaudit.client.transport import EvaluatorConnection
     from regaudit.secretkey.ckks import ClientKeys

@@ -465,8 +465,9 @@ def audit(
         typer.Option(
             "--pin-evaluator",
             envvar=PIN_EVALUATOR_ENV,
-            help="Accept only this evaluator receipt key id (64 hex; from regaudit-evaluator "
-            "init or evaluator.pub.json).",
+            help="Accept this evaluator receipt key id (64 hex; from regaudit-evaluator "
+            "init or evaluator.pub.json) and, with --trust, the trust file's evaluator keys; "
+            "no other.",
         ),
     ] = None,
     pin_regulator: Annotated[
@@ -474,8 +475,9 @@ def audit(
         typer.Option(
             "--pin-regulator",
             envvar=PIN_REGULATOR_ENV,
-            help="Accept only a regulator card signed by this key id (64 hex; printed by "
-            "regaudit-regulator init, key_id in regulator.pub.json).",
+            help="Accept a regulator card signed by this key id (64 hex; printed by "
+            "regaudit-regulator init, key_id in regulator.pub.json) and, with --trust, by the "
+            "trust file's regulator keys; no other.",
         ),
     ] = None,
     trust: Annotated[

@@ -54,7 +54,6 @@ from regaudit.evaluator.workers import (
     merge_counts,
 )
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
-from regaudit.shared.algebra import OpCounts
 from regaudit.shared.circuits.base import Plan
 from regaudit.shared.errors import KeyMaterialError, RegauditError
 from regaudit.shared.evidence.canonical import canonical_json, sha256_digest
@@ -88,6 +87,13 @@ RETENTION_KEYS_RETAINED = "retained_until_jobs_end"
 #: Reasons recorded on failed jobs that are not regaudit error reasons.
 REASON_WORKER_CRASHED = "worker_crashed"
 REASON_PLAN_MISMATCH = "plan_mismatch"
+
+
+class DeletionFailedError(RegauditError):
+    """Inputs or evaluation keys the receipt would attest as deleted are still on disk: the
+    job fails instead of signing an untrue receipt."""
+
+    reason = "deletion_failed"
 
 
 class PlanMismatchError(RegauditError):
@@ -541,7 +547,8 @@ class JobManager:
         job_id = active.record.id
         outputs, depth_observed = checked
         counts = plan.counts.to_dict()
-        _compare_with_plan(plan, plan.counts, depth_observed)
+        if depth_observed != plan.depth:  # (each output's level was checked on loading)
+            raise PlanMismatchError(f"observed depth {depth_observed}, planned {plan.depth}")
         manifest = self.store.manifest(job_id)
         record = self.store.get_job(job_id)
         assert record is not None
@@ -597,8 +604,11 @@ class JobManager:
 
     def _release_job(self, job_id: str, digest: str | None = None) -> dict[str, str]:
         """:meth:`_release_inputs` by job id (the key digest read from the stored header when
-        not given). Idempotent. Lock held."""
+        not given). Idempotent. Lock held. Raises DeletionFailedError when something it would
+        attest as deleted is still on disk (the receipt never says "deleted" untruthfully)."""
         self.store.discard_scratch(job_id)
+        if self.store.scratch_remains(job_id):
+            raise DeletionFailedError(f"the inputs of job {job_id} could not be deleted")
         if digest is None:
             digest = _keys_digest_of(self.store.get_job(job_id))
         keys = RETENTION_DELETED
@@ -609,6 +619,8 @@ class JobManager:
                 log.info("job %s ended; its keys stay for job(s) %s", job_id, ", ".join(users))
             else:
                 self._delete_keys(digest)
+                if self.store.get_keys(digest) is not None or self.store.key_files_remain(digest):
+                    raise DeletionFailedError(f"evaluation keys {digest} could not be deleted")
         return {"input_ciphertexts": RETENTION_DELETED, "evaluation_keys": keys}
 
     def _delete_keys(self, digest: str) -> None:
@@ -817,37 +829,9 @@ def _forget_quietly(forget: Callable[[str], None], digest: str) -> None:
         log.warning("workers could not forget evaluation keys %s: %s", digest, exc)
 
 
-def _compare_with_plan(plan: Plan, observed: OpCounts, depth_observed: int) -> None:
-    """Raise PlanMismatchError unless depth, rotation steps and op counts equal the plan.
-
-    Steps: 1. observed depth equals the planned depth; 2. every operation counter equals the
-    plan's; 3. rotation steps used are the planned ones.
-    """
-    # 1. depth
-    if depth_observed != plan.depth:
-        raise PlanMismatchError(f"observed depth {depth_observed}, planned {plan.depth}")
-    # 2. counters
-    planned: dict[str, Any] = plan.counts.to_dict()
-    seen: dict[str, Any] = observed.to_dict()
-    for name in (
-        "ct_ct_multiplications",
-        "ct_pt_multiplications",
-        "rotations",
-        "additions",
-        "rescales",
-        "relinearizations",
-    ):
-        if planned[name] != seen[name]:
-            raise PlanMismatchError(f"observed {seen[name]} {name}, planned {planned[name]}")
-    # 3. steps
-    if set(planned["rotation_steps"]) != set(seen["rotation_steps"]):
-        raise PlanMismatchError(
-            f"observed rotation steps {seen['rotation_steps']}, planned {planned['rotation_steps']}"
-        )
-
-
 __all__ = [
     "BATCH_CHUNKS",
+    "DeletionFailedError",
     "JobManager",
     "PlanMismatchError",
     "new_executor",

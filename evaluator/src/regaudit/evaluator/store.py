@@ -293,6 +293,14 @@ class Store:
         shutil.rmtree(self.job_dir(job_id) / "inputs", ignore_errors=True)
         shutil.rmtree(self.partials_dir(job_id), ignore_errors=True)
 
+    def scratch_remains(self, job_id: str) -> bool:
+        """Whether any input ciphertext or partial of ``job_id`` is still on disk."""
+        return (self.job_dir(job_id) / "inputs").exists() or self.partials_dir(job_id).exists()
+
+    def key_files_remain(self, digest: str) -> bool:
+        """Whether anything of the stored evaluation keys ``digest`` is still on disk."""
+        return self._key_dir(digest).exists()
+
     # --- jobs ---------------------------------------------------------------------------------
 
     @staticmethod

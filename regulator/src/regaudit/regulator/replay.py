@@ -4,11 +4,13 @@ A regulator must not be fooled into accepting two different bundles for the same
 example a re-run with better-looking data presented under an id it already accepted, or another
 client re-signing a victim's evaluation under a new audit id). The guard keeps one SQLite table
 of ``(kind, value) -> bundle digest`` in the regulator's identity directory, with three kinds per
-accepted bundle (see :func:`replay_keys_of`): the audit id, the evaluator's job (evaluator key
-id and job id) and the sealed CKKS key's digest. Re-verifying the *identical* bundle is allowed;
-a different bundle digest under any known key raises
+accepted bundle (see :func:`replay_keys_of`): the audit id (scoped to the signing client), the
+evaluator's job (evaluator key id and job id) and the sealed CKKS key's digest. Re-verifying the
+*identical* bundle is allowed; a different bundle digest under any known key raises
 :class:`~regaudit.shared.errors.ReplayError`. Keys are recorded only after a verification has
-fully succeeded (see :func:`regaudit.regulator.verify.verify_bundle`).
+fully succeeded (see :func:`regaudit.regulator.verify.verify_bundle`). (A database written by an
+earlier version keeps its old ``seen_audits`` table untouched: bundles of that version carry v1
+receipts, which no longer verify.)
 """
 
 from __future__ import annotations
@@ -39,19 +41,21 @@ CREATE TABLE IF NOT EXISTS seen_evidence (
     PRIMARY KEY (kind, value)
 )
 """
-#: Databases written before the evidence keys existed held audit ids only.
-_LEGACY_MIGRATION = """
-INSERT OR IGNORE INTO seen_evidence (kind, value, bundle_digest, first_seen)
-SELECT 'audit_id', audit_id, bundle_digest, first_seen FROM seen_audits
-"""
 
 
 def replay_keys_of(
-    *, audit_id: str, evaluator_key_id: str, job_id: str, sealed_key_digest: str
+    *,
+    client_key_id: str,
+    audit_id: str,
+    evaluator_key_id: str,
+    job_id: str,
+    sealed_key_digest: str,
 ) -> list[ReplayKey]:
-    """The replay keys of one bundle: its audit id, the evaluator's job, its sealed key."""
+    """The replay keys of one bundle: its audit id (scoped to the client that signed it: a
+    client that learns another client's audit id cannot claim it first and make the genuine
+    bundle a "replay"), the evaluator's job, its sealed key."""
     return [
-        ("audit_id", audit_id),
+        ("audit_id", f"{client_key_id}/{audit_id}"),
         ("evaluator_job", f"{evaluator_key_id}/{job_id}"),
         ("sealed_key", sealed_key_digest),
     ]
@@ -67,11 +71,6 @@ class ReplayGuard:
                 self.path, timeout=SQLITE_TIMEOUT_SECONDS, isolation_level=None
             )
             self._connection.execute(_SCHEMA)
-            legacy = self._connection.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seen_audits'"
-            ).fetchone()
-            if legacy is not None:
-                self._connection.execute(_LEGACY_MIGRATION)
         except sqlite3.Error as exc:
             raise IdentityError(
                 f"cannot open replay database {self.path}: {exc}", field="identity"

@@ -379,6 +379,7 @@ def verify_bundle(
     #     evaluator's job and the sealed key may each belong to one bundle only
     sealed_digest = sealed_key_digest(bundle.sealed_key)
     replay_keys = replay_keys_of(
+        client_key_id=client_key.key_id,
         audit_id=bundle.audit_id,
         evaluator_key_id=evaluator_key.key_id,
         job_id=receipt.job_id,
@@ -458,7 +459,7 @@ def verify_bundle(
 
 
 def _check_agreement(submission: SubmissionStatement, receipt: ReceiptStatement) -> None:
-    """Step 5: the facts the client repeats must be the evaluator's."""
+    """Step 8: the facts the client repeats must be the evaluator's."""
     pairs: tuple[tuple[str, object, object], ...] = (
         ("job_id", submission.job_id, receipt.job_id),
         ("evaluator_key_id", submission.evaluator_key_id, receipt.evaluator_key_id),
@@ -488,7 +489,7 @@ def _check_agreement(submission: SubmissionStatement, receipt: ReceiptStatement)
 
 
 def _require_profile(trust: TrustStore, name: str, profile_hash: str) -> ParameterProfile:
-    """Step 6a: allowed by the trust store, and the built-in profile of that name."""
+    """Step 5a: allowed by the trust store, and the built-in profile of that name."""
     trust.require_profile(name, profile_hash)
     try:
         profile = get_profile(name)
@@ -503,7 +504,7 @@ def _require_profile(trust: TrustStore, name: str, profile_hash: str) -> Paramet
 
 
 def _require_circuit(trust: TrustStore, circuit_id: str, version: str) -> Circuit:
-    """Step 6b: allowed by the trust store and known to the circuit registry."""
+    """Step 5b: allowed by the trust store and known to the circuit registry."""
     trust.require_circuit(circuit_id, version)
     try:
         return get_circuit(circuit_id, version)

@@ -3,8 +3,10 @@
 The client runs it on the receipt the evaluator returned, before it seals or signs anything; the
 regulator runs it on the receipt in the bundle. Both build a :class:`ReceiptExpectation` from
 what they know independently of the evaluator -- the client from what it sent, the regulator
-from the client-signed submission, the bundle and the plan it recomputed -- so a receipt the
-client accepts is a receipt the regulator accepts, and the reverse.
+from the client-signed submission, the bundle and the plan it recomputed. Every check of the
+receipt itself is the same on both sides; the regulator adds what only it has (its trust
+store's keys, revocations and age limit), and only the client knows the digest of the job
+header it signed.
 """
 
 from __future__ import annotations
