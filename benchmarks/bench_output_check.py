@@ -7,7 +7,7 @@ on loopback, ``run_audit`` in this process) and reads ``AuditOutcome.timings``:
 ``output_check_s`` (oracle + decryption + comparison) against ``total_s`` (the whole
 ``run_audit``). Goal: under 5 % of the audit's wall time at 1,000,000 rows.
 
-    python benchmarks/bench_output_check.py [--rows 1000000 131072] [--repeats 3]
+    python benchmarks/bench_output_check.py [--rows 131072 1000000] [--repeats 3] [--quick]
 
 Writes ``benchmarks/results/client-output-check.json`` and ``.md``.
 """
@@ -173,7 +173,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[131_072, 1_000_000])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="131,072 rows, one run")
     args = parser.parse_args()
+    if args.quick:
+        args.rows, args.repeats = [131_072], 1
     results = run(args.rows, args.repeats)
     write(results, args.repeats)
     print(json.dumps(results, indent=2))
