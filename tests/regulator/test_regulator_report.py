@@ -47,6 +47,11 @@ def test_result_json_has_the_seed_field_names_and_evidence(
     # the canary leaves the regulator as passed/failed with its tolerance, no decrypted value
     assert set(evidence["canary"]) == {"passed", "expected", "tolerance"}
     assert set(evidence["client"]["input_commitments"]) == set(verified.plan.columns)
+    # the evaluator's deletion statement is shown for what it is
+    assert evidence["evaluator"]["retention"] == {
+        "input_ciphertexts": "deleted",
+        "evaluation_keys": "deleted",
+    }
     assert json.loads(json.dumps(document, allow_nan=False)) == document  # plain JSON only
 
 

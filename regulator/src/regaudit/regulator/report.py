@@ -188,6 +188,14 @@ def _group_columns(groups: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return columns
 
 
+def _retention_text(retention: dict[str, str]) -> str:
+    """The receipt's deletion statement in words (an attestation by the evaluator)."""
+    items = ", ".join(
+        f"{name.replace('_', ' ')} {state.replace('_', ' ')}" for name, state in retention.items()
+    )
+    return f"{items} (attested by the evaluator's receipt)"
+
+
 def evidence_summary(verified: VerifiedAudit) -> dict[str, Any]:
     """The evidence a result rests on, as JSON-ready values."""
     receipt, submission = verified.receipt, verified.submission
@@ -216,6 +224,8 @@ def evidence_summary(verified: VerifiedAudit) -> dict[str, Any]:
             "input_ciphertexts": receipt.input_count,
             "outputs": [{"name": name, "digest": digest} for name, digest in receipt.outputs],
             "software": dict(receipt.software),
+            # attested by the evaluator's receipt, not proven
+            "retention": dict(receipt.retention),
         },
         "depth": {
             "planned": receipt.depth_planned,
@@ -371,6 +381,7 @@ def render_text(verified: VerifiedAudit) -> str:
         f"  evaluation keys digest  {evaluator['evaluation_keys_digest']}",
         f"  inputs manifest digest  {evaluator['inputs_manifest_digest']}"
         f" ({evaluator['input_ciphertexts']} ciphertexts)",
+        f"  deleted at job end      {_retention_text(evaluator['retention'])}",
         f"  depth                   planned {evidence['depth']['planned']}, observed "
         f"{evidence['depth']['observed']}, profile max {evidence['depth']['profile_max']}",
         f"  key canary              {_canary_text(canary.passed, canary.tolerance)}",
@@ -514,6 +525,7 @@ def render_html(verified: VerifiedAudit) -> str:
                 ("evaluation keys digest", evaluator["evaluation_keys_digest"]),
                 ("inputs manifest digest", evaluator["inputs_manifest_digest"]),
                 ("input ciphertexts", evaluator["input_ciphertexts"]),
+                ("deleted at job end", _retention_text(evaluator["retention"])),
                 (
                     "depth (planned / observed / profile max)",
                     f"{evidence['depth']['planned']} / {evidence['depth']['observed']} / "

@@ -114,6 +114,8 @@ class ReceiptSummary:
     depth_observed: int
     operation_counts: dict[str, Any]
     software: dict[str, str]
+    #: the evaluator's attestation of what it deleted when the job ended
+    retention: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -436,6 +438,7 @@ def verify_bundle(
             depth_observed=receipt.depth_observed,
             operation_counts=dict(receipt.operation_counts),
             software=dict(receipt.software),
+            retention=dict(receipt.retention),
         ),
         submission=SubmissionSummary(
             client_key_id=client_key.key_id,
