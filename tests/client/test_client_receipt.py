@@ -56,7 +56,7 @@ def receipt(signer: SigningIdentity = EVALUATOR, **changes: Any) -> dict[str, An
         "profile_hash": PLAN.profile.profile_hash,
         "evaluation_keys_digest": EVAL_KEYS,
         "inputs_manifest_digest": MANIFEST,
-        "input_count": 1 + PLAN.n_chunks * len(PLAN.columns),
+        "input_count": PLAN.input_count,
         "rows": ROWS,
         "public_inputs": PUBLIC,
         "canary_seed_hex": SEED.hex(),

@@ -92,7 +92,8 @@ def test_chunked_inputs_encrypt_and_commit_without_whole_columns() -> None:
     from regaudit.client.encryption import _checked_chunks
     from regaudit.shared.circuits.concordance import ConcordanceCircuit, parse_concordance_input
     from regaudit.shared.evidence.commitments import verify_opening
-    from regaudit.shared.local import data_chunks, plan_audit
+    from regaudit.shared.local import data_chunks
+    from regaudit.shared.planning import make_plan
     from regaudit.shared.profiles import PROFILE_N8192_D3
 
     rng = np.random.default_rng(2)
@@ -105,7 +106,7 @@ def test_chunked_inputs_encrypt_and_commit_without_whole_columns() -> None:
         }
     )
     circuit = ConcordanceCircuit()
-    plan = plan_audit(circuit, data.public, rows=data.rows, profile="ckks-n16384-d6-v1")
+    plan = make_plan(circuit, data.public, rows=data.rows, profile="ckks-n16384-d6-v1")
     small = plan.__class__(**{**plan.__dict__, "profile": PROFILE_N8192_D3, "chunk_rows": 4096,
                               "n_chunks": 2})  # fmt: skip
     chunks = list(_checked_chunks(small, data_chunks(data, small.chunk_rows)))

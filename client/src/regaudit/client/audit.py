@@ -22,6 +22,7 @@ from regaudit.client.encryption import EncryptionPool, InputManifest, ManifestEn
 from regaudit.client.inputs import AuditData, get_loader
 from regaudit.shared.circuits.base import Circuit, Plan
 from regaudit.shared.errors import (
+    EXIT_EVALUATOR_FAILED,
     InputError,
     ProtocolError,
     RegauditError,
@@ -29,9 +30,11 @@ from regaudit.shared.errors import (
     WrongParameterSetError,
 )
 from regaudit.shared.evidence.canonical import canonical_json, utc_now
-from regaudit.shared.evidence.identity import PublicKeyRecord, SigningIdentity, write_file_atomic
+from regaudit.shared.evidence.identity import PublicKeyRecord, SigningIdentity
 from regaudit.shared.evidence.receipts import ReceiptExpectation
-from regaudit.shared.local import data_chunks, plan_audit
+from regaudit.shared.files import write_file_atomic
+from regaudit.shared.local import data_chunks
+from regaudit.shared.planning import make_plan
 from regaudit.shared.profiles import ParameterProfile, get_profile
 
 if TYPE_CHECKING:
@@ -55,7 +58,8 @@ class EvaluatorUnavailableError(RegauditError):
     """The evaluator could not be reached, refused the job or failed it (CLI exit code 3)."""
 
     reason = "evaluator_unavailable"
-    exit_code = 3
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "INTERNAL"
 
 
 class ProgressSink(Protocol):
@@ -229,7 +233,7 @@ def check_capabilities(caps: Any, plan: Plan) -> PublicKeyRecord:
         )
     # 3. limits
     limits = caps.limits
-    ciphertexts = 1 + plan.n_chunks * len(plan.columns)
+    ciphertexts = plan.input_count
     if limits.max_rows and plan.rows > limits.max_rows:
         raise EvaluatorUnavailableError(
             f"{plan.rows} rows exceed the evaluator's limit of {limits.max_rows}", field="rows"
@@ -357,7 +361,7 @@ def run_audit(
 
     # 2. plan from sizes alone (honouring a circuit's minimum scale, e.g. disagreement)
     chosen = get_profile(profile) if isinstance(profile, str) else profile
-    plan = plan_audit(circuit, public, rows=rows, profile=chosen)
+    plan = make_plan(circuit, public, rows=rows, profile=chosen)
     if columns is not None and set(columns) != set(plan.columns):
         raise InputError("the input's columns do not match the circuit's", field="columns")
 
@@ -371,7 +375,7 @@ def run_audit(
     canary_seed = secrets.token_bytes(CANARY_SEED_BYTES)
     job_key = idempotency_key or str(uuid.uuid4())
     manifest = InputManifest()
-    n_ciphertexts = 1 + plan.n_chunks * len(plan.columns)
+    n_ciphertexts = plan.input_count
 
     # 4. the encryption workers exist before any gRPC channel is opened
     with EncryptionPool(plan.profile, secret_key=keys.secret_key_bytes(), workers=workers) as pool:

@@ -173,7 +173,7 @@ class EvaluatorConnection:
     ) -> JobAccepted:
         """Stream the header and then every ``(column, chunk, ciphertext)`` (canary first, then
         chunk-major in plan order), consuming ``ciphertexts`` lazily."""
-        total = 1 + header.n_chunks * len(header.columns)
+        total = header.input_count
         failure: list[BaseException] = []
         lock = threading.Lock()
 
@@ -241,9 +241,9 @@ class EvaluatorConnection:
         if last is None or not last.state.terminal:
             raise ProtocolError(f"job {job_id} watch ended before the job finished")
         if last.state is JobState.FAILED:
-            error = JobFailedError(f"job {job_id} failed: {last.message}", field="job_id")
-            error.job_reason = last.error_reason  # type: ignore[attr-defined]
-            raise error
+            raise JobFailedError(
+                f"job {job_id} failed: {last.message}", field="job_id", job_reason=last.error_reason
+            )
         return last
 
     def fetch_result(self, job_id: str, *, timeout: float = DEADLINE_RESULT_S) -> JobResult:

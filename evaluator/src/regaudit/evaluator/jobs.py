@@ -55,7 +55,13 @@ from regaudit.evaluator.workers import (
 )
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
 from regaudit.shared.circuits.base import Plan
-from regaudit.shared.errors import KeyMaterialError, RegauditError
+from regaudit.shared.errors import (
+    EXIT_EVALUATOR_FAILED,
+    EXIT_USAGE,
+    KeyMaterialError,
+    ProtocolError,
+    RegauditError,
+)
 from regaudit.shared.evidence.canonical import canonical_json, sha256_digest
 from regaudit.shared.evidence.dsse import PAYLOAD_TYPE_INTOTO, sign_envelope
 from regaudit.shared.evidence.identity import SigningIdentity
@@ -94,12 +100,25 @@ class DeletionFailedError(RegauditError):
     job fails instead of signing an untrue receipt."""
 
     reason = "deletion_failed"
+    exit_code = EXIT_USAGE
+    grpc_status = "INTERNAL"
 
 
 class PlanMismatchError(RegauditError):
     """What the evaluator observed while running differs from the plan (depth or counts)."""
 
     reason = REASON_PLAN_MISMATCH
+    exit_code = EXIT_USAGE
+    grpc_status = "INTERNAL"
+
+
+class UploadIncompleteError(ProtocolError):
+    """The upload stream broke before the last ciphertext for a reason that is not a regaudit
+    error (the client went away, the call was cancelled): the job fails with this reason."""
+
+    reason = UPLOAD_INCOMPLETE
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "INVALID_ARGUMENT"
 
 
 def new_executor(workers: int | None) -> LocalExecutor:
@@ -208,7 +227,7 @@ class JobManager:
                 header=header,
                 plan=plan,
                 keys=keys,
-                total_ciphertexts=1 + plan.n_chunks * len(plan.columns),
+                total_ciphertexts=plan.input_count,
             )
             self.changed.notify_all()
             return record, False
@@ -749,8 +768,8 @@ class JobManager:
                     header=header,
                     plan=plan,
                     keys=keys,
-                    total_ciphertexts=1 + plan.n_chunks * len(plan.columns),
-                    received=1 + plan.n_chunks * len(plan.columns),
+                    total_ciphertexts=plan.input_count,
+                    received=plan.input_count,
                     upload_complete=True,
                 )
                 self._active[record.id] = active
@@ -834,6 +853,7 @@ __all__ = [
     "DeletionFailedError",
     "JobManager",
     "PlanMismatchError",
+    "UploadIncompleteError",
     "new_executor",
     "progress_of",
     "scoped_idempotency_key",

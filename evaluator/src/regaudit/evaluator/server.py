@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import os
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,8 +24,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from regaudit.evaluator.executors import Executor
-from regaudit.evaluator.jobs import JobManager, new_executor
-from regaudit.evaluator.store import UPLOAD_INCOMPLETE, KeyRecord, Store
+from regaudit.evaluator.jobs import JobManager, UploadIncompleteError, new_executor
+from regaudit.evaluator.store import KeyRecord, Store
 from regaudit.shared import ckks
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2_grpc as pb_grpc
@@ -308,7 +309,7 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
         # 3. plan
         plan = make_plan(circuit, header.public_inputs, rows=header.rows, profile=profile)
         # 4. limit
-        total = 1 + plan.n_chunks * len(plan.columns)
+        total = plan.input_count
         if total > self.max_job_ciphertexts:
             raise RpcAbort(
                 LimitExceededError(
@@ -411,8 +412,7 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
         except BaseException as exc:
             error = exc.error if isinstance(exc, RpcAbort) else exc
             if not isinstance(error, RegauditError):
-                error = ProtocolError(f"upload stream broke: {type(exc).__name__}")
-                error.reason = UPLOAD_INCOMPLETE
+                error = UploadIncompleteError(f"upload stream broke: {type(exc).__name__}")
             self.manager.upload_failed(record.id, error)
             raise
         final = self.manager.upload_finished(record.id)
@@ -422,7 +422,7 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
         profile = plan.profile
         max_bytes = min(MAX_CIPHERTEXT_BYTES, ckks.MAX_CIPHERTEXT_BYTES)
         order = upload_order(plan.columns, plan.n_chunks)
-        total = 1 + plan.n_chunks * len(plan.columns)
+        total = plan.input_count
         expected: tuple[str, int] | None = next(order)
         index = 0
         buffer = bytearray()
@@ -798,11 +798,106 @@ def wait_until_serving(address: str, *, timeout: float = 30.0) -> None:
             time.sleep(0.1)
 
 
+#: Lines of a daemon's output quoted when it ends before it is ready.
+READY_OUTPUT_LINES = 20
+
+
+class EvaluatorStartError(RuntimeError):
+    """An evaluator daemon ended, or wrote no ready file in time, before it was serving.
+
+    ``returncode`` is its exit code (None while it still runs), ``output`` the last lines it
+    printed (when they could be read)."""
+
+    def __init__(self, message: str, *, returncode: int | None = None, output: str = "") -> None:
+        super().__init__(f"{message}\n{output}" if output else message)
+        self.returncode = returncode
+        self.output = output
+
+
+def read_ready_file(path: str | os.PathLike[str]) -> str | None:
+    """The ``HOST:PORT`` in a ``serve --ready-file`` file, or None while there is none (the
+    daemon writes it atomically: absent or whole)."""
+    try:
+        address = Path(path).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return address or None
+
+
+def wait_for_ready_file(
+    path: str | os.PathLike[str],
+    *,
+    process: subprocess.Popen[Any] | None = None,
+    timeout: float = 60.0,
+    output: str | os.PathLike[str] | None = None,
+    check_health: bool = True,
+) -> str:
+    """Wait until ``regaudit-evaluator serve --ready-file PATH`` is serving; return its
+    ``HOST:PORT`` (the bound port, also after ``--listen HOST:0``).
+
+    The daemon writes PATH once its health service reports SERVING and removes it when it shuts
+    down. ``check_health`` then asks the health service at that address to confirm
+    (:func:`wait_until_serving`, plaintext); pass False for a TLS daemon. If ``process`` (the
+    daemon's ``Popen``) ends first, :class:`EvaluatorStartError` names its exit code and the
+    last lines of its output, read from ``output`` (a log file the daemon writes to) or else
+    from the process's stdout/stderr pipes. Remove a stale PATH before starting the daemon.
+    """
+    ready = Path(path)
+    deadline = time.monotonic() + timeout
+    while True:
+        exited = process is not None and process.poll() is not None
+        address = read_ready_file(ready)
+        if exited and process is not None:
+            raise EvaluatorStartError(
+                f"evaluator exited with code {process.returncode} before it was ready",
+                returncode=process.returncode,
+                output=_last_output(process, output),
+            )
+        if address is not None:
+            break
+        if time.monotonic() > deadline:
+            raise EvaluatorStartError(
+                f"evaluator wrote no ready file {ready} within {timeout} s",
+                output=_last_output(None, output),
+            )
+        time.sleep(0.05)
+    if check_health:
+        wait_until_serving(address, timeout=max(deadline - time.monotonic(), 5.0))
+    return address
+
+
+def _last_output(
+    process: subprocess.Popen[Any] | None, output: str | os.PathLike[str] | None
+) -> str:
+    """The last :data:`READY_OUTPUT_LINES` lines of a daemon's output ('' if unreadable)."""
+    text = ""
+    if output is not None:
+        try:
+            text = Path(output).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+    elif process is not None and (process.stdout is not None or process.stderr is not None):
+        try:
+            parts = process.communicate(timeout=5)  # the process has ended: pipes are at EOF
+        except (subprocess.TimeoutExpired, ValueError, OSError):
+            parts = (None, None)  # a child still holds the pipe, or it was read already
+        for part in parts:
+            if isinstance(part, bytes):
+                text += part.decode("utf-8", errors="replace")
+            elif isinstance(part, str):
+                text += part
+    return "\n".join(text.splitlines()[-READY_OUTPUT_LINES:])
+
+
 __all__ = [
+    "READY_OUTPUT_LINES",
     "EvaluatorServer",
     "EvaluatorService",
+    "EvaluatorStartError",
     "create_server",
     "is_loopback",
+    "read_ready_file",
     "split_address",
+    "wait_for_ready_file",
     "wait_until_serving",
 ]

@@ -25,8 +25,9 @@ from typing import Any, Literal, Protocol
 
 from regaudit.shared.algebra import FloatArray
 from regaudit.shared.circuits.base import Circuit, Plan, PublicInputs, accumulate, iter_chunks
-from regaudit.shared.errors import InputError, ProfileError, RegauditError
-from regaudit.shared.profiles import PROFILES, ParameterProfile, get_profile
+from regaudit.shared.errors import InputError, RegauditError
+from regaudit.shared.planning import make_plan
+from regaudit.shared.profiles import ParameterProfile
 
 Backend = Literal["ckks", "plaintext"]
 BACKENDS: tuple[str, ...] = ("ckks", "plaintext")
@@ -44,40 +45,7 @@ class AuditInput(Protocol):
     def columns(self) -> dict[str, FloatArray]: ...
 
 
-# --- planning -----------------------------------------------------------------------------------
-
-
-def plan_audit(
-    circuit: Circuit,
-    public: Mapping[str, Any],
-    *,
-    rows: int,
-    profile: ParameterProfile | str | None = None,
-) -> Plan:
-    """The plan of an audit. Like :func:`regaudit.shared.planning.make_plan`, but when no
-    profile is given it also honours a circuit's ``min_scale_bits`` (precision, not depth,
-    decides the profile of e.g. disagreement)."""
-    from regaudit.shared.planning import make_plan
-
-    chosen = get_profile(profile) if isinstance(profile, str) else profile
-    min_bits = int(getattr(circuit, "min_scale_bits", 0) or 0)
-    if chosen is None and min_bits:
-        depth = make_plan(circuit, dict(public), rows=rows, profile=PROFILES[-1]).depth
-        magnitude = circuit.max_output_magnitude(rows, circuit.validate_public(public))
-        fitting = [
-            p
-            for p in PROFILES
-            if p.scale_bits >= min_bits
-            and p.max_depth >= depth
-            and p.max_output_magnitude >= magnitude
-        ]
-        if not fitting:
-            raise ProfileError(
-                f"no profile has the {min_bits}-bit scale circuit {circuit.circuit_id} needs",
-                field="profile",
-            )
-        chosen = fitting[0]
-    return make_plan(circuit, dict(public), rows=rows, profile=chosen)
+# --- chunks ------------------------------------------------------------------------------------
 
 
 def data_chunks(data: AuditInput, chunk_rows: int) -> Iterator[dict[str, FloatArray]]:
@@ -185,7 +153,7 @@ def run_ckks(
 
     # 1.
     public = circuit.validate_public(data.public)
-    plan = plan_audit(circuit, public, rows=data.rows, profile=profile)
+    plan = make_plan(circuit, public, rows=data.rows, profile=profile)
     # 2.
     keys = ClientKeys.generate(plan.profile, galois_steps=plan.rotation_steps)
     # 3.
@@ -446,6 +414,5 @@ __all__ = [
     "audit_fairness",
     "audit_provenance",
     "data_chunks",
-    "plan_audit",
     "run_ckks",
 ]

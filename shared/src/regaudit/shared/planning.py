@@ -51,9 +51,15 @@ def make_plan(
     public: dict[str, Any],
     *,
     rows: int,
-    profile: ParameterProfile | None = None,
+    profile: ParameterProfile | str | None = None,
 ) -> Plan:
-    """Plan an audit of ``rows`` rows; picks the smallest fitting profile unless one is given."""
+    """Plan an audit of ``rows`` rows; picks the smallest profile that fits the circuit's depth,
+    output magnitude and precision (``min_scale_bits``) unless one is given (by name or
+    object)."""
+    if isinstance(profile, str):
+        from regaudit.shared.profiles import get_profile
+
+        profile = get_profile(profile)
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
         raise InputError("an audit needs at least one row", field="rows")
     if rows > MAX_ROWS:

@@ -19,10 +19,20 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from regaudit.shared import errors
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
-from regaudit.shared.circuits.base import CANARY_COLUMN, Plan
-from regaudit.shared.errors import InputError, ProtocolError, RegauditError
+from regaudit.shared.circuits.base import CANARY_COLUMN, Plan, job_input_count
+from regaudit.shared.errors import (
+    REASONS,
+    InputError,
+    ProtocolError,
+    RegauditError,
+)
+from regaudit.shared.errors import IdempotencyConflictError as IdempotencyConflictError
+from regaudit.shared.errors import JobFailedError as JobFailedError
+from regaudit.shared.errors import JobNotFinishedError as JobNotFinishedError
+from regaudit.shared.errors import LimitExceededError as LimitExceededError
+from regaudit.shared.errors import RemoteError as RemoteError
+from regaudit.shared.errors import UnknownJobError as UnknownJobError
 
 if TYPE_CHECKING:
     from regaudit.shared.evidence.identity import PublicKeyRecord, SigningIdentity
@@ -83,36 +93,8 @@ def output_name(index: int) -> str:
 
 
 # --- protocol-level errors ------------------------------------------------------------------
-
-
-class UnknownJobError(ProtocolError):
-    """No job with this id exists on the evaluator (NOT_FOUND)."""
-
-    reason = "unknown_job"
-
-
-class JobNotFinishedError(ProtocolError):
-    """The job has not finished yet (FAILED_PRECONDITION)."""
-
-    reason = "job_not_finished"
-
-
-class JobFailedError(ProtocolError):
-    """The job failed on the evaluator; the message carries the job's own reason."""
-
-    reason = "job_failed"
-
-
-class IdempotencyConflictError(ProtocolError):
-    """The idempotency key already names a job with a different header (ALREADY_EXISTS)."""
-
-    reason = "idempotency_conflict"
-
-
-class LimitExceededError(ProtocolError):
-    """A piece, object or count exceeds a named protocol limit (RESOURCE_EXHAUSTED)."""
-
-    reason = "limit_exceeded"
+# Defined with every other error class (and its reason, exit code and status) in
+# regaudit.shared.errors; re-exported here, where callers of the protocol have always found them.
 
 
 # --- chunking ---------------------------------------------------------------------------------
@@ -255,6 +237,11 @@ class JobHeader:
             client_public_key_json=canonical_json(client_key.to_dict()),
             regulator_key_id=regulator_key_id,
         )
+
+    @property
+    def input_count(self) -> int:
+        """Input ciphertexts the header announces (canary + every chunk of every column)."""
+        return job_input_count(self.n_chunks, len(self.columns))
 
     @property
     def public_inputs_json(self) -> bytes:
@@ -604,28 +591,10 @@ class TlsOptions:
 
 # --- rich errors ------------------------------------------------------------------------------
 
-#: Default gRPC status per error class (most specific class first).
-_DEFAULT_CODES: tuple[tuple[type[RegauditError], grpc.StatusCode], ...] = (
-    (UnknownJobError, grpc.StatusCode.NOT_FOUND),
-    (JobNotFinishedError, grpc.StatusCode.FAILED_PRECONDITION),
-    (JobFailedError, grpc.StatusCode.FAILED_PRECONDITION),
-    (IdempotencyConflictError, grpc.StatusCode.ALREADY_EXISTS),
-    (LimitExceededError, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (errors.CiphertextError, grpc.StatusCode.INVALID_ARGUMENT),
-    (errors.KeyMaterialError, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.DepthExceededError, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.ProfileError, grpc.StatusCode.INVALID_ARGUMENT),
-    (errors.CircuitError, grpc.StatusCode.INVALID_ARGUMENT),
-    (errors.InputError, grpc.StatusCode.INVALID_ARGUMENT),
-    (errors.ProtocolError, grpc.StatusCode.INVALID_ARGUMENT),
-)
-
 
 def default_status_code(error: RegauditError) -> grpc.StatusCode:
-    for cls, code in _DEFAULT_CODES:
-        if isinstance(error, cls):
-            return code
-    return grpc.StatusCode.INTERNAL
+    """The status ``error``'s class declares (``grpc_status``, a ``grpc.StatusCode`` name)."""
+    return cast(grpc.StatusCode, grpc.StatusCode[type(error).grpc_status])
 
 
 def error_status(
@@ -634,7 +603,8 @@ def error_status(
     code: grpc.StatusCode | None = None,
     violations: Sequence[tuple[str, str]] = (),
 ) -> grpc.Status:
-    """A ``grpc.Status`` (for ``context.abort_with_status``) carrying ErrorInfo and BadRequest."""
+    """A ``grpc.Status`` (for ``context.abort_with_status``) carrying ErrorInfo and BadRequest;
+    the code is the error class's ``grpc_status`` unless ``code`` overrides it."""
     code = code or default_status_code(error)
     info = error_details_pb2.ErrorInfo(
         reason=error.reason,
@@ -667,23 +637,6 @@ def error_status(
         code=getattr(code_pb2, code.name), message=str(error)[:1024], details=packed
     )
     return rpc_status.to_status(status)
-
-
-def _error_classes() -> dict[str, type[RegauditError]]:
-    found: dict[str, type[RegauditError]] = {}
-    pending: list[type[RegauditError]] = [RegauditError]
-    while pending:
-        cls = pending.pop()
-        found[cls.__name__] = cls
-        pending.extend(cls.__subclasses__())
-    return found
-
-
-def _class_for_reason(reason: str) -> type[RegauditError] | None:
-    # prefer the input-side classes (exit code 2) when several share a reason
-    candidates = [c for c in _error_classes().values() if c.reason == reason]
-    candidates.sort(key=lambda c: (c.exit_code != 2, c.__name__))
-    return candidates[0] if candidates else None
 
 
 @dataclass(frozen=True)
@@ -731,42 +684,26 @@ def remote_error_info(exc: grpc.RpcError) -> RemoteErrorInfo:
     )
 
 
-class RemoteError(ProtocolError):
-    """A call failed on the evaluator with a status that maps to no more specific class."""
-
-    def __init__(self, message: str, *, field: str | None = None, code: str = "") -> None:
-        super().__init__(message, field=field)
-        self.code = code
-
-
 def error_from_rpc(exc: grpc.RpcError) -> RegauditError:
-    """The regaudit error a failed call stands for, carrying the server's reason.
+    """The regaudit error a failed call stands for, rebuilt from its reason through
+    :data:`regaudit.shared.errors.REASONS` (the ``error_class`` the server names is not
+    trusted to pick a class). A reason not registered in this process, a call without regaudit
+    details, or the base class's reason ``error`` (an internal error on the evaluator) becomes
+    a :class:`~regaudit.shared.errors.RemoteError` keeping the remote reason string.
 
-    The returned error has attributes ``grpc_code`` (the status code name) and
-    ``violations`` (BadRequest field violations).
-    """
+    The error's ``grpc_code`` is the status code name and ``violations`` the BadRequest field
+    violations."""
     info = remote_error_info(exc)
-    cls: type[RegauditError] | None = None
-    if info.error_class:
-        cls = _error_classes().get(info.error_class)
-    if cls is None and info.reason:
-        cls = _class_for_reason(info.reason)
     message = f"evaluator: {info.code.name}: {info.message}"
+    cls = REASONS.get(info.reason) if info.reason else None
     error: RegauditError
     if cls is None or cls is RegauditError:
-        error = RemoteError(message, field=info.field, code=info.code.name)
-        if info.reason:
-            error.reason = info.reason
+        error = RemoteError(
+            message, field=info.field, code=info.code.name, remote_reason=info.reason
+        )
     else:
-        try:
-            error = cls(message, field=info.field)
-        except TypeError:
-            error = RemoteError(message, field=info.field, code=info.code.name)
-            if info.reason:
-                error.reason = info.reason
-    error.grpc_code = info.code.name  # type: ignore[attr-defined]
-    error.violations = info.violations  # type: ignore[attr-defined]
-    return error
+        error = cls(message, field=info.field)
+    return error.from_remote(grpc_code=info.code.name, violations=info.violations)
 
 
 def opcounts_from_dict(data: Mapping[str, Any]) -> Any:

@@ -91,6 +91,11 @@ class Plan:
     def output_level(self) -> int:
         return self.input_level + self.depth
 
+    @property
+    def input_count(self) -> int:
+        """Input ciphertexts of a job (:func:`job_input_count`)."""
+        return job_input_count(self.n_chunks, len(self.columns))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "circuit_id": self.circuit_id,
@@ -108,6 +113,11 @@ class Plan:
             "operation_counts": self.counts.to_dict(),
             "scalar_multiplications_consume_levels": self.scalar_multiplications_consume_levels,
         }
+
+
+def job_input_count(n_chunks: int, n_columns: int) -> int:
+    """Input ciphertexts of a job: the key canary plus every chunk of every column."""
+    return 1 + n_chunks * n_columns
 
 
 def accumulate(

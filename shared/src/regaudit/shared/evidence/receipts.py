@@ -164,7 +164,7 @@ def check_receipt(
             receipt.inputs_manifest_digest,
             expected.inputs_manifest_digest,
         )
-    input_count = 1 + plan.n_chunks * len(plan.columns)
+    input_count = plan.input_count
     if receipt.input_count != input_count:
         raise _mismatch("input_count", receipt.input_count, input_count)
     # 9. rows, public inputs, canary seed
