@@ -532,7 +532,7 @@ CATEGORIES: tuple[tuple[str, str], ...] = (
     ("_finalize_job", "evaluator: finalize / slot sums"),
     ("_evaluate_batch.<locals>.chunks", "evaluator: worker re-loads + validates ciphertexts"),
     ("CkksVector.to_bytes", "evaluator: output serialization"),
-    ("_write_atomic", "evaluator: store file writes"),
+    ("write_file_atomic", "evaluator: store file writes"),
     ("record_ciphertext", "evaluator: store index (sqlite)"),
     ("load_evaluation_keys", "evaluator: evaluation-key load + validation"),
     ("load_ciphertext", "evaluator: validating received ciphertexts (main)"),

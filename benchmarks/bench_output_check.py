@@ -22,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,25 +43,28 @@ def cli(role: str, *args: str | Path) -> None:
 
 
 def start_daemon(identity: Path, store: Path) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "regaudit.evaluator", "serve", "--listen", "127.0.0.1:0"]
-        + ["--identity", str(identity), "--store", str(store)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if line.startswith("listening on "):
-            return process, line.split("listening on ", 1)[1].strip()
-        if not line:
-            break
-    process.kill()
-    raise RuntimeError("the evaluator did not start")
+    """``regaudit-evaluator serve`` on a free loopback port; (process, address) once serving.
+    Its output goes to ``<store>.log``, its ready file is ``<store>.ready``."""
+    from regaudit.evaluator.server import wait_for_ready_file
+
+    ready, log = store.with_name(f"{store.name}.ready"), store.with_name(f"{store.name}.log")
+    ready.unlink(missing_ok=True)
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "regaudit.evaluator", "serve", "--listen", "127.0.0.1:0"]
+            + ["--identity", str(identity), "--store", str(store), "--ready-file", str(ready)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        return process, wait_for_ready_file(ready, process=process, timeout=60, output=log)
+    except BaseException:
+        if process.poll() is None:
+            process.kill()
+        raise
 
 
 def data_set(rows: int) -> Any:

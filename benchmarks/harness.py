@@ -25,7 +25,7 @@ BENCH_DIR = ROOT / "benchmarks"
 RESULTS_DIR = BENCH_DIR / "results"
 #: How often the memory sampler reads /proc (seconds).
 SAMPLE_INTERVAL_S = 0.05
-#: How long the evaluator may take to print its ``listening on`` line (seconds).
+#: How long the evaluator may take to become ready (write its ``--ready-file``; seconds).
 START_TIMEOUT_S = 120.0
 #: Grace period when stopping the evaluator daemon (seconds).
 STOP_TIMEOUT_S = 30.0
@@ -362,7 +362,10 @@ class Parties:
 
 
 class EvaluatorDaemon:
-    """``regaudit-evaluator serve`` on a free loopback port, stopped with SIGTERM on exit."""
+    """``regaudit-evaluator serve`` on a free loopback port, stopped with SIGTERM on exit.
+
+    Its output goes to ``log``; its ``--ready-file`` (``log`` with suffix ``.ready``) says when
+    it serves and where."""
 
     def __init__(self, identity: Path, store: Path, *, log: Path, workers: int | None = None):
         self.identity, self.store, self.log, self.workers = identity, store, log, workers
@@ -370,6 +373,10 @@ class EvaluatorDaemon:
         self.address = ""
 
     def __enter__(self) -> EvaluatorDaemon:
+        from regaudit.evaluator.server import wait_for_ready_file
+
+        ready = self.log.with_suffix(".ready")
+        ready.unlink(missing_ok=True)
         command = role_cli(
             "evaluator",
             "serve",
@@ -379,6 +386,8 @@ class EvaluatorDaemon:
             self.identity,
             "--store",
             self.store,
+            "--ready-file",
+            ready,
         )
         if self.workers is not None:
             command += ["--workers", str(self.workers)]
@@ -390,18 +399,15 @@ class EvaluatorDaemon:
             cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            text = self.log.read_text(errors="replace")
-            for line in text.splitlines():
-                if line.startswith("listening on "):
-                    self.address = line.split("listening on ", 1)[1].strip()
-                    return self
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.process.kill()
-        raise RuntimeError(f"evaluator did not start:\n{self.log.read_text(errors='replace')}")
+        try:
+            self.address = wait_for_ready_file(
+                ready, process=self.process, timeout=START_TIMEOUT_S, output=self.log
+            )
+        except BaseException:
+            if self.process.poll() is None:
+                self.process.kill()
+            raise
+        return self
 
     @property
     def pid(self) -> int:

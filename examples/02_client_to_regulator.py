@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from regaudit.client.audit import run_audit
 from regaudit.client.inputs import load_audit_input
+from regaudit.evaluator.server import wait_for_ready_file
 from regaudit.secretkey.sealing import RegulatorKeys
 from regaudit.shared.evidence.identity import SigningIdentity
 from regaudit.shared.evidence.truststore import TrustStore
@@ -25,25 +25,27 @@ START_TIMEOUT_S = 60.0
 
 
 def start_daemon(identity: Path, store: Path) -> tuple[subprocess.Popen[str], str]:
-    """``regaudit-evaluator serve`` on a free loopback port; returns (process, address)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "regaudit.evaluator", "serve", "--listen", "127.0.0.1:0",
-         "--identity", str(identity), "--store", str(store)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    assert process.stdout is not None
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        if line.startswith("listening on "):
-            return process, line.split("listening on ", 1)[1].strip()
-    process.kill()
-    raise RuntimeError("the evaluator did not start")
+    """``regaudit-evaluator serve`` on a free loopback port; returns (process, address) once it
+    serves (its ``--ready-file`` appears). Its output goes to ``<store>.log``."""
+    ready, log = store.with_name(f"{store.name}.ready"), store.with_name(f"{store.name}.log")
+    ready.unlink(missing_ok=True)
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "regaudit.evaluator", "serve", "--listen", "127.0.0.1:0",
+             "--identity", str(identity), "--store", str(store), "--ready-file", str(ready)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+    try:
+        return process, wait_for_ready_file(
+            ready, process=process, timeout=START_TIMEOUT_S, output=log
+        )
+    except BaseException:
+        if process.poll() is None:
+            process.kill()
+        raise
 
 
 def write_input(path: Path, patients: int = 80) -> None:

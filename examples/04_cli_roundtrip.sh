@@ -21,18 +21,19 @@ pin_evaluator="$(key_id "$run/evaluator/evaluator.pub.json")"
 pin_regulator="$(key_id "$run/regulator/regulator.pub.json")"
 
 log="$run/evaluator.log"
+# the daemon writes "HOST:PORT" to --ready-file (atomically) once it serves
+ready="$run/evaluator.ready"
 PYTHONUNBUFFERED=1 "$py" -m regaudit.evaluator serve --listen 127.0.0.1:0 \
-  --identity "$run/evaluator" --store "$run/store" >"$log" 2>&1 &
+  --identity "$run/evaluator" --store "$run/store" --ready-file "$ready" >"$log" 2>&1 &
 daemon=$!
 trap 'kill -TERM $daemon 2>/dev/null || true; wait $daemon 2>/dev/null || true' EXIT
-address=""
 for _ in $(seq 1 600); do
-  address="$(sed -n 's/^listening on \(.*\)$/\1/p' "$log" | head -n 1)"
-  [ -n "$address" ] && break
+  [ -s "$ready" ] && break
   kill -0 $daemon 2>/dev/null || { cat "$log" >&2; exit 1; }
   sleep 0.1
 done
-[ -n "$address" ] || { echo "evaluator did not start" >&2; exit 1; }
+[ -s "$ready" ] || { echo "evaluator did not start" >&2; cat "$log" >&2; exit 1; }
+address="$(cat "$ready")"
 
 # two histograms of one feature over the same 16 bins (the seed's drift input shape)
 cat >"$run/drift.json" <<'JSON'

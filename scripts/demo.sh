@@ -24,18 +24,19 @@ regaudit-client trust add "$run/regulator/regulator.pub.json" --trust "$run/clie
 
 echo "== 2. evaluator daemon on loopback (embedded SQLite store)"
 log="$run/evaluator.log"
+# --ready-file: written (atomically, "HOST:PORT") once the daemon serves, removed on shutdown
+ready="$run/evaluator.ready"
 regaudit-evaluator serve --listen 127.0.0.1:0 --identity "$run/evaluator" \
-  --store "$run/evaluator/store" >"$log" 2>&1 &
+  --store "$run/evaluator/store" --ready-file "$ready" >"$log" 2>&1 &
 daemon=$!
 trap 'kill -TERM $daemon 2>/dev/null || true; wait $daemon 2>/dev/null || true' EXIT
-address=""
 for _ in $(seq 1 300); do
-  address="$(sed -n 's/^listening on \(.*\)$/\1/p' "$log" | head -n 1)"
-  [ -n "$address" ] && break
+  [ -s "$ready" ] && break
   kill -0 $daemon 2>/dev/null || { cat "$log" >&2; exit 1; }
   sleep 0.1
 done
-[ -n "$address" ] || { echo "evaluator did not start" >&2; cat "$log" >&2; exit 1; }
+[ -s "$ready" ] || { echo "evaluator did not start" >&2; cat "$log" >&2; exit 1; }
+address="$(cat "$ready")"
 echo "evaluator listening on $address"
 
 echo "== 3. client audit (vendor): encrypt, submit, seal the key to the regulator"

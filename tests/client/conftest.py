@@ -4,10 +4,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +12,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-EVALUATOR_START_TIMEOUT_S = 90.0
+from support import daemon as support_daemon
+from support.cli import cli
 
 
 @pytest.fixture(scope="session")
@@ -85,46 +81,11 @@ class Evaluator:
 
 
 def start_evaluator(identity: Path, store: Path, *extra: str) -> Evaluator:
-    """``python -m regaudit.evaluator serve --listen 127.0.0.1:0``; waits for its address."""
-    subprocess.run(
-        [sys.executable, "-m", "regaudit.evaluator", "init", str(identity)],
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-        timeout=60,
-    )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "regaudit.evaluator",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--identity",
-            str(identity),
-            "--store",
-            str(store),
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + EVALUATOR_START_TIMEOUT_S
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.startswith("listening on "):
-            return Evaluator(process, line.split("listening on ", 1)[1].strip(), identity)
-    process.kill()
-    raise AssertionError("evaluator did not start:\n" + "".join(lines))
+    """``regaudit-evaluator init``, then ``serve --listen 127.0.0.1:0`` until ready
+    (tests/support)."""
+    cli("evaluator", "init", identity, check=True, timeout=60)
+    process, address = support_daemon.start_evaluator(identity, store, *extra)
+    return Evaluator(process, address, identity)
 
 
 @pytest.fixture(scope="session")
@@ -143,12 +104,7 @@ def evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evaluator]:
 
 
 def _stop(daemon: Evaluator) -> None:
-    daemon.process.terminate()
-    try:
-        daemon.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        daemon.process.kill()
-        daemon.process.wait()
+    support_daemon.stop_evaluator(daemon.process)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import time
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -14,32 +13,23 @@ from typing import Any
 
 import numpy as np
 
-# the process helpers are shared with tests/e2e (both directories are on pytest's pythonpath)
-from e2e_harness import ROOT as ROOT
-from e2e_harness import cli as cli
-from e2e_harness import pin_options
-from e2e_harness import start_evaluator as start_evaluator
+# the process helpers are shared by every test directory (tests/ is on pytest's pythonpath)
+from support.cli import ROOT as ROOT
+from support.cli import cli as cli
+from support.daemon import start_evaluator as start_evaluator
+from support.daemon import stop_evaluator
+from support.parties import Parties as BaseParties
+from support.parties import pin_options
 
 #: Where the round-trip timings of a test run are written (for the report).
 TIMINGS_FILE = "integration-timings.json"
 
 
 @dataclass
-class Parties:
-    """Identities, trust store and one running evaluator daemon."""
+class Parties(BaseParties):
+    """Identities, trust store and one running evaluator daemon, and the round trips' times."""
 
-    root: Path
-    regulator: Path
-    evaluator: Path
-    client: Path
-    trust: Path
-    address: str
-    daemon: subprocess.Popen[str]
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    @property
-    def card(self) -> Path:
-        return self.regulator / "regulator-card.json"
 
     def round_trip(self, primitive: str, input_file: Path, *options: str | Path) -> dict[str, Any]:
         """Client CLI audit, then regulator CLI verify --json; returns the verify JSON and
@@ -98,24 +88,11 @@ class Parties:
 
 
 def make_parties(root: Path) -> Parties:
-    regulator, evaluator, client = root / "regulator", root / "evaluator", root / "client"
-    trust = root / "trust.json"
-    cli("regulator", "init", regulator, check=True)
-    cli("evaluator", "init", evaluator, check=True)
-    cli("client", "init", client, check=True)
-    cli("regulator", "trust", "add", evaluator / "evaluator.pub.json", "--trust", trust, check=True)
-    cli("regulator", "trust", "add", client / "client.pub.json", "--trust", trust, check=True)
-    daemon, address = start_evaluator(evaluator, root / "store")
-    return Parties(root, regulator, evaluator, client, trust, address, daemon)
+    return Parties.start(root)
 
 
-def stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=30)
+#: Stop a daemon (SIGTERM, then kill after 30 s).
+stop = stop_evaluator
 
 
 # --- realistic small data sets ------------------------------------------------------------------

@@ -4,12 +4,10 @@ loopback port 0, real SEAL workers, real SQLite), real client keys and real fair
 from __future__ import annotations
 
 import dataclasses
-import os
 import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ import grpc
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support.daemon import start_evaluator, stop_evaluator
 
 from regaudit.evaluator.server import EvaluatorServer, create_server
 from regaudit.secretkey.ckks import ClientKeys
@@ -158,45 +157,17 @@ class DaemonProcess:
     address: str
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        self.process.send_signal(sig)
-        return self.process.wait(timeout=timeout)
+        return stop_evaluator(self.process, sig, timeout)
 
 
 def start_daemon(
     identity_dir: Path, store: Path, *, workers: int = 2, grace: float = 5.0
 ) -> DaemonProcess:
-    """``python -m regaudit.evaluator serve`` on port 0; parses the bound address."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "regaudit.evaluator",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--identity",
-            str(identity_dir),
-            "--store",
-            str(store),
-            "--workers",
-            str(workers),
-            "--grace",
-            str(grace),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    """``python -m regaudit.evaluator serve`` on port 0, once it is ready (tests/support)."""
+    process, address = start_evaluator(
+        identity_dir, store, "--workers", str(workers), "--grace", str(grace)
     )
-    assert process.stdout is not None
-    deadline = time.monotonic() + 60
-    line = process.stdout.readline()
-    if not line.startswith("listening on ") or time.monotonic() > deadline:
-        process.kill()
-        _out, err = process.communicate(timeout=10)
-        raise AssertionError(f"daemon did not start: {line!r} {err}")
-    return DaemonProcess(process, line.removeprefix("listening on ").strip())
+    return DaemonProcess(process, address)
 
 
 class ProtocolHelpers:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -20,10 +21,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support.daemon import stop_evaluator
 
 from regaudit.client.transport import EvaluatorConnection
 from regaudit.evaluator.jobs import scoped_idempotency_key
-from regaudit.evaluator.server import create_server
+from regaudit.evaluator.server import EvaluatorStartError, create_server, wait_for_ready_file
 from regaudit.shared.circuits.fairness import decode_counts, plaintext_counts
 from regaudit.shared.errors import ProtocolError
 from regaudit.shared.evidence.dsse import verify_envelope
@@ -77,6 +79,79 @@ def test_evaluator_runtime_never_loads_secret_key_code() -> None:
     )
     result = subprocess.run([PYTHON, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+# --- --ready-file ---------------------------------------------------------------------------
+
+
+def _serve(identity: Path, store: Path, ready: Path, **popen: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [PYTHON, "-m", "regaudit.evaluator", "serve", "--listen", "127.0.0.1:0",
+         "--identity", str(identity), "--store", str(store), "--workers", "1", "--grace", "1",
+         "--ready-file", str(ready)],
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        **popen,
+    )  # fmt: skip
+
+
+def test_ready_file_holds_the_serving_address_until_sigterm(
+    identity_dir: Path, tmp_path: Path, proto: Any
+) -> None:
+    ready, log = tmp_path / "evaluator.ready", tmp_path / "evaluator.log"
+    with log.open("w") as output:
+        process = _serve(identity_dir, tmp_path / "store", ready, stdout=output, stderr=output)
+    try:
+        address = wait_for_ready_file(ready, process=process, timeout=90, output=log)
+        host, _, port = address.rpartition(":")
+        assert host == "127.0.0.1" and int(port) > 1  # the bound port, not the requested 0
+        assert ready.read_text() == f"{address}\n"
+        proto.assert_serving(address)  # the health service answers at that address
+        assert f"listening on {address}" in log.read_text().splitlines()  # kept for humans
+        assert stop_evaluator(process, signal.SIGTERM) == 0
+        assert not ready.exists()  # removed on graceful shutdown
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def test_ready_file_in_a_missing_directory_is_a_usage_error(
+    identity_dir: Path, tmp_path: Path
+) -> None:
+    result = cli(
+        "serve", "--listen", "127.0.0.1:0", "--identity", str(identity_dir),
+        "--store", str(tmp_path / "store"), "--ready-file", str(tmp_path / "missing" / "ready"),
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "--ready-file" in result.stderr and str(tmp_path / "missing") in result.stderr
+    assert not (tmp_path / "missing").exists()
+    assert not (tmp_path / "store").exists()  # refused before anything started
+
+
+def test_wait_for_ready_file_reports_a_daemon_that_died(tmp_path: Path) -> None:
+    """No identity: ``serve`` exits 2 before it is ready; the waiter says so at once, with
+    the exit code and the daemon's last lines (from its pipes, or from its log file)."""
+    ready = tmp_path / "evaluator.ready"
+    piped = _serve(
+        tmp_path / "no-identity", tmp_path / "store", ready,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    with pytest.raises(EvaluatorStartError) as info:
+        wait_for_ready_file(ready, process=piped, timeout=90)
+    assert info.value.returncode == 2
+    assert "exited with code 2" in str(info.value)
+    assert "error:" in info.value.output and "error:" in str(info.value)
+    log = tmp_path / "evaluator.log"
+    with log.open("w") as output:
+        logged = _serve(
+            tmp_path / "no-identity", tmp_path / "store", ready, stdout=output, stderr=output
+        )
+    with pytest.raises(EvaluatorStartError) as info:
+        wait_for_ready_file(ready, process=logged, timeout=90, output=log)
+    assert info.value.returncode == 2
+    assert info.value.output.strip() and info.value.output in log.read_text()
+    assert not ready.exists()
 
 
 def _job_state(store: Path, job_id: str) -> tuple[str, int, int]:

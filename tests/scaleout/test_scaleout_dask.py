@@ -382,10 +382,10 @@ def test_serve_refuses_insecure_dask_schedulers(tmp_path: Path) -> None:
 @pytest.mark.timeout(120)
 def test_serve_dask_scheduler_command(cluster: Any, tmp_path: Path) -> None:
     """``regaudit-evaluator serve --dask-scheduler`` runs jobs on the cluster."""
-    import os
-    import signal
     import subprocess
     import sys
+
+    from support.daemon import start_evaluator, stop_evaluator
 
     identity_dir = tmp_path / "identity"
     SigningIdentity.generate("evaluator").save(identity_dir)
@@ -399,18 +399,11 @@ def test_serve_dask_scheduler_command(cluster: Any, tmp_path: Path) -> None:
         timeout=60,
     )
     assert refused.returncode == 2 and "--workers" in refused.stderr
-    process = subprocess.Popen(
-        [*command, "--dask-scheduler", cluster.scheduler_address, "--grace", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
+    process, address = start_evaluator(
+        identity_dir, tmp_path / "store", "--dask-scheduler", cluster.scheduler_address,
+        "--grace", "1",
+    )  # fmt: skip
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("listening on "), process.stderr.read() if process.stderr else ""
-        address = line.removeprefix("listening on ").strip()
         job = Job(PROFILE_N8192_D3.slot_count * 2, seed=14)
         with EvaluatorConnection(address) as connection:
             connection.upload_evaluation_keys(job.keys.evaluation_keys())
@@ -427,8 +420,7 @@ def test_serve_dask_scheduler_command(cluster: Any, tmp_path: Path) -> None:
             counts = client.run(key_ship_counts)
         assert any(job.keys.evaluation_keys().digest in c for c in counts.values())
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        assert stop_evaluator(process) == 0
 
 
 #: Run on a worker with ``Client.run(exec, ...)`` (a builtin pickles by reference): make it

@@ -40,16 +40,21 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from regaudit.shared.errors import InputError, RegauditError
+from regaudit.shared.cli_failure import fail
+from regaudit.shared.errors import (
+    EXIT_EVALUATOR_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    EXIT_VERIFICATION_FAILED,
+    InputError,
+    RegauditError,
+)
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-#: Exit codes of this command line.
-EXIT_OK = 0
-EXIT_VERIFICATION_FAILED = 1
-EXIT_USAGE = 2
-EXIT_EVALUATOR_FAILED = 3
+# The exit codes of this command line are every regaudit CLI's (EXIT_* from
+# regaudit.shared.errors, re-exported).
 #: Default deadline for the whole audit (seconds).
 DEFAULT_TIMEOUT_S = 3600.0
 #: Largest regulator card file read.
@@ -80,10 +85,9 @@ def _err(text: str) -> None:
 
 
 def _fail(error: RegauditError) -> NoReturn:
-    """Print ``error`` (field first) to stderr and exit with its code."""
-    code = getattr(error, "exit_code", EXIT_USAGE)
-    _err(f"error: {error} [{error.reason}]")
-    raise typer.Exit(code)
+    """Print ``error`` (field first) to stderr and exit with its code (the shared CLI failure
+    path: 1 verification failed, 2 bad input, 3 the evaluator is unreachable or failed)."""
+    fail(error)
 
 
 def _usage(message: str, *, field: str) -> NoReturn:
@@ -526,8 +530,7 @@ def audit(
     if workers is not None and workers < 1:
         _usage("must be at least 1", field="workers")
 
-    from regaudit.client.audit import EvaluatorUnavailableError, run_audit
-    from regaudit.shared.errors import ProtocolError
+    from regaudit.client.audit import run_audit
     from regaudit.shared.evidence.identity import SigningIdentity
     from regaudit.shared.profiles import get_profile
 
@@ -620,10 +623,7 @@ def audit(
                 trusted_evaluator_key_ids=trusted_evaluators,
                 trusted_regulator_key_ids=trusted_regulators,
             )
-    except (EvaluatorUnavailableError, ProtocolError) as error:
-        _err(f"error: {error} [{error.reason}]")
-        raise typer.Exit(EXIT_EVALUATOR_FAILED) from None
-    except RegauditError as error:
+    except RegauditError as error:  # EvaluatorUnavailableError and ProtocolError exit 3
         _fail(error)
     if not quiet:
         t = outcome.timings

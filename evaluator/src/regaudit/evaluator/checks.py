@@ -29,7 +29,7 @@ import numpy as np
 
 from regaudit.shared.algebra import OpCounts
 from regaudit.shared.circuits.base import Plan, canary_circuit, combine
-from regaudit.shared.errors import RegauditError
+from regaudit.shared.errors import EXIT_USAGE, RegauditError
 
 #: Reason recorded on a job whose worker returned a ciphertext that is not what the plan says
 #: (malformed, wrong level or scale, wrong number, wrong file) or misreported its counts.
@@ -50,6 +50,8 @@ class WorkerOutputError(RegauditError):
     """A worker returned ciphertexts or operation counts that are not what the plan says."""
 
     reason = REASON_WORKER_OUTPUT_INVALID
+    exit_code = EXIT_USAGE
+    grpc_status = "INTERNAL"
 
 
 @dataclass(frozen=True)

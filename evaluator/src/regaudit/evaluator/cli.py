@@ -11,10 +11,11 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from regaudit.shared.cli_failure import fail, fail_usage
 from regaudit.shared.errors import RegauditError
 from regaudit.shared.protocol import SHUTDOWN_GRACE_S, TlsOptions
 
@@ -32,9 +33,9 @@ app = typer.Typer(
 DEFAULT_STORE_NAME = "store"
 
 
-def _fail(error: RegauditError) -> None:
-    typer.echo(f"error: {error} [{error.reason}]", err=True)
-    raise typer.Exit(code=error.exit_code)
+def _fail(error: RegauditError) -> NoReturn:
+    """The shared CLI failure path: ``error: ... [reason]`` on stderr, the error's exit code."""
+    fail(error)
 
 
 @app.command()
@@ -96,9 +97,22 @@ def serve(
         Path | None,
         typer.Option("--dask-tls-key", help="PEM client key for Dask (required for tls://)"),
     ] = None,
+    ready_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ready-file",
+            help="once serving, write HOST:PORT (the bound port) to this file, atomically; "
+            "it is removed on shutdown. Its directory must exist.",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Serve the regaudit.v1.Evaluator gRPC service until SIGTERM/SIGINT."""
+    """Serve the regaudit.v1.Evaluator gRPC service until SIGTERM/SIGINT.
+
+    With --ready-file PATH, PATH appears once the daemon is serving and holds "HOST:PORT\\n";
+    wait for it (e.g. regaudit.evaluator.server.wait_for_ready_file) instead of reading the
+    "listening on" line, which stays for humans.
+    """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -108,20 +122,24 @@ def serve(
     from regaudit.shared.evidence.identity import SigningIdentity
 
     if (tls_cert is None) != (tls_key is None):
-        typer.echo("error: --tls-cert and --tls-key go together", err=True)
-        raise typer.Exit(code=2)
+        fail_usage("--tls-cert and --tls-key go together")
     if tls_client_ca is not None and tls_cert is None:
-        typer.echo("error: --tls-client-ca needs --tls-cert/--tls-key", err=True)
-        raise typer.Exit(code=2)
+        fail_usage("--tls-client-ca needs --tls-cert/--tls-key")
     if dask_scheduler is None and (dask_tls_ca or dask_tls_cert or dask_tls_key):
-        typer.echo("error: --dask-tls-* options need --dask-scheduler", err=True)
-        raise typer.Exit(code=2)
+        fail_usage("--dask-tls-* options need --dask-scheduler")
     if dask_scheduler is not None and workers is not None:
-        typer.echo("error: --workers sizes the local pool; not with --dask-scheduler", err=True)
-        raise typer.Exit(code=2)
+        fail_usage("--workers sizes the local pool; not with --dask-scheduler")
     if (dask_tls_cert is None) != (dask_tls_key is None):
-        typer.echo("error: --dask-tls-cert and --dask-tls-key go together", err=True)
-        raise typer.Exit(code=2)
+        fail_usage("--dask-tls-cert and --dask-tls-key go together")
+    if ready_file is not None:
+        if not ready_file.parent.is_dir():
+            typer.echo(f"error: --ready-file: no directory {ready_file.parent}", err=True)
+            raise typer.Exit(code=2)
+        try:
+            ready_file.unlink(missing_ok=True)  # a stale file from a killed daemon
+        except OSError as exc:
+            typer.echo(f"error: --ready-file: {exc}", err=True)
+            raise typer.Exit(code=2) from None
     if dask_scheduler is not None:
         from regaudit.evaluator.executors import check_scheduler_address
 
@@ -129,11 +147,7 @@ def serve(
         try:
             if any(tls_files) and not all(tls_files):
                 check_scheduler_address(dask_scheduler, tls=False)  # names the problem first
-                typer.echo(
-                    "error: --dask-tls-ca, --dask-tls-cert and --dask-tls-key go together",
-                    err=True,
-                )
-                raise typer.Exit(code=2)
+                fail_usage("--dask-tls-ca, --dask-tls-cert and --dask-tls-key go together")
             check_scheduler_address(dask_scheduler, tls=all(tls_files))
         except RegauditError as exc:
             _fail(exc)
@@ -147,8 +161,7 @@ def serve(
                 require_client_auth=tls_client_ca is not None,
             )
     except OSError as exc:
-        typer.echo(f"error: cannot read TLS material: {exc}", err=True)
-        raise typer.Exit(code=2) from None
+        fail_usage(f"cannot read TLS material: {exc}")
     try:
         signing = SigningIdentity.load(identity, kind="evaluator")
         executor = None
@@ -175,10 +188,27 @@ def serve(
     signal.signal(signal.SIGINT, on_signal)
     server.start()
     print(f"listening on {server.address}", flush=True)
-    while not stop.wait(timeout=1.0):
-        pass
+    try:
+        if ready_file is not None:
+            _write_ready_file(ready_file, server.address)
+        while not stop.wait(timeout=1.0):
+            pass
+    except OSError as exc:
+        typer.echo(f"error: --ready-file: {exc}", err=True)
+        server.stop(grace)
+        raise typer.Exit(code=2) from None
+    finally:
+        if ready_file is not None:
+            ready_file.unlink(missing_ok=True)  # not ready any more
     print("shutting down", file=sys.stderr, flush=True)
     server.stop(grace)
+
+
+def _write_ready_file(path: Path, address: str) -> None:
+    """``HOST:PORT`` + newline, atomically: a reader sees no file or the whole address."""
+    from regaudit.shared.files import write_file_atomic
+
+    write_file_atomic(path, f"{address}\n".encode(), mode=0o644, overwrite=True)
 
 
 def _dask_executor(

@@ -62,7 +62,6 @@ from regaudit.evaluator.workers import (
     KeyFiles,
     KeyPayload,
     WorkerFailure,
-    _write_atomic,
     combine_partials_bytes,
     drop_keys,
     evaluate_batch,
@@ -75,7 +74,8 @@ from regaudit.evaluator.workers import (
     software_identity,
     warm_up,
 )
-from regaudit.shared.errors import RegauditError
+from regaudit.shared.errors import EXIT_USAGE, RegauditError
+from regaudit.shared.files import write_file_atomic
 
 log = logging.getLogger("regaudit.evaluator.executors")
 
@@ -108,6 +108,8 @@ class DaskUnavailableError(RegauditError):
     """The Dask cluster cannot be reached or cannot run the work."""
 
     reason = REASON_DASK_UNAVAILABLE
+    exit_code = EXIT_USAGE
+    grpc_status = "INTERNAL"
 
 
 #: Reason of the refusal of a scheduler address that is neither loopback ``tcp://`` nor
@@ -120,6 +122,8 @@ class DaskInsecureError(RegauditError):
     ``tcp://`` off loopback, ``tls://`` without TLS material, or another transport."""
 
     reason = REASON_DASK_INSECURE
+    exit_code = EXIT_USAGE
+    grpc_status = "INTERNAL"
 
 
 def _loopback(host: str) -> bool:
@@ -616,7 +620,7 @@ class DaskExecutor:
         files: list[str] = []
         for index, data in enumerate(result.partials):
             path = directory / f"batch{task.batch:06d}-{index:03d}.ct"
-            _write_atomic(path, data)
+            write_file_atomic(path, data, mode=0o600, overwrite=True, durable=False)
             files.append(str(path))
         return BatchResult(
             job_id=task.job_id,
@@ -682,10 +686,12 @@ class DaskExecutor:
         written: list[str] = []
         for index, data in enumerate(result.outputs):
             path = out_dir / f"{index:04d}.ct"
-            _write_atomic(path, data)
+            write_file_atomic(path, data, mode=0o600, overwrite=True, durable=False)
             written.append(str(path))
         canary_path = out_dir / "canary.ct"
-        _write_atomic(canary_path, result.canary_output)
+        write_file_atomic(
+            canary_path, result.canary_output, mode=0o600, overwrite=True, durable=False
+        )
         return FinalizeResult(
             job_id=task.job_id,
             output_files=tuple(written),

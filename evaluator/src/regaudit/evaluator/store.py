@@ -36,6 +36,7 @@ from typing import Any
 
 from regaudit.shared.errors import KeyMaterialError
 from regaudit.shared.evidence.canonical import parse_digest
+from regaudit.shared.files import write_file_atomic
 from regaudit.shared.protocol import JobState
 
 SCHEMA = """
@@ -98,19 +99,6 @@ class KeyRecord:
     relin_size: int
     galois_size: int
     directory: Path
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 class Store:
@@ -213,7 +201,13 @@ class Store:
                 "relin_size": relin_size,
                 "galois_size": galois_size,
             }
-            _write_atomic(directory / "meta.json", json.dumps(meta).encode())
+            write_file_atomic(
+                directory / "meta.json",
+                json.dumps(meta).encode(),
+                mode=0o600,
+                overwrite=True,
+                durable=False,
+            )
         record = self.get_keys(digest)
         assert record is not None
         return record
@@ -277,7 +271,9 @@ class Store:
         return self.job_dir(job_id) / "outputs" / "canary.ct"
 
     def write_input(self, job_id: str, index: int, data: bytes) -> None:
-        _write_atomic(self.input_path(job_id, index), data)
+        write_file_atomic(
+            self.input_path(job_id, index), data, mode=0o600, overwrite=True, durable=False
+        )
 
     def jobs_with_scratch(self) -> list[str]:
         """Ids of the job directories that still hold inputs or partials."""

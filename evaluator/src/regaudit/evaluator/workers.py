@@ -20,9 +20,7 @@ secret-key code loaded refuses the task with reason ``custody_violation``).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +29,8 @@ from typing import Any
 from regaudit.shared.algebra import OpCounts
 from regaudit.shared.circuits.base import accumulate, canary_circuit, combine
 from regaudit.shared.custody import assert_no_secret_key_code
-from regaudit.shared.errors import RegauditError
+from regaudit.shared.errors import EXIT_USAGE, RegauditError
+from regaudit.shared.files import write_file_atomic
 
 #: Evaluation keys kept per worker process (each set can be tens of MB).
 KEY_CACHE_SIZE = 2
@@ -52,6 +51,8 @@ class KeysNotCachedError(RegauditError):
     its worker; the daemon ships them and retries."""
 
     reason = REASON_KEYS_NOT_CACHED
+    exit_code = EXIT_USAGE
+    grpc_status = "INTERNAL"
 
 
 @dataclass(frozen=True)
@@ -250,19 +251,6 @@ def software_identity() -> dict[str, Any]:
     }
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _remember(digest: str, loaded: Any) -> Any:
     while len(_KEY_CACHE) >= KEY_CACHE_SIZE:
         _KEY_CACHE.pop(next(iter(_KEY_CACHE)))
@@ -428,7 +416,7 @@ def _evaluate_batch(task: BatchTask) -> BatchResult:
     directory = Path(task.partial_dir)
     for index, vector in enumerate(total):
         path = directory / f"batch{task.batch:06d}-{index:03d}.ct"
-        _write_atomic(path, vector.to_bytes())
+        write_file_atomic(path, vector.to_bytes(), mode=0o600, overwrite=True, durable=False)
         files.append(str(path))
         levels.append(vector.level)
     return BatchResult(
@@ -566,10 +554,10 @@ def _finalize_job(task: FinalizeTask) -> FinalizeResult:
     written: list[str] = []
     for index, vector in enumerate(outputs):
         path = out_dir / f"{index:04d}.ct"
-        _write_atomic(path, vector.to_bytes())
+        write_file_atomic(path, vector.to_bytes(), mode=0o600, overwrite=True, durable=False)
         written.append(str(path))
     canary_path = out_dir / "canary.ct"
-    _write_atomic(canary_path, canary_out.to_bytes())
+    write_file_atomic(canary_path, canary_out.to_bytes(), mode=0o600, overwrite=True, durable=False)
     return FinalizeResult(
         job_id=task.job_id,
         output_files=tuple(written),

@@ -23,15 +23,23 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from regaudit.shared.errors import IdentityError, InputError, RegauditError
+from regaudit.shared.cli_failure import fail
+from regaudit.shared.errors import (
+    EXIT_OK,
+    EXIT_USAGE,
+    EXIT_VERIFICATION_FAILED,
+    IdentityError,
+    InputError,
+    InternalError,
+    RegauditError,
+    exit_code_for,
+)
 
-#: Exit codes of this command line.
-EXIT_OK = 0
-EXIT_VERIFICATION_FAILED = 1
-EXIT_USAGE = 2
+# The exit codes of this command line are every regaudit CLI's (EXIT_* from
+# regaudit.shared.errors, re-exported).
 #: Reason reported when verification crashed on something that is neither bad input nor a
 #: verification failure (a bug): exit code 2, never "accepted".
-INTERNAL_ERROR_REASON = "internal_error"
+INTERNAL_ERROR_REASON = InternalError.reason
 #: DSSE payload type of a signed verification report.
 REPORT_PAYLOAD_TYPE = "application/vnd.regaudit.report+json"
 #: Kind of the regulator's Ed25519 report-signing identity.
@@ -52,14 +60,9 @@ trust_app = typer.Typer(
 app.add_typer(trust_app, name="trust")
 
 
-def _err(text: str) -> None:
-    typer.echo(text, err=True)
-
-
 def _fail(error: RegauditError) -> NoReturn:
     """Print ``error`` to stderr and exit with its code (2 for input errors)."""
-    _err(f"error: {error} [{error.reason}]")
-    raise typer.Exit(error.exit_code)
+    fail(error)
 
 
 # --- init -------------------------------------------------------------------------------------
@@ -251,17 +254,12 @@ def _emit_failure(error: RegauditError, *, as_json: bool) -> NoReturn:
     from regaudit.regulator.report import failure_json
     from regaudit.shared.release import scrub_message
 
+    stdout = None
     if as_json:
-        typer.echo(json.dumps(failure_json(error), sort_keys=True))
-    elif error.exit_code == EXIT_VERIFICATION_FAILED:
-        typer.echo(f"REJECTED: {error.reason}")
-    _err(f"error: {scrub_message(str(error))} [{error.reason}]")
-    raise typer.Exit(error.exit_code)
-
-
-class _InternalError(RegauditError):
-    reason = INTERNAL_ERROR_REASON
-    exit_code = EXIT_USAGE
+        stdout = json.dumps(failure_json(error), sort_keys=True)
+    elif exit_code_for(error) == EXIT_VERIFICATION_FAILED:
+        stdout = f"REJECTED: {error.reason}"
+    fail(error, stdout=stdout, scrub=scrub_message)
 
 
 @app.command()
@@ -317,7 +315,7 @@ def verify(
         _emit_failure(error, as_json=as_json)
     except Exception as exc:  # noqa: BLE001 - a crash must never look like "accepted"
         _emit_failure(
-            _InternalError(f"verification crashed: {type(exc).__name__}: {exc}"), as_json=as_json
+            InternalError(f"verification crashed: {type(exc).__name__}: {exc}"), as_json=as_json
         )
     if as_json:
         typer.echo(json.dumps(document, sort_keys=False))
@@ -348,6 +346,16 @@ def _sign_report(document: dict[str, Any], signer: Any) -> str:
 def main() -> None:
     """Console entry point."""
     app()
+
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "EXIT_VERIFICATION_FAILED",
+    "INTERNAL_ERROR_REASON",
+    "app",
+    "main",
+]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -37,11 +37,7 @@ from regaudit.shared.evidence.canonical import (
     strict_json_loads,
     utc_now,
 )
-from regaudit.shared.evidence.identity import (
-    SigningIdentity,
-    read_small_file,
-    write_file_atomic,
-)
+from regaudit.shared.evidence.identity import SigningIdentity, read_small_file
 from regaudit.shared.evidence.sealing import (
     CARD_FILE,
     KEM_NAME,
@@ -59,6 +55,7 @@ from regaudit.shared.evidence.sealing import (
     sign_card,
     unsigned_card,
 )
+from regaudit.shared.files import write_file_atomic
 
 
 def _public_key_raw(

@@ -30,7 +30,8 @@ from regaudit.shared.evidence.canonical import (
     strict_json_loads,
 )
 from regaudit.shared.evidence.dsse import envelope_payload_unverified
-from regaudit.shared.evidence.identity import PublicKeyRecord, write_file_atomic
+from regaudit.shared.evidence.identity import PublicKeyRecord
+from regaudit.shared.files import write_file_atomic
 
 BUNDLE_FORMAT = "regaudit.bundle.v1"
 #: Checked before anything is parsed.

@@ -1,17 +1,182 @@
 """The regaudit error hierarchy: every error raised on purpose derives from RegauditError.
 
-Each class carries a stable ``reason`` string (used in CLI JSON output, gRPC error details and
-logs) and an ``exit_code`` (2 = bad input or usage, 1 = a verification failed).
+Every class declares three facts, once:
+
+* ``reason`` -- a stable snake_case string (CLI output, the regulator's ``--json``, gRPC
+  ``ErrorInfo.reason``, job failure records, logs). Each reason belongs to exactly one class:
+  :data:`REASONS` maps it to that class, filled as the classes are defined (a second class
+  declaring a taken reason is a ``TypeError`` at import time).
+* ``exit_code`` -- what a command line exits with (read through :func:`exit_code_for`):
+  ``2`` bad input or usage, ``1`` a verification failed, ``3`` the evaluator is unreachable,
+  broke the protocol or failed the job (only the client talks to another party, so only the
+  client can exit 3).
+* ``grpc_status`` -- the name of the ``grpc.StatusCode`` the evaluator answers with (a plain
+  string, so this module needs no gRPC; :func:`regaudit.shared.protocol.error_status` turns it
+  into the status, :func:`regaudit.shared.protocol.error_from_rpc` turns a status back into the
+  class through :data:`REASONS`).
+
+The hierarchy (reason, exit code, gRPC status)::
+
+    RegauditError                         error                  2  INTERNAL
+    ├── InputError                        invalid_input          2  INVALID_ARGUMENT
+    ├── ProfileError                      wrong_parameter_set    2  INVALID_ARGUMENT
+    │   └── WrongParameterSetError        (inherited)            1  INTERNAL       [1]
+    ├── CiphertextError                   invalid_ciphertext     2  INVALID_ARGUMENT
+    ├── KeyMaterialError                  invalid_key_material   2  FAILED_PRECONDITION
+    ├── DepthExceededError                depth_exceeded         2  FAILED_PRECONDITION
+    ├── CircuitError                      invalid_circuit        2  INVALID_ARGUMENT
+    │   └── UnsupportedCircuitIdError     unsupported_circuit    2  INVALID_ARGUMENT
+    │       └── UnsupportedCircuitError   (inherited)            1  INTERNAL       [1]
+    ├── IdentityError                     invalid_identity       2  INTERNAL
+    ├── CustodyViolationError             custody_violation      2  INTERNAL
+    ├── InternalError                     internal_error         2  INTERNAL
+    ├── ProtocolError                     protocol_error         3  INVALID_ARGUMENT
+    │   ├── UnknownJobError               unknown_job            3  NOT_FOUND
+    │   ├── JobNotFinishedError           job_not_finished       3  FAILED_PRECONDITION
+    │   ├── JobFailedError                job_failed             3  FAILED_PRECONDITION
+    │   ├── IdempotencyConflictError      idempotency_conflict   3  ALREADY_EXISTS
+    │   ├── LimitExceededError            limit_exceeded         3  RESOURCE_EXHAUSTED
+    │   └── RemoteError                   (the remote reason)    3  INVALID_ARGUMENT  [2]
+    └── VerificationError                 verification_failed    1  INTERNAL
+        ├── BundleFormatError             malformed_bundle       1  INTERNAL
+        ├── UntrustedIssuerError          untrusted_issuer       1  INTERNAL
+        ├── RevokedKeyError               revoked_key            1  INTERNAL
+        ├── BadSignatureError             bad_signature          1  INTERNAL
+        ├── DigestMismatchError           digest_mismatch        1  INTERNAL
+        ├── WrongParameterSetError        (see ProfileError)                       [1]
+        ├── UnsupportedCircuitError       (see UnsupportedCircuitIdError)          [1]
+        ├── WrongRegulatorKeyError        wrong_regulator_key    1  INTERNAL
+        ├── KeyMismatchError              key_mismatch           1  INTERNAL
+        ├── StaleEvidenceError            stale                  1  INTERNAL
+        ├── ReplayError                   replay                 1  INTERNAL
+        ├── NoiseBoundError               noise_bound_exceeded   1  INTERNAL
+        ├── SignColumnError               inconsistent_sign_column  1  INTERNAL
+        └── EvaluatorOutputMismatchError  evaluator_output_mismatch 1  INTERNAL
+
+Role packages add their own classes, registered when their module is imported (the client's
+in ``regaudit.client.audit``; the evaluator's in ``regaudit.evaluator.jobs``, ``.checks``,
+``.workers`` and ``.executors``)::
+
+    RegauditError
+    ├── EvaluatorUnavailableError       evaluator_unavailable       3  INTERNAL   client
+    ├── DeletionFailedError             deletion_failed             2  INTERNAL   jobs
+    ├── PlanMismatchError               plan_mismatch               2  INTERNAL   jobs
+    ├── WorkerOutputError               worker_output_invalid       2  INTERNAL   checks
+    ├── KeysNotCachedError              evaluation_keys_not_cached  2  INTERNAL   workers
+    ├── DaskInsecureError               dask_scheduler_insecure     2  INTERNAL   executors
+    ├── DaskUnavailableError            dask_unavailable            2  INTERNAL   executors
+    │   └── DaskWorkerMismatchError     (inherited)                 2  INTERNAL   executors
+    └── ProtocolError
+        └── UploadIncompleteError       upload_incomplete     3  INVALID_ARGUMENT  jobs
+
+[1] One reason, two exit codes. ``wrong_parameter_set`` and ``unsupported_circuit`` are first
+    input facts: the client, the evaluator and the planner reject an unknown or unfit profile or
+    circuit as bad input (exit 2, ``INVALID_ARGUMENT``). The regulator finds the same fact in
+    signed evidence, where it is a verification failure (exit 1), and
+    ``except VerificationError`` must see it. So the verification class is a subclass of both
+    the input class and :class:`VerificationError`: it inherits the reason (one class owns it in
+    :data:`REASONS`) and only declares its own exit code and status. A remote error with this
+    reason is rebuilt as the input class: the evaluator never verifies evidence.
+[2] A failed call whose reason is not registered in this process (or that carried no regaudit
+    details at all, e.g. ``UNAVAILABLE``) becomes a :class:`RemoteError` whose ``reason`` is the
+    remote reason string (``protocol_error`` when there was none).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Self
+
+#: Exit codes of every regaudit command line.
+EXIT_OK = 0
+EXIT_VERIFICATION_FAILED = 1
+EXIT_USAGE = 2
+EXIT_EVALUATOR_FAILED = 3
+EXIT_CODES = frozenset({EXIT_VERIFICATION_FAILED, EXIT_USAGE, EXIT_EVALUATOR_FAILED})
+
+#: Names of the gRPC status codes (``grpc.StatusCode`` member names) a class may declare.
+GRPC_STATUS_NAMES = frozenset(
+    {
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    }
+)
+
+_REASON_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+_REASONS: dict[str, type[RegauditError]] = {}
+#: reason -> the one class that declares it (read-only view; filled as classes are defined).
+REASONS: Mapping[str, type[RegauditError]] = MappingProxyType(_REASONS)
+
+
+def _register(cls: type[RegauditError]) -> None:
+    """Check ``cls``'s declarations; record it in :data:`REASONS` if it declares a reason."""
+    if cls.exit_code not in EXIT_CODES:
+        raise TypeError(f"{cls.__qualname__}.exit_code {cls.exit_code!r} is not one of 1, 2, 3")
+    if cls.grpc_status not in GRPC_STATUS_NAMES:
+        raise TypeError(f"{cls.__qualname__}.grpc_status {cls.grpc_status!r} is not a status name")
+    if "reason" not in cls.__dict__:
+        return  # a variant: it inherits its parent's reason (see the module docstring)
+    reason = cls.reason
+    if not isinstance(reason, str) or not _REASON_PATTERN.fullmatch(reason):
+        raise TypeError(f"{cls.__qualname__}.reason {reason!r} is not a snake_case string")
+    owner = _REASONS.get(reason)
+    if owner is not None and not _same_class(owner, cls):
+        raise TypeError(
+            f"reason {reason!r} of {cls.__module__}.{cls.__qualname__} already belongs to "
+            f"{owner.__module__}.{owner.__qualname__}; one class per reason (a variant "
+            "subclasses the owner and does not redefine the reason)"
+        )
+    _REASONS[reason] = cls
+
+
+def _same_class(a: type, b: type) -> bool:
+    # a module imported again (importlib.reload) defines its classes anew
+    return (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
+
+
+def exit_code_for(error: BaseException) -> int:
+    """The exit code a command line stops with for ``error``: the class's ``exit_code`` for a
+    regaudit error, 2 for anything else (a crash is never "accepted" nor "rejected")."""
+    if isinstance(error, RegauditError):
+        return error.exit_code
+    return EXIT_USAGE
+
 
 class RegauditError(Exception):
-    """Base class of every error regaudit raises on purpose."""
+    """Base class of every error regaudit raises on purpose.
+
+    Every subclass accepts ``(message, *, field=None)`` (so a remote error can be rebuilt from
+    its reason) and declares ``reason``, ``exit_code`` and ``grpc_status``."""
 
     reason: str = "error"
-    exit_code: int = 2
+    exit_code: int = EXIT_USAGE
+    grpc_status: str = "INTERNAL"
+
+    #: On an error rebuilt from a failed gRPC call (:meth:`from_remote`): the status code name
+    #: and the BadRequest field violations the evaluator sent.
+    grpc_code: str | None = None
+    violations: tuple[tuple[str, str], ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _register(cls)
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -23,6 +188,15 @@ class RegauditError(Exception):
             return f"{self.field}: {self.message}"
         return self.message
 
+    def from_remote(self, *, grpc_code: str, violations: tuple[tuple[str, str], ...] = ()) -> Self:
+        """Record that this error stands for a failed call (status code name, violations)."""
+        self.grpc_code = grpc_code
+        self.violations = tuple(violations)
+        return self
+
+
+_register(RegauditError)
+
 
 # --- bad input (exit code 2) ------------------------------------------------------------------
 
@@ -31,12 +205,16 @@ class InputError(RegauditError):
     """An input value is malformed: wrong type, NaN/inf, non-binary label, length mismatch..."""
 
     reason = "invalid_input"
+    exit_code = EXIT_USAGE
+    grpc_status = "INVALID_ARGUMENT"
 
 
 class ProfileError(RegauditError):
     """A parameter profile is unknown, insecure or does not fit the circuit."""
 
     reason = "wrong_parameter_set"
+    exit_code = EXIT_USAGE
+    grpc_status = "INVALID_ARGUMENT"
 
 
 class CiphertextError(RegauditError):
@@ -44,36 +222,48 @@ class CiphertextError(RegauditError):
     wrong level."""
 
     reason = "invalid_ciphertext"
+    exit_code = EXIT_USAGE
+    grpc_status = "INVALID_ARGUMENT"
 
 
 class KeyMaterialError(RegauditError):
     """Evaluation keys or a secret key are malformed, missing steps, or invalid for the profile."""
 
     reason = "invalid_key_material"
+    exit_code = EXIT_USAGE
+    grpc_status = "FAILED_PRECONDITION"
 
 
 class DepthExceededError(RegauditError):
     """A circuit tried to use more multiplicative levels than its plan or profile allows."""
 
     reason = "depth_exceeded"
+    exit_code = EXIT_USAGE
+    grpc_status = "FAILED_PRECONDITION"
 
 
 class CircuitError(RegauditError):
     """A circuit id/version is unknown or its public inputs are invalid."""
 
     reason = "invalid_circuit"
+    exit_code = EXIT_USAGE
+    grpc_status = "INVALID_ARGUMENT"
 
 
-class ProtocolError(RegauditError):
-    """The other party broke the wire protocol (unexpected message order, missing header...)."""
+class UnsupportedCircuitIdError(CircuitError):
+    """The circuit id/version pair is not in the circuit registry (input error, exit code 2)."""
 
-    reason = "protocol_error"
+    reason = "unsupported_circuit"
+    exit_code = EXIT_USAGE
+    grpc_status = "INVALID_ARGUMENT"
 
 
 class IdentityError(RegauditError):
     """An identity directory or key file is missing or malformed."""
 
     reason = "invalid_identity"
+    exit_code = EXIT_USAGE
+    grpc_status = "INTERNAL"
 
 
 class CustodyViolationError(RegauditError):
@@ -81,6 +271,96 @@ class CustodyViolationError(RegauditError):
     keyless: the evaluator daemon or one of its workers refuses to run."""
 
     reason = "custody_violation"
+    exit_code = EXIT_USAGE
+    grpc_status = "INTERNAL"
+
+
+class InternalError(RegauditError):
+    """Something that is neither bad input nor a verification failure broke (a bug); reported
+    with exit code 2 so that a crash never looks like "accepted"."""
+
+    reason = "internal_error"
+    exit_code = EXIT_USAGE
+    grpc_status = "INTERNAL"
+
+
+# --- the other party (exit code 3) ------------------------------------------------------------
+
+
+class ProtocolError(RegauditError):
+    """The other party broke the wire protocol (unexpected message order, missing header...),
+    is unreachable or failed the job. On the evaluator the other party is a client (the status
+    says so); on the client it is the evaluator, hence exit code 3."""
+
+    reason = "protocol_error"
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "INVALID_ARGUMENT"
+
+
+class UnknownJobError(ProtocolError):
+    """No job with this id exists on the evaluator (NOT_FOUND)."""
+
+    reason = "unknown_job"
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "NOT_FOUND"
+
+
+class JobNotFinishedError(ProtocolError):
+    """The job has not finished yet (FAILED_PRECONDITION)."""
+
+    reason = "job_not_finished"
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class JobFailedError(ProtocolError):
+    """The job failed on the evaluator; ``job_reason`` is the job's own failure reason (empty
+    when the failure came as a status rather than from watching the job)."""
+
+    reason = "job_failed"
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "FAILED_PRECONDITION"
+
+    def __init__(self, message: str, *, field: str | None = None, job_reason: str = "") -> None:
+        super().__init__(message, field=field)
+        self.job_reason = job_reason
+
+
+class IdempotencyConflictError(ProtocolError):
+    """The idempotency key already names a job with a different header (ALREADY_EXISTS)."""
+
+    reason = "idempotency_conflict"
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "ALREADY_EXISTS"
+
+
+class LimitExceededError(ProtocolError):
+    """A piece, object or count exceeds a named protocol limit (RESOURCE_EXHAUSTED)."""
+
+    reason = "limit_exceeded"
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+
+class RemoteError(ProtocolError):
+    """A call failed on the evaluator with a reason this process does not know (or with no
+    regaudit details at all). ``reason`` is the remote reason string, ``protocol_error`` when
+    there was none; ``remote_reason`` is the remote string as sent (``None`` if absent) and
+    ``code`` the status code name."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        code: str = "",
+        remote_reason: str | None = None,
+    ) -> None:
+        super().__init__(message, field=field)
+        self.code = code
+        self.remote_reason = remote_reason
+        if remote_reason:
+            self.reason = remote_reason
 
 
 # --- verification failures (exit code 1) ------------------------------------------------------
@@ -90,57 +370,101 @@ class VerificationError(RegauditError):
     """Evidence did not verify. Subclasses name the exact reason."""
 
     reason = "verification_failed"
-    exit_code = 1
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
 
 
 class BundleFormatError(VerificationError):
     """The bundle is not a well-formed regaudit bundle."""
 
     reason = "malformed_bundle"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
 
 
 class UntrustedIssuerError(VerificationError):
+    """A signer's key is not pinned or trusted."""
+
     reason = "untrusted_issuer"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
 
 
 class RevokedKeyError(VerificationError):
+    """A signer's key was revoked before it signed."""
+
     reason = "revoked_key"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
 
 
 class BadSignatureError(VerificationError):
+    """A signature does not verify."""
+
     reason = "bad_signature"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
 
 
 class DigestMismatchError(VerificationError):
+    """A digest or bound value differs between two pieces of evidence."""
+
     reason = "digest_mismatch"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
 
 
-class WrongParameterSetError(VerificationError):
-    reason = "wrong_parameter_set"
+class WrongParameterSetError(ProfileError, VerificationError):
+    """The signed parameter set is not allowed or not the built-in profile of that name.
+
+    A variant of :class:`ProfileError` (it inherits the reason ``wrong_parameter_set``) that is
+    also a :class:`VerificationError`: see note [1] of the module docstring."""
+
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
 
 
-class UnsupportedCircuitError(VerificationError):
-    reason = "unsupported_circuit"
+class UnsupportedCircuitError(UnsupportedCircuitIdError, VerificationError):
+    """The signed circuit is not allowed by the trust store or not registered.
+
+    A variant of :class:`UnsupportedCircuitIdError` (it inherits the reason
+    ``unsupported_circuit``) that is also a :class:`VerificationError`: see note [1] of the
+    module docstring."""
+
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
 
 
 class WrongRegulatorKeyError(VerificationError):
     """The sealed CKKS key cannot be opened with this regulator's key."""
 
     reason = "wrong_regulator_key"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
 
 
 class KeyMismatchError(VerificationError):
     """The unsealed CKKS key is not the one the evaluation keys were made from (canary failed)."""
 
     reason = "key_mismatch"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
 
 
 class StaleEvidenceError(VerificationError):
+    """Evidence is older than the trust store allows (or from the future)."""
+
     reason = "stale"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
 
 
 class ReplayError(VerificationError):
+    """This audit was already verified (a replayed bundle)."""
+
     reason = "replay"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
 
 
 class NoiseBoundError(VerificationError):
@@ -148,6 +472,8 @@ class NoiseBoundError(VerificationError):
     CKKS noise can explain."""
 
     reason = "noise_bound_exceeded"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
 
 
 class SignColumnError(VerificationError):
@@ -155,6 +481,8 @@ class SignColumnError(VerificationError):
     lies outside the interval the Chebyshev moments certify for W1)."""
 
     reason = "inconsistent_sign_column"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
 
 
 class EvaluatorOutputMismatchError(VerificationError):
@@ -162,3 +490,50 @@ class EvaluatorOutputMismatchError(VerificationError):
     data (the client decrypted it and compared it with its plaintext oracle)."""
 
     reason = "evaluator_output_mismatch"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
+__all__ = [
+    "EXIT_CODES",
+    "EXIT_EVALUATOR_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "EXIT_VERIFICATION_FAILED",
+    "GRPC_STATUS_NAMES",
+    "REASONS",
+    "BadSignatureError",
+    "BundleFormatError",
+    "CiphertextError",
+    "CircuitError",
+    "CustodyViolationError",
+    "DepthExceededError",
+    "DigestMismatchError",
+    "EvaluatorOutputMismatchError",
+    "IdempotencyConflictError",
+    "IdentityError",
+    "InputError",
+    "InternalError",
+    "JobFailedError",
+    "JobNotFinishedError",
+    "KeyMaterialError",
+    "KeyMismatchError",
+    "LimitExceededError",
+    "NoiseBoundError",
+    "ProfileError",
+    "ProtocolError",
+    "RegauditError",
+    "RemoteError",
+    "ReplayError",
+    "RevokedKeyError",
+    "SignColumnError",
+    "StaleEvidenceError",
+    "UnknownJobError",
+    "UnsupportedCircuitError",
+    "UnsupportedCircuitIdError",
+    "UntrustedIssuerError",
+    "VerificationError",
+    "WrongParameterSetError",
+    "WrongRegulatorKeyError",
+    "exit_code_for",
+]

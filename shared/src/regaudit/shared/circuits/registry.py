@@ -15,14 +15,7 @@ from regaudit.shared.circuits.disagreement import DisagreementCircuit
 from regaudit.shared.circuits.drift import DriftCircuit
 from regaudit.shared.circuits.fairness import FairnessCircuit
 from regaudit.shared.circuits.provenance import ProvenanceCircuit
-from regaudit.shared.errors import CircuitError
-
-
-class UnsupportedCircuitIdError(CircuitError):
-    """The circuit id/version pair is not in the registry (input error, exit code 2)."""
-
-    reason = "unsupported_circuit"
-
+from regaudit.shared.errors import UnsupportedCircuitIdError
 
 #: (circuit_id, version) -> circuit instance (stateless, shared).
 CIRCUITS: dict[tuple[str, str], Circuit] = {

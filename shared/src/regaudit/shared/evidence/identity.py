@@ -13,11 +13,8 @@ name two different keys.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +36,7 @@ from regaudit.shared.evidence.canonical import (
     strict_json_loads,
     utc_now,
 )
+from regaudit.shared.files import write_file_atomic as write_file_atomic  # re-exported
 
 ALGORITHM = "ed25519"
 KINDS: tuple[str, ...] = ("evaluator", "client", "regulator")
@@ -65,38 +63,6 @@ def private_key_path(directory: str | os.PathLike[str], kind: str) -> Path:
 
 def public_key_path(directory: str | os.PathLike[str], kind: str) -> Path:
     return Path(directory) / f"{kind}.pub.json"
-
-
-def write_file_atomic(path: Path, data: bytes, *, mode: int, overwrite: bool) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory, created with ``mode``.
-
-    Without ``overwrite`` an existing file is never replaced (checked, then linked exclusively).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            os.replace(tmp_name, path)
-        else:
-            try:
-                os.link(tmp_name, path)  # atomic; FileExistsError if path exists
-            except FileExistsError:
-                raise
-            except OSError:  # file system without hard links: check, then rename
-                if path.exists():
-                    raise FileExistsError(errno.EEXIST, "file exists", str(path)) from None
-                os.replace(tmp_name, path)
-            else:
-                os.unlink(tmp_name)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
 
 
 def read_small_file(

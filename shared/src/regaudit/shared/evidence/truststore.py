@@ -44,8 +44,8 @@ from regaudit.shared.evidence.identity import (
     ALGORITHM,
     PublicKeyRecord,
     read_small_file,
-    write_file_atomic,
 )
+from regaudit.shared.files import write_file_atomic
 from regaudit.shared.profiles import PROFILES
 
 TRUST_STORE_VERSION = 1
