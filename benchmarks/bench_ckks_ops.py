@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import RESULTS_DIR, machine_info, write_json  # noqa: E402
+from harness import RESULTS_DIR, machine_info, write_json
 
 ITERATIONS = 60
 QUICK_ITERATIONS = 15

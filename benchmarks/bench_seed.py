@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import BENCH_DIR, RESULTS_DIR, last_json_line, machine_info, write_json  # noqa: E402
+from harness import BENCH_DIR, RESULTS_DIR, last_json_line, machine_info, write_json
 
 DATA_SEED = 20_261_126
 REPEATS = 3

@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import fairness_client as fc  # noqa: E402  (shared instrumentation; sets its start time now)
+import fairness_client as fc  # shared instrumentation; sets its start time now
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""In-process quick start: the seed library's one-call audits, with the full CKKS protocol
+"""In-process quick start: regaudit-fhe 0.1.0's one-call audits, with the full CKKS protocol
 (fresh keys, encryption, evaluation, decryption) running inside this one process.
 
     python examples/01_local_audit.py
@@ -17,7 +17,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 def main() -> None:
-    # fairness on the bundled sample (seed shape: group_a / group_b membership columns)
+    # fairness on the bundled sample (regaudit-fhe 0.1.0's binary form: group_a / group_b columns)
     with (DATA / "fairness-sample.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     y_true = [int(r["y_true"]) for r in rows]

@@ -35,7 +35,7 @@ done
 [ -s "$ready" ] || { echo "evaluator did not start" >&2; cat "$log" >&2; exit 1; }
 address="$(cat "$ready")"
 
-# two histograms of one feature over the same 16 bins (the seed's drift input shape)
+# two histograms of one feature over the same 16 bins (regaudit-fhe 0.1.0's drift input shape)
 cat >"$run/drift.json" <<'JSON'
 {"p": [1, 3, 8, 17, 30, 46, 60, 66, 63, 52, 37, 23, 12, 6, 2, 1],
  "q": [0, 1, 3, 7, 14, 26, 41, 55, 64, 64, 55, 41, 26, 14, 7, 3],

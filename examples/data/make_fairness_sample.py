@@ -9,7 +9,7 @@ sample shows a real (moderate) fairness gap.
 
 * ``fairness-sample.csv``: ``applicant_id,group,y_true,y_pred`` with ``group`` an age band
   (``18-29``, ``30-49``, ``50+``): the categorical form (3 groups).
-* ``fairness-sample.json``: the seed's JSON shape with ``group_a`` / ``group_b`` from a
+* ``fairness-sample.json``: regaudit-fhe 0.1.0's JSON shape with ``group_a`` / ``group_b`` from a
   self-reported binary attribute; about 3% of applicants did not disclose it and belong to
   neither group (reported as ``unassigned_rows``).
 

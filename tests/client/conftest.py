@@ -90,11 +90,7 @@ def start_evaluator(identity: Path, store: Path, *extra: str) -> Evaluator:
 
 @pytest.fixture(scope="session")
 def evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evaluator]:
-    """A real evaluator daemon (skipped while the evaluator package is not available)."""
-    try:
-        import regaudit.evaluator.cli  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"evaluator not available yet: {exc}")
+    """A real evaluator daemon for the whole session."""
     root = tmp_path_factory.mktemp("evaluator")
     daemon = start_evaluator(root / "identity", root / "store")
     try:
@@ -110,10 +106,6 @@ def _stop(daemon: Evaluator) -> None:
 @pytest.fixture
 def evaluator_factory(tmp_path: Path) -> Iterator[Callable[..., Evaluator]]:
     """Start extra evaluator daemons (e.g. with TLS options); all are stopped afterwards."""
-    try:
-        import regaudit.evaluator.cli  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"evaluator not available yet: {exc}")
     started: list[Evaluator] = []
 
     def start(*extra: str) -> Evaluator:

@@ -198,7 +198,6 @@ def test_receipt_signed_by_another_key_is_refused(
 def test_unreachable_evaluator_exits_3(
     regulator_card_file: Path, client_identity_dir: Path, tmp_path: Path
 ) -> None:
-    pytest.importorskip("regaudit.client.transport")
     with socket.socket() as probe:  # a loopback port with nobody listening
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -84,7 +84,7 @@ def test_pool_yields_upload_order_and_ciphertexts_decrypt_to_the_inputs(audit: t
 
 def test_lookahead_is_bounded(audit: tuple) -> None:  # type: ignore[type-arg]
     """The pool pulls at most ``lookahead`` tasks ahead of what the consumer has taken."""
-    data, plan, keys = audit
+    _data, plan, keys = audit
     pulled = 0
 
     def counting(tasks: Iterator[tuple]) -> Iterator[tuple]:  # type: ignore[type-arg]

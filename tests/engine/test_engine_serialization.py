@@ -81,7 +81,7 @@ def test_level_outside_profile(client: ClientKeys, values: np.ndarray) -> None:
 )
 def test_malformed_bytes_are_rejected(client: ClientKeys, values: np.ndarray, mangle) -> None:
     blob = client.encrypt(values, level=1)
-    with pytest.raises(CiphertextError, match="malformed ciphertext|not valid"):
+    with pytest.raises(CiphertextError, match=r"malformed ciphertext|not valid"):
         load_ciphertext(PROFILE, mangle(blob), level=1)
 
 

@@ -42,7 +42,7 @@ def test_bucket_hash_is_sha256_mod_n() -> None:
 def test_plaintext_circuit_matches_reference() -> None:
     payload = _payload(1, 30_000, 12, 3)
     data = parse_provenance_input(payload)
-    plan, outputs = evaluate_plaintext(data)
+    _plan, outputs = evaluate_plaintext(data)
     report = ProvenanceCircuit().decode(outputs, data.public, data.rows)
     # released totals are rounded to the bound's step; the arithmetic is checked at full
     # precision on the regulator-internal decode

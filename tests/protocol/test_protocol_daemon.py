@@ -305,6 +305,7 @@ def test_mutual_tls(tmp_path: Path, evaluator_identity: Any) -> None:
         server.stop(grace=1.0)
 
 
+@pytest.mark.perf  # the new pool serves the next job within 60 s
 def test_worker_crash_fails_the_job_and_the_daemon_recovers(
     tmp_path: Path, evaluator_identity: Any, proto: Any
 ) -> None:
@@ -440,6 +441,7 @@ def test_restart_deletes_the_scratch_of_finished_jobs(
         server.stop(grace=1.0)
 
 
+@pytest.mark.perf  # the stream ends within 10 s, not after the 30 s grace
 def test_graceful_stop_ends_open_watch_streams(tmp_path: Path, evaluator_identity: Any) -> None:
     import threading
     import time

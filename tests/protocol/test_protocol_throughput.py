@@ -7,11 +7,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from regaudit.client.transport import EvaluatorConnection
 from regaudit.evaluator.jobs import BATCH_CHUNKS, scoped_idempotency_key
 from regaudit.evaluator.server import EvaluatorServer
 from regaudit.shared.circuits.fairness import decode_counts, plaintext_counts
 from regaudit.shared.protocol import JobState
+
+# throughput and wall-clock bounds: run by scripts/test.sh on their own (-m perf)
+pytestmark = pytest.mark.perf
 
 ROWS = 100_000
 

@@ -317,6 +317,7 @@ def test_dead_cluster_fails_the_job_not_the_daemon_and_a_new_one_serves(
         server.stop(grace=1.0)
 
 
+@pytest.mark.perf  # the refusal comes within 30 s
 def test_unreachable_scheduler_is_a_clear_error() -> None:
     started = time.monotonic()
     with pytest.raises(DaskUnavailableError) as info:

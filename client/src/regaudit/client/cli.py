@@ -378,7 +378,8 @@ def audit(
         ),
     ],
     input_file: Annotated[
-        Path | None, typer.Option("--input", "-i", help="JSON (seed shape), CSV or Parquet.")
+        Path | None,
+        typer.Option("--input", "-i", help="JSON (regaudit-fhe 0.1.0 shape), CSV or Parquet."),
     ] = None,
     evaluator: Annotated[
         str | None, typer.Option("--evaluator", help="Evaluator address HOST:PORT.")

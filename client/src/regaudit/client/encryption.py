@@ -90,9 +90,6 @@ class InputManifest:
     def total_bytes(self) -> int:
         return sum(e.size for e in self.entries)
 
-    def to_list(self) -> list[dict[str, Any]]:
-        return [e.to_dict() for e in self.entries]
-
     def digests(self) -> dict[tuple[str, int], str]:
         return {(e.column, e.chunk): e.digest for e in self.entries}
 
@@ -298,10 +295,10 @@ def _tasks(
 
 
 __all__ = [
+    "LOOKAHEAD_PER_WORKER",
     "EncryptedChunk",
     "EncryptionPool",
     "InputManifest",
-    "LOOKAHEAD_PER_WORKER",
     "ManifestEntry",
     "default_workers",
     "upload_order",

@@ -1,7 +1,7 @@
-"""Reading an audit's ``--input`` file: the seed's JSON shape, CSV or Parquet.
+"""Reading an audit's ``--input`` file: regaudit-fhe 0.1.0's JSON shape, CSV or Parquet.
 
 The file type is taken from the suffix (``.json``, ``.csv``, ``.parquet``/``.pq``). JSON files
-hold the seed library's input object for the primitive (fairness: ``y_true``, ``y_pred``,
+hold regaudit-fhe 0.1.0's input object for the primitive (fairness: ``y_true``, ``y_pred``,
 ``group_a``/``group_b`` or ``group``, ``threshold``; concordance: ``risk``, ``time``, ``event``;
 drift: ``p``, ``q``, ``drift_threshold``; disagreement: ``model_polynomials``, ``test_input``,
 ``threshold``; calibration: ``scores``, ``quantiles`` [, ``labels``]; provenance:
@@ -32,15 +32,6 @@ MAX_INPUT_FILE_BYTES = 4 * 1024**3
 #: Largest JSON input file (JSON is parsed into Python lists, which is memory-hungry).
 MAX_JSON_INPUT_BYTES = 512 * 1024**2
 
-#: Primitives of the design; those without a registered loader are rejected as unavailable.
-DESIGN_PRIMITIVES = (
-    "fairness",
-    "provenance",
-    "concordance",
-    "calibration",
-    "drift",
-    "disagreement",
-)
 JSON_SUFFIXES = (".json",)
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -327,22 +318,14 @@ _TABLE_LOADERS: dict[str, Callable[[Path, ColumnMapping, dict[str, Any]], AuditD
 }
 
 
-def _registered_circuit_ids() -> set[str]:
-    from regaudit.shared.circuits.registry import CIRCUITS
-
-    return {circuit_id for circuit_id, _ in CIRCUITS}
-
-
 def _build_loaders() -> dict[str, PrimitiveLoader]:
     loaders = {"fairness": PrimitiveLoader("fairness", _fairness_parse, _fairness_table)}
-    registered = _registered_circuit_ids()
     for primitive, table_loader in _TABLE_LOADERS.items():
-        if primitive in registered:
-            loaders[primitive] = PrimitiveLoader(primitive, _json_parser(primitive), table_loader)
+        loaders[primitive] = PrimitiveLoader(primitive, _json_parser(primitive), table_loader)
     return loaders
 
 
-#: primitive -> loader, for every primitive whose circuit is registered.
+#: primitive -> loader, for every primitive.
 LOADERS: dict[str, PrimitiveLoader] = _build_loaders()
 
 
@@ -352,16 +335,10 @@ def available_primitives() -> list[str]:
 
 
 def get_loader(primitive: str) -> PrimitiveLoader:
-    """The loader of ``primitive``; InputError (field ``primitive``) if unknown/unavailable."""
+    """The loader of ``primitive``; InputError (field ``primitive``) if unknown."""
     loader = LOADERS.get(primitive)
     if loader is not None:
         return loader
-    if primitive in DESIGN_PRIMITIVES:
-        raise InputError(
-            f"primitive {primitive!r} is not available in this client "
-            f"(available: {', '.join(available_primitives())})",
-            field="primitive",
-        )
     raise InputError(
         f"unknown primitive {primitive!r} (available: {', '.join(available_primitives())})",
         field="primitive",
@@ -504,14 +481,13 @@ def load_audit_input(
 
 
 __all__ = [
-    "AuditData",
-    "ColumnMapping",
-    "DESIGN_PRIMITIVES",
     "LOADERS",
     "OVERRIDES",
     "TABLE_FIELDS",
     "TABLE_REQUIRED",
     "THRESHOLD_KEYS",
+    "AuditData",
+    "ColumnMapping",
     "available_primitives",
     "get_loader",
     "load_audit_input",

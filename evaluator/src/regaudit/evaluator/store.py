@@ -29,7 +29,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -335,7 +334,8 @@ class Store:
         marks = ",".join("?" for _ in states)
         with self._lock:
             rows = self._db.execute(
-                f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY created",
+                # only "?" placeholders are formatted in; the states are bound parameters
+                f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY created",  # noqa: S608
                 tuple(s.value for s in states),
             ).fetchall()
         return [self._record(r) for r in rows]
@@ -417,14 +417,10 @@ class Store:
             fields["state"] = fields["state"].value
         fields["updated"] = time.time()
         names = ", ".join(f"{name} = ?" for name in fields)
+        # column names come from our own keyword arguments; every value is a bound parameter
+        statement = f"UPDATE jobs SET {names} WHERE id = ?"  # noqa: S608
         with self._lock:
-            self._db.execute(f"UPDATE jobs SET {names} WHERE id = ?", (*fields.values(), job_id))
-
-    def iter_jobs(self) -> Iterator[JobRecord]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM jobs ORDER BY created").fetchall()
-        for row in rows:
-            yield self._record(row)
+            self._db.execute(statement, (*fields.values(), job_id))
 
 
 __all__ = ["UPLOAD_INCOMPLETE", "JobRecord", "KeyRecord", "Store"]

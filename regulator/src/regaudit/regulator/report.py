@@ -32,8 +32,8 @@ INDETERMINATE = "indeterminate"
 #: A metric ``X`` with a field ``X_error_bound`` is shown as ``X ± bound``.
 ERROR_BOUND_SUFFIX = "_error_bound"
 #: Significant digits of floats in text and HTML reports. The result itself is already rounded
-#: by each circuit's decoder to the precision its error bound supports (design, 2026-12-03;
-#: ``regaudit.shared.release``); JSON carries those released values unchanged.
+#: by each circuit's decoder to the precision its error bound supports
+#: (``regaudit.shared.release``); JSON carries those released values unchanged.
 FLOAT_DIGITS = 6
 #: Result fields that are not metrics (shown elsewhere or not at all).
 _NON_METRIC_FIELDS = frozenset({"groups", "undefined"})
@@ -258,7 +258,7 @@ def _canary_text(passed: bool, tolerance: float) -> str:
 
 def result_json(verified: VerifiedAudit) -> dict[str, Any]:
     """``{"verified": true, "primitive", "audit_id", "result": {...}, "evidence": {...}}``;
-    ``result`` keeps the seed's field names (``demographic_parity_diff``...)."""
+    ``result`` keeps regaudit-fhe 0.1.0's field names (``demographic_parity_diff``...)."""
     return {
         "schema": JSON_SCHEMA_ID,
         "verified": True,

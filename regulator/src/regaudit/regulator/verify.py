@@ -135,8 +135,8 @@ class SubmissionSummary:
 @dataclass(frozen=True)
 class CanaryCheck:
     """The key canary as it may leave the regulator: passed or not, the public value and the
-    tolerance applied. What decrypted is not kept (design, 2026-12-03: no raw CKKS decode in
-    a report, JSON or message; its low digits carry the noise key-recovery attacks use)."""
+    tolerance applied. What decrypted is not kept (no raw CKKS decode in a report, JSON or
+    message; its low digits carry the noise key-recovery attacks use)."""
 
     passed: bool
     #: the public value sum(c * c) slot 0 must decrypt to (computed from the public seed)

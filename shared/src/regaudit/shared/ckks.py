@@ -109,9 +109,6 @@ class LoadedEvaluationKeys:
     digest: str
     size_bytes: int
 
-    def has_step(self, step: int) -> bool:
-        return step in self.galois_steps
-
 
 def load_evaluation_keys(
     profile: ParameterProfile, keys: EvaluationKeys, *, required_steps: Iterable[int]

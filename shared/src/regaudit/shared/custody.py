@@ -22,7 +22,7 @@ from regaudit.shared.errors import CustodyViolationError
 _log = logging.getLogger(__name__)
 
 #: The package that holds every secret-key operation (distribution ``regaudit-secretkey``).
-SECRET_KEY_PACKAGE = "regaudit.secretkey"
+SECRET_KEY_PACKAGE = "regaudit.secretkey"  # noqa: S105 (a package name, not a secret)
 
 _allowed_reason: str | None = None
 

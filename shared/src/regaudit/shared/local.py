@@ -1,4 +1,4 @@
-"""In-process quick start: every audit primitive in one call, as in the seed library.
+"""In-process quick start: every audit primitive in one call, as in regaudit-fhe 0.1.0.
 
 ``audit_fairness(y_true, y_pred, group_a, group_b, threshold=0.1)`` and its siblings run the
 whole cryptographic protocol in this one process: a fresh CKKS key set at the plan's profile and
@@ -64,8 +64,8 @@ def data_chunks(data: AuditInput, chunk_rows: int) -> Iterator[dict[str, FloatAr
 
 @dataclass(frozen=True)
 class AuditReport:
-    """A primitive's report: the seed's field names are attributes (``report.c_index``) and
-    :meth:`to_dict` keys. ``plan`` is the plan's dict for the CKKS backend (None for the
+    """A primitive's report: regaudit-fhe 0.1.0's field names are attributes (``report.c_index``)
+    and :meth:`to_dict` keys. ``plan`` is the plan's dict for the CKKS backend (None for the
     plaintext oracle); ``seconds`` is the wall time of the whole run."""
 
     primitive: str
@@ -94,7 +94,7 @@ class AuditReport:
         return sorted(set(super().__dir__()) | set(self.fields))
 
     def to_dict(self) -> dict[str, Any]:
-        """The report fields (seed names) as a plain dict."""
+        """The report fields (regaudit-fhe 0.1.0's names) as a plain dict."""
         return dict(self.fields)
 
 
@@ -211,7 +211,7 @@ def _run(
 
 
 def _seq(values: Any) -> Any:
-    """numpy arrays become lists (the parsers take the seed's JSON shapes)."""
+    """numpy arrays become lists (the parsers take regaudit-fhe 0.1.0's JSON shapes)."""
     return values.tolist() if hasattr(values, "tolist") else values
 
 
@@ -233,8 +233,8 @@ def audit_fairness(
     backend: Backend = "ckks",
     profile: ParameterProfile | str | None = None,
 ) -> FairnessReport:
-    """Fairness of binary predictions between ``group_a``/``group_b`` membership columns (the
-    seed's shape) or across the categories of ``group``."""
+    """Fairness of binary predictions between ``group_a``/``group_b`` membership columns
+    (regaudit-fhe 0.1.0's shape) or across the categories of ``group``."""
     from regaudit.shared.circuits.fairness import fairness_reference, parse_fairness_input
 
     data = parse_fairness_input(

@@ -14,7 +14,7 @@ Why these numbers (SEAL's HE-standard table, 128-bit classical security, ternary
   middle primes so rescaling keeps the scale near 2^30, and leaves 60 - 30 = 30 bits of integer
   headroom at the last level: exact counts up to 2^28 rows. Slots: N/2 = 4096.
 * ``ckks-n16384-d6-v1`` -- N = 2^14 allows at most 438 bits. Primes 60 + 6 x 40 + 60 = 360
-  bits: six 40-bit rescale primes give the design's depth budget of 6 with about 1e-8
+  bits: six 40-bit rescale primes give the depth budget of 6 (MAX_DEPTH_BUDGET) with about 1e-8
   precision; scale 2^40 matches them. Only 20 bits of headroom at the last level, so circuits
   whose outputs can exceed 2^18 in magnitude must not use it (the planner checks). Slots 8192.
 
@@ -36,7 +36,7 @@ import rfc8785
 
 from regaudit.shared.errors import ProfileError
 
-#: The design's multiplicative depth budget. No circuit may plan or run beyond it.
+#: The multiplicative depth budget. No circuit may plan or run beyond it.
 MAX_DEPTH_BUDGET = 6
 
 

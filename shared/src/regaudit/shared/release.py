@@ -1,4 +1,4 @@
-"""What leaves the regulator is rounded (design decision of 2026-12-03).
+"""What leaves the regulator is rounded.
 
 A decrypted CKKS value carries noise in its low digits, and that noise is what key-recovery
 attacks on approximate FHE feed on. Every number a decoder puts into its result (hence into

@@ -64,7 +64,8 @@ class Circuit(Protocol):
     def decode(
         self, outputs: Sequence[FloatArray], public: PublicInputs, rows: int
     ) -> dict[str, Any]:
-        """Regulator side: decrypted output vectors -> report fields (seed names)."""
+        """Regulator side: decrypted output vectors -> report fields (regaudit-fhe 0.1.0's
+        names)."""
         ...
 
 

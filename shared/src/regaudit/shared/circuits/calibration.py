@@ -2,9 +2,9 @@
 
 Two forms, chosen by the input shape:
 
-* **point** (the seed): ``scores`` = K nonconformity scores of one test point and public
-  per-class ``quantiles``; class k is in the prediction set iff score_k <= quantile_k. The
-  report gives ``membership`` (one 0/1 per class, "indeterminate" for exact ties within the
+* **point** (as in regaudit-fhe 0.1.0): ``scores`` = K nonconformity scores of one test point
+  and public per-class ``quantiles``; class k is in the prediction set iff score_k <= quantile_k.
+  The report gives ``membership`` (one 0/1 per class, "indeterminate" for exact ties within the
   noise) and ``set_size``.
 * **batch**: ``scores`` = n x K, ``labels`` = the n true classes, ``quantiles``; the report
   gives ``coverage`` (fraction of points whose true class is in their set) and
@@ -184,7 +184,8 @@ def _scores(value: object) -> tuple[FloatArray, bool]:
 
 
 def parse_calibration_input(payload: Mapping[str, Any]) -> CalibrationData:
-    """Validate the seed's point shape or the batch shape; InputError naming the field."""
+    """Validate the point shape (regaudit-fhe 0.1.0's) or the batch shape; InputError naming
+    the field."""
     if not isinstance(payload, Mapping):
         raise InputError("calibration input must be a JSON object")
     for key in payload:
@@ -594,9 +595,9 @@ def decode_batch(outputs: Sequence[FloatArray], public: PublicInputs) -> dict[st
 
 
 def release_batch(report: dict[str, Any]) -> dict[str, Any]:
-    """The batch report as it may leave the regulator (design, 2026-12-03): ``coverage`` and
-    ``mean_set_size`` rounded to the decimal step of their error bounds, each bound widened by
-    the half step the rounding may add (see :func:`regaudit.shared.release.release`). The
+    """The batch report as it may leave the regulator (see :mod:`regaudit.shared.release`):
+    ``coverage`` and ``mean_set_size`` rounded to the decimal step of their error bounds, each bound
+    widened by the half step the rounding may add (see :func:`regaudit.shared.release.release`). The
     point form needs nothing: it reports 0/1 bits and integer set sizes only."""
     released = dict(report)
     for name in ("mean_set_size", "coverage"):

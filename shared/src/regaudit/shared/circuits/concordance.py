@@ -242,10 +242,11 @@ def _numbers(name: str, values: object, *, allow_bool: bool = False) -> FloatArr
 
 
 def parse_concordance_input(payload: Mapping[str, Any]) -> ConcordanceData:
-    """Validate the seed's concordance JSON shape ``{"risk": [...], "time": [...], "event":
-    [...]}`` and encode it. Raises InputError naming the offending field: unknown or missing
-    key, non-numbers, NaN/inf, negative time, non-binary event, length mismatch, fewer than
-    MIN_PATIENTS or more than MAX_PATIENTS patients, or no comparable pair at all."""
+    """Validate regaudit-fhe 0.1.0's concordance JSON shape
+    ``{"risk": [...], "time": [...], "event": [...]}`` and encode it. Raises InputError naming
+    the offending field: unknown or missing key, non-numbers, NaN/inf, negative time, non-binary
+    event, length mismatch, fewer than MIN_PATIENTS or more than MAX_PATIENTS patients, or no
+    comparable pair at all."""
     if not isinstance(payload, Mapping):
         raise InputError(f"concordance input must be a JSON object, got {_describe(payload)}")
     for key in payload:
@@ -533,8 +534,8 @@ def build_report(
 
 
 def release_report(report: dict[str, Any], *, noise: float) -> dict[str, Any]:
-    """The report as it may leave the regulator (design, 2026-12-03): every decoded number
-    rounded to the precision its CKKS noise bound supports.
+    """The report as it may leave the regulator (see :mod:`regaudit.shared.release`): every
+    decoded number rounded to the precision its CKKS noise bound supports.
 
     The pair counts are rounded to the step of ``noise`` (the CKKS allowance on each
     aggregate, pair units); ``c_index`` to the step of ``c_index_noise`` (which is widened by
@@ -607,11 +608,11 @@ def evaluate_plaintext(
 
 
 __all__ = [
+    "CKKS_NOISE_PER_PAIR",
     "COLUMNS",
     "MAX_PATIENTS",
     "MIN_PATIENTS",
     "OUTPUTS",
-    "CKKS_NOISE_PER_PAIR",
     "OUTPUT_SCALE_TARGET",
     "SIGN_COEFFICIENTS",
     "SIGN_DEGREE",
@@ -622,7 +623,6 @@ __all__ = [
     "approximation_bound",
     "build_report",
     "concordance_reference",
-    "release_report",
     "decode_outputs",
     "encode_patients",
     "evaluate_plaintext",
@@ -630,5 +630,6 @@ __all__ = [
     "output_scale",
     "pair_count",
     "parse_concordance_input",
+    "release_report",
     "sign_polynomial",
 ]

@@ -1,9 +1,9 @@
 """The disagreement primitive: how much M >= 3 public polynomial model surrogates disagree on
 encrypted test inputs.
 
-Inputs (seed keys): ``model_polynomials`` (M lists of public coefficients, ascending powers:
-``[c0, c1, c2]`` is c0 + c1 x + c2 x²), ``test_input`` (the encrypted inputs, any length,
-chunked) and ``threshold``. Optional public ``input_bound``.
+Inputs (regaudit-fhe 0.1.0's keys): ``model_polynomials`` (M lists of public coefficients,
+ascending powers: ``[c0, c1, c2]`` is c0 + c1 x + c2 x²), ``test_input`` (the encrypted inputs,
+any length, chunked) and ``threshold``. Optional public ``input_bound``.
 
 Design: every quantity of the report is a linear function of the input moments
 mu_j = mean_i x_i^j, j = 0..2d (d = the highest degree):
@@ -21,35 +21,23 @@ Client-side encoding: x is encrypted as u = x / X with X = ``input_bound`` a pub
 two >= max |x| (automatic unless given; it discloses max |x| within a factor of 2), so every
 u^j lies in [-1, 1] and every power sum is at most the row count in magnitude.
 
-Accuracy (version 2; measured on ``ckks-n16384-d6-v1``, this 2-core box). CKKS noise on a
-decrypted power sum is mostly of FIXED ABSOLUTE size, while the sums of high powers are small
-(benchmark data, x ~ N(0, 1) at 10,000 rows: X = 8, sum u^6 = 0.62, and the report's relative
-error is 1.06 x the absolute error of sum u^6), so absolute noise, not cancellation in g^T H g,
-set the error. Per sum, version 1 carried: the slot sum's 19 radix-4 rotations, key-switching
-noise 1.3-1.7e-6 rms per slot (max 1.4e-5), with a per-slot bias fixed by the Galois keys
-(~1e-5 in slot 0, 1-2e-6 elsewhere): the dominant term, report error 0.04-4.7e-6 (median 1.4e-6
-over 10 key sets); the products' rescaling / relinearization noise summed over a chunk's slots,
-1-4e-7 (a floor of ~2.5e-7 on the report); the fresh encryption noise, 2-5e-8; the mask and the
-level alignment, <= 2e-8. Version 2 applies gains (doublings: additions, no level) before the
-noise enters: a top power (one no later product uses) is u^a * (4 u^(j-a)) (PRODUCT_GAIN_BITS),
-and every power is doubled up to 2^G, G = max(2, 20 - ceil(log2 rows)), before its rotations.
-The regulator divides the gain out at decoding as far as the last level's headroom allows
-(outputs <= 2^18) and the mask 2^-e removes the rest: e = 2 up to 2^18 rows (then e =
-ceil(log2 rows) - 16, as version 1's mask). A one-hot mask is NOT exact to encode even for a
-power of two: its slot value carries an absolute error of ~3e-11 (max 1.4e-10), i.e. a relative
-2^e * 3e-11, which is why e stays small. Measured report errors, benchmark models and data
-(near-agreeing M = 5, degrees 1..3), 4 data seeds each: 10,000 rows x 5 key sets: median
-8.4e-9, max 2.0e-7 (the benchmark's seed, X = 8: median 3.1e-8; max 3.0e-7 over 34 runs in
-all); 100,000 rows x 3 key sets: median 2.5e-8, max 6.5e-8. The per-moment noise bounds
-(:func:`moment_noise_bounds`) held every measured error with a factor >= 4 to spare (40 runs:
-degrees 3, 8, 16; u = 1, uniform, normal, skewed data); the report's bound is 3.7e-6 relative
-on the benchmark's data at 10,000 rows (1.4e-7 when X = 4) and 2.8e-6 at 100,000 (version 1:
-1.4e-4 and 1.4e-5), 20-100 times the typical error.
+Accuracy (version 2). CKKS noise on a decrypted power sum is mostly of FIXED ABSOLUTE size
+(the slot sum's key switching dominates), while the sums of high powers are small, so absolute
+noise, not cancellation in g^T H g, sets the error. Version 2 therefore applies gains
+(doublings: additions, no level) before the noise enters: a top power (one no later product
+uses) is u^a * (4 u^(j-a)) (PRODUCT_GAIN_BITS), and every power is doubled up to 2^G,
+G = max(2, 20 - ceil(log2 rows)), before its rotations. The regulator divides the gain out at
+decoding as far as the last level's headroom allows (outputs <= 2^18) and the mask 2^-e removes
+the rest: e = 2 up to 2^18 rows (then e = ceil(log2 rows) - 16, as version 1's mask). A one-hot
+mask is NOT exact to encode even for a power of two (its slot value carries a small absolute
+error, relative 2^e times it), which is why e stays small. The per-moment noise bounds are
+:func:`moment_noise_bounds`. The measured noise sources, errors and bounds are in
+``docs/specs/disagreement.md``.
 
 Depth: u^j sits at level ceil(log2 j); the mask multiplication adds one: depth
 ceil(log2 2d) + 1: 2 for linear models, 3 for quadratics, 4 for cubics and quartics, up to 6
 for degree 16. Precision decides the profile, not depth: at scale 2^30 (``ckks-n8192-d3-v1``)
-the report's relative error was ~2.5e-5 (measured), missing the 1e-6 target. The circuit
+the report's relative error misses the 1e-6 target (see the spec). The circuit
 declares ``min_scale_bits = 40`` and :func:`plan_disagreement` plans on the smallest profile
 with that scale (``planning.make_plan`` honours ``min_scale_bits`` too); the noise constants
 below are for that profile.
@@ -191,7 +179,8 @@ def auto_input_bound(values: FloatArray) -> float:
 
 
 def parse_disagreement_input(payload: Mapping[str, Any]) -> DisagreementData:
-    """Validate the seed's disagreement JSON shape; InputError naming the offending field."""
+    """Validate regaudit-fhe 0.1.0's disagreement JSON shape; InputError naming the offending
+    field."""
     if not isinstance(payload, Mapping):
         raise InputError("disagreement input must be a JSON object")
     for key in payload:
@@ -509,12 +498,12 @@ def build_disagreement_report(
 
 
 def release_report(report: dict[str, Any]) -> dict[str, Any]:
-    """The report as it may leave the regulator (design, 2026-12-03): the mean pairwise
-    squared difference rounded to the step of ``error_bound`` and each per-model mean to the
-    step of its ``per_model_error_bounds`` entry; every bound widened by the half step the
+    """The report as it may leave the regulator (see :mod:`regaudit.shared.release`): the mean
+    pairwise squared difference rounded to the step of ``error_bound`` and each per-model mean to
+    the step of its ``per_model_error_bounds`` entry; every bound widened by the half step the
     rounding may add and rounded up to two significant digits (see
-    :func:`regaudit.shared.release.release`). The decision is the decoder's (unrounded
-    values, unwidened bound)."""
+    :func:`regaudit.shared.release.release`). The decision is the decoder's (unrounded values,
+    unwidened bound)."""
     released = dict(report)
     released["mean_pairwise_squared_difference"], released["error_bound"] = release(
         report["mean_pairwise_squared_difference"], report["error_bound"]
@@ -580,25 +569,25 @@ def evaluate_plaintext(
 __all__ = [
     "DEFAULT_THRESHOLD",
     "MAX_DEGREE",
-    "MIN_SCALE_BITS",
     "MAX_MODELS",
     "MIN_MODELS",
+    "MIN_SCALE_BITS",
     "DisagreementCircuit",
     "DisagreementData",
     "auto_input_bound",
     "build_disagreement_report",
-    "gain_bits",
-    "mask_shift",
-    "moment_noise_bounds",
-    "output_scale",
-    "top_powers",
     "decode_moments",
     "decode_unrounded",
     "degree_of",
     "disagreement_reference",
-    "release_report",
     "evaluate_plaintext",
+    "gain_bits",
+    "mask_shift",
+    "moment_noise_bounds",
+    "output_scale",
     "output_slot",
     "parse_disagreement_input",
     "plan_disagreement",
+    "release_report",
+    "top_powers",
 ]

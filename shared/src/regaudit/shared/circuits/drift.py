@@ -1,8 +1,8 @@
 """The drift primitive: CDF L2² distance and a bounded Wasserstein-1 distance under encryption.
 
-Inputs (seed keys): ``p`` and ``q`` -- two histograms over the same bins (one feature), or two
-F x B batches (F features, B bins each) -- and ``drift_threshold``. Optional public inputs:
-``bin_width`` (W1 = sum_b |P_b - Q_b| * bin_width, default 1) and ``w1_range`` (see below).
+Inputs (regaudit-fhe 0.1.0's keys): ``p`` and ``q`` -- two histograms over the same bins (one
+feature), or two F x B batches (F features, B bins each) -- and ``drift_threshold``. Optional public
+inputs: ``bin_width`` (W1 = sum_b |P_b - Q_b| * bin_width, default 1) and ``w1_range`` (see below).
 
 Design decisions:
 
@@ -19,36 +19,30 @@ Design decisions:
   lies in [-1, 1] (the client checks this before encrypting).
 * **W1 from an encrypted sign column.** |x| has no low-degree polynomial that is accurate near
   0, so the client also encrypts s_b = sign(P_b - Q_b) (+1 or -1; 0 in padding), and the
-  evaluator sums s * x: with a truthful sign column this IS sum |x|, exact up to CKKS noise
-  (relative error ~4e-9 measured at 100 x 128). Like concordance's ranks and calibration's
-  positions, the sign column is a client-side encoding of the client's own data, committed with
-  the CDFs, so the evaluator still never sees a value.
+  evaluator sums s * x: with a truthful sign column this IS sum |x|, exact up to CKKS noise.
+  Like concordance's ranks and calibration's positions, the sign column is a client-side
+  encoding of the client's own data, committed with the CDFs, so the evaluator still never sees
+  a value.
 * **Chebyshev moments certify W1 whatever the sign column says.** With y = x² in [0, 1] and
-  z = 2y - 1, the evaluator also returns per feature sum_b T_k(z_b) for k = 2..16 (Chebyshev
-  polynomials built with T_2m = 2 T_m² - 1 and T_m+n = 2 T_m T_n - T_|m-n|: the factor 2 is an
-  addition, so no plaintext-coefficient multiplication spends a level), computed from the CDFs
-  alone. The regulator gets the distance directly (R² sum y) and a rigorous interval for
-  W1 = R * width * sum_b sqrt(y_b): two small linear programs find polynomials
-  l <= sqrt <= u (degree 16 in y) optimal for the decrypted moments, by an exchange method
-  (129 Chebyshev nodes in t = sqrt(y), plus the violation peaks found on a 100,001-point grid,
-  at most 6 solves of a 17-row dual LP each). Whatever the LP returns, each polynomial's
-  violation of the sandwich is **certified over all of [0, 1]**: l(2t² - 1) - t is a polynomial
-  of degree 32 in t, so its maximum is bounded from its values at the 100,001 Chebyshev extreme
-  points (Ehlich-Zeller, factor sec(32 pi / 200,000) - 1 ~ 1e-7 of its range). The interval is
-  widened by that violation and by the moment noise; the padding slots and the last bin are
-  known zeros and are taken out of the unknown atoms. A signed sum outside the interval is a
-  lying sign column: verification fails (SignColumnError, ``inconsistent_sign_column``). Inside
-  it, the report gives the signed sum as ``w1_distance`` and the distance to the farther end of
-  the interval as ``w1_error_bound`` (rigorous even if the sign column lies: a flipped sign can
-  only lower the sum, so an undetected lie understates W1 by at most W1 minus the interval's
-  lower end: median 2.3 %, worst 4.9 % of W1 on 300 shifted normal features x 128 bins; the
-  reported bound there: median 3.4 %, worst 6.3 %). Regulator cost ~25-30 ms per feature
-  (100 features: 2.1-2.8 s).
+  z = 2y - 1, the evaluator also returns per feature sum_b T_k(z_b) for k = 2..16 (by the
+  product recurrences of :func:`regaudit.shared.chebyshev.chebyshev_polynomials`: no
+  plaintext-coefficient multiplication spends a level), computed from the CDFs alone. The
+  regulator gets the distance directly (R² sum y) and a rigorous interval for
+  W1 = R * width * sum_b sqrt(y_b) from the decrypted moments
+  (:func:`regaudit.shared.chebyshev.chebyshev_sandwich`: polynomials l <= sqrt <= u of degree 16
+  in y found by two linear programs, their violation certified over all of [0, 1]); the padding
+  slots and the last bin are known zeros and are taken out of the unknown atoms. A signed sum
+  outside the interval is a lying sign column: verification fails (SignColumnError,
+  ``inconsistent_sign_column``). Inside it, the report gives the signed sum as ``w1_distance``
+  and the distance to the farther end of the interval as ``w1_error_bound`` (rigorous even if
+  the sign column lies: a flipped sign can only lower the sum, so an undetected lie understates
+  W1 by at most W1 minus the interval's lower end). Measured interval widths and regulator
+  cost: ``docs/specs/drift.md``.
   Leakage: the regulator learns these 17 aggregates per feature, not only W1 and the distance.
 * **Output gain.** Every aggregate is doubled g times (additions) before its block sum: the
-  sum's rotations add key-switching noise of fixed absolute size (~1e-5 on a 128-slot sum), so
-  the gain 2^g (g = min(8, 17 - log2 S), outputs <= 2^17) divides it away: distance error
-  ~2e-8 instead of up to ~1.5e-6 at R = 1/2.
+  sum's rotations add key-switching noise of fixed absolute size, so the gain 2^g
+  (g = min(8, 17 - log2 S), outputs <= 2^17) divides it away (measured effect:
+  ``docs/specs/drift.md``).
 * **Depth 6** (y and s * x: 1, T_2: 2, T_3..T_4: 3, T_5..T_8: 4, T_9..T_16: 5, output
   mask: 6): the whole budget, so the planner picks ``ckks-n16384-d6-v1`` (whose 2^40 scale the
   distance's 1e-6 accuracy also needs). The depth-3 profile cannot host the certificate.
@@ -67,17 +61,16 @@ other slot is zeroed. Galois keys: only the profile's radix-4 steps (48 MB with 
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-from numpy.polynomial import chebyshev
 
 from regaudit.shared import planning
 from regaudit.shared.algebra import FloatArray, SlotBackend, V, rotate_composed
+from regaudit.shared.chebyshev import chebyshev_polynomials, chebyshev_sandwich, sqrt_target
 from regaudit.shared.circuits.base import Plan, PublicInputs, iter_chunks
 from regaudit.shared.errors import (
     BundleFormatError,
@@ -137,18 +130,6 @@ SIGNED_SUM_NOISE_PER_SLOT = 5e-9
 MIN_DISTANCE_ERROR_BOUND = 1e-9
 #: A zeroed output slot further than this from 0 cannot be CKKS noise.
 ZERO_TOLERANCE = 1e-3
-#: Initial constraint grid of the W1 linear programs (Chebyshev points in t = sqrt(y)), and the
-#: certification grid (Chebyshev extreme points in t, see :func:`chebyshev_sandwich`).
-LP_GRID_POINTS = 129
-CHECK_GRID_POINTS = 100_001
-#: Exchange rounds of each linear program: after a solve, the local maxima of the violation on
-#: the certification grid above LP_EXCHANGE_TOLERANCE join the constraint grid.
-LP_EXCHANGE_ROUNDS = 6
-LP_EXCHANGE_TOLERANCE = 3e-4
-#: |coefficient| limit of the sandwich polynomials (keeps the LPs bounded and well scaled).
-LP_COEFFICIENT_BOUND = 10.0
-#: Per-atom allowance for float64 rounding in the certificate (polynomial values are O(10)).
-CERTIFICATE_ROUNDING = 1e-9
 
 _KEYS = frozenset({"p", "q", "drift_threshold", "bin_width", "w1_range"})
 _PUBLIC_KEYS = frozenset({"drift_threshold", "bin_width", "w1_range", "features", "bins"})
@@ -241,7 +222,7 @@ def auto_w1_range(p: FloatArray, q: FloatArray) -> list[float]:
 
 
 def parse_drift_input(payload: Mapping[str, Any]) -> DriftData:
-    """Validate the seed's drift JSON shape; InputError naming the offending field."""
+    """Validate regaudit-fhe 0.1.0's drift JSON shape; InputError naming the offending field."""
     if not isinstance(payload, Mapping):
         raise InputError("drift input must be a JSON object")
     for key in payload:
@@ -380,18 +361,8 @@ def output_slot(feature: int, quantity: int, bins: int) -> int:
 def _chebyshev_quantities(backend: SlotBackend[V], x: V) -> list[V]:
     """[y, T_2(z), ..., T_16(z)] slot-wise for y = x², z = 2y - 1 (T_16 at level 5)."""
     y = backend.square(x)
-    t: dict[int, V] = {1: backend.add_plain(backend.add(y, y), -1.0)}
-    for k in range(2, CHEBYSHEV_DEGREE + 1):
-        # T_k = 2 T_a T_b - T_(a-b) with a the largest power of two < k (a = b = k/2 for
-        # powers of two): T_k sits at level 1 + ceil(log2 k)
-        half = 1 << ((k - 1).bit_length() - 1)
-        product = backend.multiply(t[half], t[k - half])
-        doubled = backend.add(product, product)
-        if half == k - half:
-            t[k] = backend.add_plain(doubled, -1.0)
-        else:
-            t[k] = backend.sub(doubled, t[2 * half - k])
-    return [y, *(t[k] for k in range(2, CHEBYSHEV_DEGREE + 1))]
+    z = backend.add_plain(backend.add(y, y), -1.0)
+    return [y, *chebyshev_polynomials(backend, z, CHEBYSHEV_DEGREE)[1:]]
 
 
 class DriftCircuit:
@@ -597,131 +568,12 @@ def moment_noise_bounds(atoms: int) -> FloatArray:
     return bounds
 
 
-def _sqrt_target(z: FloatArray) -> FloatArray:
-    return np.sqrt(np.clip((z + 1.0) / 2.0, 0.0, None))
-
-
-@functools.lru_cache(maxsize=2)
-def _certification_grid(degree: int) -> tuple[FloatArray, FloatArray]:
-    """t_j = (cos(j pi / M) + 1) / 2, j = 0..M (Chebyshev extreme points mapped to [0, 1]), and
-    the Chebyshev Vandermonde matrix at z_j = 2 t_j² - 1 (M = CHECK_GRID_POINTS - 1)."""
-    t = (np.cos(np.linspace(0.0, math.pi, CHECK_GRID_POINTS)) + 1.0) / 2.0
-    basis = np.asarray(chebyshev.chebvander(2.0 * t * t - 1.0, degree), dtype=np.float64)
-    return t, basis
-
-
-@functools.lru_cache(maxsize=4)
-def _target_values(target: Callable[[FloatArray], FloatArray], degree: int) -> FloatArray:
-    t = _certification_grid(degree)[0]
-    return target(2.0 * t * t - 1.0)
-
-
-def certified_max(samples: FloatArray, degree: int) -> float:
-    """Rigorous max over [0, 1] of a polynomial of ``degree`` in t from its ``samples`` on the
-    certification grid (Ehlich-Zeller: for p of degree n < M sampled at the M + 1 Chebyshev
-    extreme points, max |p| <= sec(n pi / 2M) max_j |p(x_j)|; applied to p - c with c the
-    mid-range of the samples)."""
-    intervals = samples.shape[0] - 1
-    if degree >= intervals:
-        raise CircuitError("certification grid too coarse for the degree", field="degree")
-    high, low = float(samples.max()), float(samples.min())
-    middle = (high + low) / 2.0
-    return middle + (high - low) / 2.0 / math.cos(degree * math.pi / (2 * intervals))
-
-
-def _extremal_polynomial(
-    moments: FloatArray,
-    target: Callable[[FloatArray], FloatArray],
-    *,
-    upper: bool,
-) -> tuple[FloatArray, float]:
-    """Coefficients c of a degree-d Chebyshev polynomial p with p <= target (lower) or
-    p >= target (upper) optimizing moments . c, and its certified violation of that side.
-
-    Steps: 1. solve the LP on the constraint nodes in its dual form (a non-negative measure on
-    the nodes matching the moments; the polynomial is the equality constraints' marginals);
-    2. evaluate the violation on the certification grid; if above LP_EXCHANGE_TOLERANCE, add its
-    local maxima to the nodes and repeat (at most LP_EXCHANGE_ROUNDS solves); 3. the violation
-    is certified over all of [0, 1] by :func:`certified_max` (whatever the LP returned).
-    """
-    from scipy.optimize import linprog
-
-    degree = moments.shape[0] - 1
-    sign = -1.0 if upper else 1.0
-    t_check, check_basis = _certification_grid(degree)
-    check_values = _target_values(target, degree)
-    nodes = (np.cos(np.linspace(0.0, math.pi, LP_GRID_POINTS)) + 1.0) / 2.0
-    eye = np.eye(degree + 1)
-    box = np.full(2 * (degree + 1), LP_COEFFICIENT_BOUND)
-    for _ in range(LP_EXCHANGE_ROUNDS):
-        # 1. max sign m.c  s.t.  sign (V c - target) <= 0 at the nodes, |c_k| <= bound
-        z = 2.0 * nodes * nodes - 1.0
-        basis = chebyshev.chebvander(z, degree)
-        result = linprog(
-            np.concatenate([sign * target(z), box]),
-            A_eq=np.hstack([sign * basis.T, eye, -eye]),
-            b_eq=sign * moments,
-            bounds=(0.0, None),
-            method="highs-ds",
-        )
-        if result.status != 0:
-            raise NoiseBoundError("the moment bound has no solution (inconsistent moments)")
-        coefficients = np.asarray(result.eqlin.marginals, dtype=np.float64)
-        # 2.
-        violation = sign * (check_basis @ coefficients - check_values)
-        if violation.max() <= LP_EXCHANGE_TOLERANCE:
-            break
-        inner = violation[1:-1]
-        peaks = np.flatnonzero(
-            (inner >= violation[:-2]) & (inner >= violation[2:]) & (inner > LP_EXCHANGE_TOLERANCE)
-        )
-        ends = [i for i in (0, violation.shape[0] - 1) if violation[i] > LP_EXCHANGE_TOLERANCE]
-        nodes = np.concatenate([nodes, t_check[peaks + 1], t_check[ends]])
-    # 3. the violation is a polynomial of degree 2 d in t (target(2t² - 1) is linear in t)
-    excess = certified_max(violation, 2 * degree) + CERTIFICATE_ROUNDING
-    return coefficients, max(0.0, excess)
-
-
-def chebyshev_sandwich(
-    moments: FloatArray,
-    noise: FloatArray,
-    target: Callable[[FloatArray], FloatArray],
-    *,
-    atoms: int,
-    clip_low: float | None = None,
-) -> tuple[float, float, float]:
-    """(lower, upper, estimate) for sum_i target(z_i) over ``atoms`` points z_i in [-1, 1],
-    given ``moments[k] = sum_i T_k(z_i)`` (k = 0..degree, moments[0] = atoms) with absolute
-    noise bounds ``noise[k]``. ``target(2t² - 1)`` must be a polynomial of degree <= 2 * degree
-    in t in [0, 1] (for :func:`_sqrt_target` it is t), which makes the certificate exact.
-
-    Steps: 1. two linear programs (exchange method, see :func:`_extremal_polynomial`) find
-    Chebyshev polynomials l <= target <= u optimal for these moments; 2. each optimum is widened
-    by ``atoms`` times the polynomial's certified violation of the sandwich over all of [-1, 1]
-    and by sum_k |c_k| noise[k]; 3. the estimate is the midpoint of the two optima before
-    widening (so it does not move with the noise allowance).
-    """
-    # 1.
-    lower, low_excess = _extremal_polynomial(moments, target, upper=False)
-    upper, up_deficit = _extremal_polynomial(moments, target, upper=True)
-    # 2.
-    raw_low = float(moments @ lower)
-    raw_high = float(moments @ upper)
-    low = raw_low - atoms * low_excess - float(np.abs(lower) @ noise)
-    high = raw_high + atoms * up_deficit + float(np.abs(upper) @ noise)
-    # 3.
-    estimate = (raw_low + raw_high) / 2.0
-    if clip_low is not None:
-        low, estimate = max(clip_low, low), max(clip_low, estimate)
-    high = max(high, low)
-    return low, high, min(max(estimate, low), high)
-
-
 def sqrt_sum_bounds(
     moments: FloatArray, atoms: int, *, zeros: int = 0
 ) -> tuple[float, float, float]:
     """(lower, upper, estimate) for sum_b sqrt(y_b) over ``atoms`` values y_b in [0, 1] given
-    the decrypted [sum y, sum T_2(z) .. sum T_16(z)] (z = 2y - 1); see chebyshev_sandwich.
+    the decrypted [sum y, sum T_2(z) .. sum T_16(z)] (z = 2y - 1); see
+    :func:`regaudit.shared.chebyshev.chebyshev_sandwich`.
     ``zeros`` of the atoms are known to be 0 (padding slots, the last bin where both CDFs are
     1): their exact contribution T_k(-1) = (-1)^k is removed, so the linear programs bound only
     the unknown ``atoms - zeros`` values (a tighter interval)."""
@@ -737,7 +589,7 @@ def sqrt_sum_bounds(
     bounds = moment_noise_bounds(atoms)
     # T_0 = atoms is exact; sum y enters T_1 = 2y - 1 twice
     noise = np.concatenate([[0.0, 2.0 * bounds[0]], bounds[1:]])
-    return chebyshev_sandwich(chebyshev_moments, noise, _sqrt_target, atoms=unknown, clip_low=0.0)
+    return chebyshev_sandwich(chebyshev_moments, noise, sqrt_target, atoms=unknown, clip_low=0.0)
 
 
 def _decision(value: float, threshold: float, bound: float) -> bool | str:
@@ -765,7 +617,7 @@ def check_signed_sum(
     slack = signed_sum_noise_bound(atoms)
     # 3.
     if not low - slack <= signed_sum <= high + slack:
-        # no decrypted value in the message (design, 2026-12-03): the feature and the rule
+        # no decrypted value in the message: the feature and the rule
         raise SignColumnError(
             f"feature {feature}: the signed sum lies outside the certified interval for "
             f"sum |P - Q| / w1_range (widened by its noise bound {slack:.3g}): the client's "
@@ -774,8 +626,8 @@ def check_signed_sum(
 
 
 def build_drift_report(moments: FloatArray, public: PublicInputs) -> dict[str, Any]:
-    """The drift report from per-feature aggregates (seed field names, per-feature for
-    batches); SignColumnError if a feature's signed sum contradicts its certified interval.
+    """The drift report from per-feature aggregates (regaudit-fhe 0.1.0's field names, per-feature
+    for batches); SignColumnError if a feature's signed sum contradicts its certified interval.
 
     W1 is the signed sum (exact up to CKKS noise when the sign column is truthful); its error
     bound is rigorous whatever the sign column says: the distance from W1 to the farther end of
@@ -817,7 +669,8 @@ def w1_noise_bound(public: PublicInputs, feature: int) -> float:
 
 
 def release_report(report: dict[str, Any], public: PublicInputs) -> dict[str, Any]:
-    """The report as it may leave the regulator (design, 2026-12-03), per feature:
+    """The report as it may leave the regulator (see :mod:`regaudit.shared.release`), per
+    feature:
 
     * ``distance`` rounded to the step of ``distance_error_bound`` (widened by the half step
       the rounding may add, see :func:`regaudit.shared.release.release`);
@@ -929,8 +782,6 @@ __all__ = [
     "DriftData",
     "auto_w1_range",
     "build_drift_report",
-    "certified_max",
-    "chebyshev_sandwich",
     "check_signed_sum",
     "column_names",
     "decode_moments",

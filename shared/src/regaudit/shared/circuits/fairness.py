@@ -14,7 +14,7 @@ scale; every other slot is zeroed by the mask multiplication; see section 2 for 
 The regulator decrypts, rounds the counts to integers (they are exact counts: anything further
 than 0.25 from an integer cannot be CKKS noise) and computes every rate from the exact integer
 counts, so the metrics equal fairlearn's. A rate whose denominator is 0 is undefined (``None``),
-never 0 (the seed reported 0).
+never 0 (regaudit-fhe 0.1.0 reports 0).
 
 Depth: ``tp`` needs two multiplications, the output mask one more: depth 3, so the planner picks
 ``ckks-n8192-d3-v1``. Outputs are counts x output scale <= 2^27, inside that profile's 2^28
@@ -55,7 +55,7 @@ from regaudit.shared.errors import (
 )
 from regaudit.shared.profiles import ParameterProfile
 
-#: Threshold used when the input does not give one (the seed's quick-start value).
+#: Threshold used when the input does not give one (regaudit-fhe 0.1.0's quick-start value).
 DEFAULT_THRESHOLD = 0.1
 #: Fewest and most groups one audit may compare.
 MIN_GROUPS = 2
@@ -74,7 +74,7 @@ FOUR_FIFTHS = Fraction(4, 5)
 #: ckks-n8192-d3-v1 (30-bit scale) comes too close to the rounding tolerance (see section 2).
 MAX_FAIRNESS_ROWS = 2**25
 
-#: Names of the two groups in the seed's binary form.
+#: Names of the two groups in the binary form (regaudit-fhe 0.1.0's).
 BINARY_GROUPS: tuple[str, str] = ("group_a", "group_b")
 _BINARY_KEYS = frozenset({"y_true", "y_pred", "group_a", "group_b", "threshold"})
 _CATEGORICAL_KEYS = frozenset({"y_true", "y_pred", "group", "groups", "threshold"})
@@ -249,9 +249,9 @@ def _check_lengths(columns: Mapping[str, Sized]) -> int:
 
 
 def parse_fairness_input(payload: Mapping[str, Any]) -> FairnessData:
-    """Validate the seed's fairness JSON shape (binary ``group_a``/``group_b`` membership vectors)
-    or the categorical form (``group``: one label per row, optional ``groups``: the expected
-    labels). Raises InputError naming the offending field."""
+    """Validate regaudit-fhe 0.1.0's fairness JSON shape (binary ``group_a``/``group_b`` membership
+    vectors) or the categorical form (``group``: one label per row, optional ``groups``: the
+    expected labels). Raises InputError naming the offending field."""
     if not isinstance(payload, Mapping):
         raise InputError(f"fairness input must be a JSON object, got {_describe(payload)}")
     categorical = "group" in payload
@@ -593,8 +593,8 @@ class FairnessCircuit:
     ) -> dict[str, Any]:
         """Regulator side: see :func:`decode_counts` and :func:`build_report`.
 
-        Release (design, 2026-12-03): nothing to round. Counts are exact integers (a slot
-        further than COUNT_TOLERANCE from one is refused) and every rate is an exact fraction
+        Release (see :mod:`regaudit.shared.release`): nothing to round. Counts are exact integers (a
+        slot further than COUNT_TOLERANCE from one is refused) and every rate is an exact fraction
         of them (error bound 0), so no decrypted digit reaches the result."""
         public = self.validate_public(public)
         counts = decode_counts(outputs, public, rows)
@@ -624,7 +624,7 @@ class GroupCounts:
         """
         values = (self.count, self.positives, self.predicted_positives, self.true_positives)
         # Messages name the group and the rule, never the decoded counts: a forged output could
-        # make them equal chosen rows' values (issue 8, attack 1).
+        # make them equal chosen rows' values (docs/threat-model.md, attack 1).
         # 1.
         if min(values) < 0:
             raise NoiseBoundError(f"group {name!r}: a decoded count is negative")
@@ -669,7 +669,7 @@ def decode_counts(
     replicas = blocks[:, :used]
     rounded = np.rint(replicas.mean(axis=0))
     distance = np.abs(replicas - rounded)
-    # messages name the slot and the tolerance, never a decrypted value (design, 2026-12-03)
+    # messages name the slot and the tolerance, never a decrypted value
     if distance.max() > COUNT_TOLERANCE:
         block, position = np.unravel_index(int(np.argmax(distance)), distance.shape)
         raise NoiseBoundError(

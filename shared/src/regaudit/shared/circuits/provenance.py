@@ -1,8 +1,8 @@
 """The provenance primitive: per-bucket attribution totals under encryption, top-K in the clear.
 
-Inputs (seed keys): ``attributions`` (one value per row), ``row_ids``, ``n_buckets``, ``k``.
-Row i belongs to the public bucket b(i) = SHA-256(row id as UTF-8) mod n_buckets (integer ids
-are hashed as their decimal text). The regulator gets the bucket totals
+Inputs (regaudit-fhe 0.1.0's keys): ``attributions`` (one value per row), ``row_ids``,
+``n_buckets``, ``k``. Row i belongs to the public bucket b(i) = SHA-256(row id as UTF-8) mod
+n_buckets (integer ids are hashed as their decimal text). The regulator gets the bucket totals
 sum_i a_i [b(i) = b], the top-K bucket ids and the indicator, and the ranks that are
 indeterminate because two totals lie within the error bound of each other.
 
@@ -119,7 +119,8 @@ def _scale(value: object) -> float:
 
 
 def parse_provenance_input(payload: Mapping[str, Any]) -> ProvenanceData:
-    """Validate the seed's provenance JSON shape; InputError naming the offending field."""
+    """Validate regaudit-fhe 0.1.0's provenance JSON shape; InputError naming the offending
+    field."""
     if not isinstance(payload, Mapping):
         raise InputError("provenance input must be a JSON object")
     for key in payload:
@@ -355,7 +356,8 @@ def build_provenance_report(
 
 
 def release_report(report: dict[str, Any]) -> dict[str, Any]:
-    """The report as it may leave the regulator (design, 2026-12-03): every bucket total
+    """The report as it may leave the regulator (see :mod:`regaudit.shared.release`): every
+    bucket total
     rounded to the step of ``error_bound``, which is widened by the half step the rounding may
     add and rounded up to two significant digits (see
     :func:`regaudit.shared.release.release`). The top-K, the indicator and the indeterminate

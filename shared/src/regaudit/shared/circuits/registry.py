@@ -1,6 +1,6 @@
 """Every circuit regaudit can run, by (circuit id, version).
 
-The six primitives of the design register here. Every circuit module is imported with a plain,
+The six primitives register here. Every circuit module is imported with a plain,
 static import statement -- no ``importlib``, no optional modules -- so that the import-linter
 contracts see everything the evaluator can load (key custody: a circuit that imported secret-key
 code would break the "evaluator never reaches secret-key code" contract).

@@ -58,7 +58,7 @@ DEFAULT_CLOCK_SKEW_SECONDS = 300
 MAX_TRUST_STORE_BYTES = 4 * 1024 * 1024
 MAX_NOTE_CHARS = 1024
 TRUSTABLE_KINDS = ("evaluator", "client", "regulator")
-#: Circuit versions a new trust store allows: every primitive of the design at its current
+#: Circuit versions a new trust store allows: every primitive at its current
 #: version (a verifier still requires the circuit to be in the registry, see
 #: ``circuits.registry``; a test keeps the two in step). Drift (the encrypted sign column) and
 #: disagreement (output gain) are at version 2; their version 1 was never released.

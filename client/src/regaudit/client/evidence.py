@@ -1,0 +1,129 @@
+"""The audit's evidence steps (12-14 of :func:`regaudit.client.audit.run_audit`): seal the
+CKKS secret key to the regulator, sign the submission statement, write the bundle.
+
+They run only after the receipt and every output passed their checks (step 10) and the inputs
+were committed (step 11); each reads what earlier steps left on the
+:class:`~regaudit.client.audit.AuditRun`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from regaudit.shared.circuits.base import Plan
+from regaudit.shared.evidence.canonical import canonical_json, utc_now
+from regaudit.shared.evidence.identity import PublicKeyRecord
+
+if TYPE_CHECKING:
+    from regaudit.client.audit import AuditRun
+
+
+def seal(run: AuditRun) -> None:
+    """12. Seal the CKKS secret key to the regulator (the only way it ever leaves); the key
+    set is dropped."""
+    from regaudit.shared.evidence import sealing
+
+    info = sealing.sealing_info(
+        audit_id=run.audit_id,
+        profile_hash=run.plan.profile.profile_hash,
+        regulator_key_id=run.card.regulator_key_id,
+        client_key_id=run.identity.key_id,
+        receipt_digest=run.receipt_digest,
+    )
+    run.sealed = sealing.seal_secret_key(run.keys.secret_key_bytes(), card=run.card, info=info)
+    del run.keys
+
+
+def sign(run: AuditRun, data_description: Mapping[str, Any] | None) -> None:
+    """13. The client-signed submission statement."""
+    from regaudit.shared.evidence import sealing, statements
+    from regaudit.shared.evidence.dsse import PAYLOAD_TYPE_INTOTO, sign_envelope
+
+    plan = run.plan
+    description = {
+        "rows": run.data.rows,
+        "columns": list(plan.columns),
+        "chunks": plan.n_chunks,
+        **(dict(data_description) if data_description else {}),
+    }
+    statement = statements.build_submission_statement(
+        audit_id=run.audit_id,
+        receipt_envelope=run.result.receipt_envelope,
+        primitive=run.primitive,
+        circuit_id=plan.circuit_id,
+        circuit_version=plan.circuit_version,
+        profile_name=plan.profile.name,
+        profile_hash=plan.profile.profile_hash,
+        rows=run.data.rows,
+        columns=list(plan.columns),
+        data_description=description,
+        input_commitments={name: commitment for name, (commitment, _) in run.openings.items()},
+        inputs_manifest_digest=run.manifest_digest,
+        evaluation_keys_digest=run.evaluation_keys.digest,
+        sealed_key_digest=sealing.sealed_key_digest(run.sealed),
+        regulator_key_id=run.card.regulator_key_id,
+        evaluator_key_id=run.evaluator_key.key_id,
+        job_id=run.accepted.job_id,
+        created_at=utc_now(),
+    )
+    run.submission = sign_envelope(
+        canonical_json(statement), payload_type=PAYLOAD_TYPE_INTOTO, identity=run.identity
+    )
+
+
+def write_bundle(run: AuditRun, out_path: Path) -> None:
+    """14. The bundle, written atomically."""
+    bundle = build_bundle(
+        audit_id=run.audit_id,
+        primitive=run.primitive,
+        plan=run.plan,
+        public=run.public,
+        submission=run.submission,
+        receipt_envelope=run.result.receipt_envelope,
+        sealed=run.sealed,
+        outputs=list(run.result.outputs),
+        canary_seed=run.canary_seed,
+        canary=run.result.canary,
+        client_key=run.identity.public_record(),
+        evaluator_key=run.evaluator_key,
+    )
+    bundle.write(out_path, overwrite=True)
+
+
+def build_bundle(
+    *,
+    audit_id: str,
+    primitive: str,
+    plan: Plan,
+    public: Mapping[str, Any],
+    submission: dict[str, Any],
+    receipt_envelope: Mapping[str, Any],
+    sealed: dict[str, Any],
+    outputs: list[bytes],
+    canary_seed: bytes,
+    canary: bytes,
+    client_key: PublicKeyRecord,
+    evaluator_key: PublicKeyRecord,
+) -> Any:
+    """The :class:`~regaudit.shared.bundle.AuditBundle` of a verified audit."""
+    from regaudit.shared.bundle import AuditBundle
+
+    return AuditBundle(
+        audit_id=audit_id,
+        primitive=primitive,
+        plan=plan.to_dict(),
+        public_inputs=dict(public),
+        submission=submission,
+        receipt=dict(receipt_envelope),
+        sealed_key=sealed,
+        outputs=list(outputs),
+        canary_seed=canary_seed,
+        canary_output=canary,
+        client_key=client_key.to_dict(),
+        evaluator_key=evaluator_key.to_dict(),
+    )
+
+
+__all__ = ["build_bundle", "seal", "sign", "write_bundle"]

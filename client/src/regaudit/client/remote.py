@@ -1,0 +1,127 @@
+"""Talking to the evaluator: its failures as :class:`EvaluatorUnavailableError` (exit code 3),
+the audit's deadline, and following a job until it is final.
+
+Errors the evaluator reports keep their class when they are the client's fault (InputError,
+exit 2) or a verification failure (exit 1); anything else means the evaluator could not do the
+job.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from regaudit.shared.errors import EXIT_EVALUATOR_FAILED, InputError, RegauditError
+
+if TYPE_CHECKING:
+    from regaudit.client.audit import ProgressSink
+
+#: Pause before re-attaching to a job whose progress stream ended early (seconds).
+WATCH_RETRY_S = 0.5
+
+
+class EvaluatorUnavailableError(RegauditError):
+    """The evaluator could not be reached, refused the job or failed it (CLI exit code 3)."""
+
+    reason = "evaluator_unavailable"
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "INTERNAL"
+
+
+def remaining(deadline: float) -> float:
+    """Seconds left before ``deadline`` (EvaluatorUnavailableError once it has passed)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise EvaluatorUnavailableError("the audit did not finish before its deadline")
+    return left
+
+
+def keep_watching(
+    connection: Any, job_id: str, *, address: str, deadline: float, sink: ProgressSink
+) -> Any:
+    """Follow a job until it succeeds, fails (EvaluatorUnavailableError) or the deadline
+    passes; returns the final state."""
+    from regaudit.shared.protocol import JobState
+
+    while True:
+        for update in remote_iter(
+            lambda: connection.watch_job(job_id, timeout=remaining(deadline)), address
+        ):
+            sink.update(
+                "evaluate", completed=update.chunks_evaluated, total=max(update.n_chunks, 1)
+            )
+            if update.state == JobState.FAILED:
+                raise EvaluatorUnavailableError(
+                    f"the evaluator failed job {job_id}: "
+                    f"{update.error_reason or 'error'}: {update.message}",
+                    field="job",
+                )
+            if update.state.terminal:
+                return update.state
+            if time.monotonic() > deadline:
+                break
+        if time.monotonic() > deadline:
+            raise EvaluatorUnavailableError(
+                f"job {job_id} did not finish before the deadline", field="job"
+            )
+        time.sleep(WATCH_RETRY_S)
+
+
+# --- transport error mapping ------------------------------------------------------------------
+
+
+def remote_call(call: Any, address: str) -> Any:
+    """Run a transport call, mapping connection failures to EvaluatorUnavailableError."""
+    try:
+        return call()
+    except RegauditError as exc:
+        raise _classify(exc, address) from exc
+    except Exception as exc:
+        import grpc
+
+        if isinstance(exc, grpc.RpcError):
+            raise _classify_rpc(exc, address) from exc
+        raise
+
+
+def remote_iter(make: Any, address: str) -> Any:
+    """The items of the stream ``make()`` opens, failures mapped as by :func:`remote_call`."""
+    try:
+        yield from make()
+    except RegauditError as exc:
+        raise _classify(exc, address) from exc
+    except Exception as exc:
+        import grpc
+
+        if isinstance(exc, grpc.RpcError):
+            raise _classify_rpc(exc, address) from exc
+        raise
+
+
+def _classify(exc: RegauditError, address: str) -> RegauditError:
+    """Errors the evaluator reported: input errors (exit 2) and verification errors (exit 1)
+    keep their class; anything else means the evaluator could not do the job (exit 3)."""
+    from regaudit.shared.errors import VerificationError
+
+    if isinstance(exc, EvaluatorUnavailableError | InputError | VerificationError):
+        return exc
+    return EvaluatorUnavailableError(
+        f"evaluator {address} could not do the job: {exc.message} (reason: {exc.reason})",
+        field=exc.field,
+    )
+
+
+def _classify_rpc(exc: Any, address: str) -> RegauditError:
+    code = exc.code().name if hasattr(exc, "code") else "UNKNOWN"
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    return EvaluatorUnavailableError(f"evaluator {address}: {code}: {details}")
+
+
+__all__ = [
+    "WATCH_RETRY_S",
+    "EvaluatorUnavailableError",
+    "keep_watching",
+    "remaining",
+    "remote_call",
+    "remote_iter",
+]

@@ -1,0 +1,168 @@
+"""Admission: whether a submitted job may run, decided before any ciphertext is read.
+
+A job is admitted when its header is signed by the client it names, the evaluator's own plan
+(recomputed from the header's sizes and public inputs) agrees with every header field, the job
+fits the ciphertext limit, and the uploaded evaluation keys are for the plan's profile with every
+rotation step it needs. An identical resubmission is answered with the existing job
+(idempotency), never run twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+
+from regaudit.evaluator.jobs import JobManager
+from regaudit.evaluator.status import RpcAbort, check_digest, profile_named
+from regaudit.evaluator.store import JobRecord, KeyRecord, Store
+from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
+from regaudit.shared.circuits.base import Plan
+from regaudit.shared.errors import (
+    InputError,
+    KeyMaterialError,
+    ProfileError,
+    ProtocolError,
+    VerificationError,
+)
+from regaudit.shared.planning import make_plan
+from regaudit.shared.protocol import JobHeader, LimitExceededError
+
+
+def _get_circuit(circuit_id: str, version: str) -> Any:
+    from regaudit.shared.circuits.registry import get_circuit
+
+    return get_circuit(circuit_id, version)
+
+
+class Admission:
+    """The evaluator's admission checks over its key store and job manager."""
+
+    def __init__(self, store: Store, manager: JobManager, *, max_job_ciphertexts: int) -> None:
+        self.store = store
+        self.manager = manager
+        self.max_job_ciphertexts = max_job_ciphertexts
+
+    def admit(self, messages: Iterator[pb.SubmitJobRequest]) -> tuple[JobRecord, Plan, bool]:
+        """Read the job header from ``messages`` and admit the job.
+
+        Steps: 1. the first message is the header, signed by the client it names; 2. the plan
+        agrees with it (:meth:`plan_for`); 3. an identical resubmission of an existing job is
+        that job (its keys may be gone already); 4. the keys are there (:meth:`keys_for`);
+        5. idempotency: same key + same header = the existing job, never run twice.
+        Returns (job, plan, deduplicated); a deduplicated job receives no ciphertexts.
+        """
+        # 1. header
+        first = next(messages, None)
+        if first is None or first.WhichOneof("kind") != "header":
+            raise RpcAbort(
+                ProtocolError("the first message must be the job header", field="header")
+            )
+        header = JobHeader.from_proto(first.header)
+        # the client authenticates the job's bindings (audit id, its key, the regulator's key)
+        try:
+            header.verify_signature()
+        except VerificationError as exc:
+            raise RpcAbort(exc, code=grpc.StatusCode.UNAUTHENTICATED) from exc
+        # 2. plan
+        plan = self.plan_for(header)
+        # 3. an identical resubmission of a job that exists
+        existing = self.manager.existing(header)
+        if existing is not None:
+            return existing, plan, True
+        # 4. keys
+        keys = self.keys_for(header.evaluation_keys_digest, plan)
+        # 5. idempotency
+        record, deduplicated = self.manager.admit(header, plan, keys)
+        return record, plan, deduplicated
+
+    def plan_for(self, header: JobHeader) -> Plan:
+        """Recompute the plan from the header and reject any disagreement.
+
+        Steps: 1. known profile with the same hash; 2. known circuit; 3. plan from rows and
+        public inputs; 4. ciphertext count within limits; 5. header fields equal the plan.
+        """
+        # 1. profile
+        profile = profile_named(header.profile_name)
+        if header.profile_hash != profile.profile_hash:
+            raise RpcAbort(
+                ProfileError(
+                    f"profile {profile.name} has hash {profile.profile_hash} here, header says "
+                    f"{header.profile_hash}",
+                    field="profile_hash",
+                ),
+                code=grpc.StatusCode.FAILED_PRECONDITION,
+            )
+        # 2. circuit
+        circuit = _get_circuit(header.circuit_id, header.circuit_version)
+        # 3. plan
+        plan = make_plan(circuit, header.public_inputs, rows=header.rows, profile=profile)
+        # 4. limit
+        total = plan.input_count
+        if total > self.max_job_ciphertexts:
+            raise RpcAbort(
+                LimitExceededError(
+                    f"the job needs {total} ciphertexts, more than {self.max_job_ciphertexts}",
+                    field="rows",
+                )
+            )
+        # 5. header agrees with the plan
+        violations: list[tuple[str, str]] = []
+        if header.n_chunks != plan.n_chunks:
+            violations.append(("n_chunks", f"plan has {plan.n_chunks}, header {header.n_chunks}"))
+        if tuple(header.columns) != plan.columns:
+            violations.append(
+                ("columns", f"plan has {list(plan.columns)}, header {list(header.columns)}")
+            )
+        if header.input_level != plan.input_level:
+            violations.append(
+                ("input_level", f"plan has {plan.input_level}, header {header.input_level}")
+            )
+        if violations:
+            raise RpcAbort(
+                InputError(
+                    "the job header disagrees with the evaluator's plan: "
+                    + "; ".join(f"{f}: {d}" for f, d in violations),
+                    field=violations[0][0],
+                ),
+                code=grpc.StatusCode.INVALID_ARGUMENT,
+                violations=violations,
+            )
+        return plan
+
+    def keys_for(self, digest: str, plan: Plan | None = None) -> KeyRecord:
+        """The uploaded keys for a job; FAILED_PRECONDITION if absent or lacking a step."""
+        check_digest(digest, field="evaluation_keys_digest")
+        record = self.store.get_keys(digest)
+        if record is None:
+            raise RpcAbort(
+                KeyMaterialError(
+                    f"evaluation keys {digest} were not uploaded", field="evaluation_keys_digest"
+                ),
+                code=grpc.StatusCode.FAILED_PRECONDITION,
+            )
+        if plan is not None:
+            if record.profile_name != plan.profile.name:
+                raise RpcAbort(
+                    KeyMaterialError(
+                        f"evaluation keys are for {record.profile_name}, job uses "
+                        f"{plan.profile.name}",
+                        field="evaluation_keys_digest",
+                    ),
+                    code=grpc.StatusCode.FAILED_PRECONDITION,
+                )
+            missing = sorted(set(plan.rotation_steps) - set(record.galois_steps))
+            if missing:
+                raise RpcAbort(
+                    KeyMaterialError(
+                        f"evaluation keys lack Galois keys for rotation steps {missing}",
+                        field="evaluation_keys_digest",
+                    ),
+                    code=grpc.StatusCode.FAILED_PRECONDITION,
+                    violations=[("galois_steps", f"missing rotation step {s}") for s in missing],
+                )
+        return record
+
+
+__all__ = ["Admission"]

@@ -1,0 +1,258 @@
+"""Receiving uploads: evaluation keys and a job's ciphertexts, every object checked before use.
+
+Sizes are checked first (per piece, then per object against the header or the plan), then SEAL
+validity for the profile (keys) or for the profile and the plan's exact input level
+(ciphertexts). Ciphertexts must arrive in the plan's upload order; a missing, duplicate or
+unknown one is named. A broken stream fails the job; nothing of it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator
+
+import grpc
+
+from regaudit.evaluator.jobs import JobManager, UploadIncompleteError
+from regaudit.evaluator.status import RpcAbort, check_digest, profile_named
+from regaudit.evaluator.store import JobRecord, Store
+from regaudit.shared import ckks
+from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
+from regaudit.shared.circuits.base import CANARY_COLUMN, Plan
+from regaudit.shared.errors import (
+    InputError,
+    KeyMaterialError,
+    ProtocolError,
+    RegauditError,
+)
+from regaudit.shared.protocol import (
+    CHUNK_BYTES,
+    MAX_CIPHERTEXT_BYTES,
+    MAX_EVALUATION_KEY_BYTES,
+    MAX_GALOIS_STEPS,
+    LimitExceededError,
+    upload_order,
+)
+
+log = logging.getLogger("regaudit.evaluator.server")
+
+
+# --- evaluation keys --------------------------------------------------------------------------
+
+
+def receive_upload_keys(
+    store: Store, messages: Iterator[pb.UploadEvaluationKeysRequest]
+) -> pb.UploadEvaluationKeysResponse:
+    """Receive one ``UploadEvaluationKeys`` stream into ``store``.
+
+    Steps: 1. the header comes first and is within limits; 2. content addressing: a known digest
+    needs no bytes; 3. the pieces go to disk, sizes checked per piece; 4. the digest is
+    recomputed and SEAL validates the keys for the profile.
+    """
+    # 1. the header comes first and is within limits
+    first = next(messages, None)
+    if first is None or first.WhichOneof("kind") != "header":
+        raise RpcAbort(ProtocolError("the first message must be the keys header", field="header"))
+    header = first.header
+    profile = profile_named(header.profile_name)
+    check_digest(header.digest, field="digest")
+    steps = tuple(int(s) for s in header.galois_steps)
+    if len(steps) > MAX_GALOIS_STEPS:
+        raise RpcAbort(
+            LimitExceededError(
+                f"{len(steps)} Galois steps exceed {MAX_GALOIS_STEPS}", field="galois_steps"
+            )
+        )
+    total = header.relin_size + header.galois_size
+    if total > MAX_EVALUATION_KEY_BYTES:
+        raise RpcAbort(
+            LimitExceededError(
+                f"evaluation keys of {total} bytes exceed {MAX_EVALUATION_KEY_BYTES}",
+                field="relin_size",
+            )
+        )
+    if header.relin_size == 0 or header.galois_size == 0:
+        raise RpcAbort(InputError("key sizes must be positive", field="relin_size"))
+    # 2. content addressing: a known digest needs no bytes
+    existing = store.get_keys(header.digest)
+    if existing is not None:
+        return pb.UploadEvaluationKeysResponse(digest=existing.digest, already_present=True)
+    # 3. receive to disk, sizes checked per piece
+    scratch = store.temp_dir()
+    try:
+        relin_path, galois_path = scratch / "relin.bin", scratch / "galois.bin"
+        received = 0
+        with relin_path.open("wb") as relin_file, galois_path.open("wb") as galois_file:
+            for message in messages:
+                if message.WhichOneof("kind") != "piece":
+                    raise RpcAbort(ProtocolError("a second header", field="header"))
+                data = message.piece.data
+                if len(data) > CHUNK_BYTES:
+                    raise RpcAbort(
+                        LimitExceededError(
+                            f"piece of {len(data)} bytes exceeds {CHUNK_BYTES}", field="piece"
+                        )
+                    )
+                if received + len(data) > total:
+                    raise RpcAbort(
+                        KeyMaterialError("more key bytes than the header declared"),
+                        code=grpc.StatusCode.INVALID_ARGUMENT,
+                    )
+                split = max(0, min(len(data), header.relin_size - received))
+                relin_file.write(data[:split])
+                galois_file.write(data[split:])
+                received += len(data)
+        if received != total:
+            raise RpcAbort(
+                KeyMaterialError(f"received {received} of {total} declared key bytes"),
+                code=grpc.StatusCode.INVALID_ARGUMENT,
+            )
+        # 4. recompute the digest and let SEAL validate the keys for the profile
+        keys = ckks.EvaluationKeys(
+            profile_name=profile.name,
+            relin_keys=relin_path.read_bytes(),
+            galois_keys=galois_path.read_bytes(),
+            galois_steps=steps,
+        )
+        if keys.digest != header.digest:
+            raise RpcAbort(
+                KeyMaterialError(
+                    f"keys hash to {keys.digest}, header says {header.digest}", field="digest"
+                ),
+                code=grpc.StatusCode.INVALID_ARGUMENT,
+            )
+        try:
+            ckks.load_evaluation_keys(profile, keys, required_steps=())
+        except KeyMaterialError as exc:
+            raise RpcAbort(exc, code=grpc.StatusCode.INVALID_ARGUMENT) from exc
+        del keys
+        record = store.put_keys(
+            digest=header.digest,
+            profile_name=profile.name,
+            galois_steps=steps,
+            relin_path=relin_path,
+            galois_path=galois_path,
+        )
+        log.info("stored evaluation keys %s (%d bytes)", record.digest, total)
+        return pb.UploadEvaluationKeysResponse(digest=record.digest, already_present=False)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# --- a job's ciphertexts ----------------------------------------------------------------------
+
+
+def receive_job_ciphertexts(
+    manager: JobManager, job_id: str, plan: Plan, messages: Iterator[pb.SubmitJobRequest]
+) -> JobRecord:
+    """Receive an admitted job's ciphertexts (the rest of its ``SubmitJob`` stream), every one
+    validated before it is stored; returns the job once its upload is complete. Any failure,
+    a broken stream included, fails the job and is raised again."""
+    try:
+        _receive(manager, job_id, plan, messages)
+    except BaseException as exc:
+        error = exc.error if isinstance(exc, RpcAbort) else exc
+        if not isinstance(error, RegauditError):
+            error = UploadIncompleteError(f"upload stream broke: {type(exc).__name__}")
+        manager.upload_failed(job_id, error)
+        raise
+    return manager.upload_finished(job_id)
+
+
+def _receive(
+    manager: JobManager, job_id: str, plan: Plan, messages: Iterator[pb.SubmitJobRequest]
+) -> None:
+    profile = plan.profile
+    max_bytes = min(MAX_CIPHERTEXT_BYTES, ckks.MAX_CIPHERTEXT_BYTES)
+    order = upload_order(plan.columns, plan.n_chunks)
+    total = plan.input_count
+    expected: tuple[str, int] | None = next(order)
+    index = 0
+    buffer = bytearray()
+    size = 0
+    for message in messages:
+        if message.WhichOneof("kind") != "piece":
+            raise RpcAbort(ProtocolError("a second header", field="header"))
+        piece = message.piece
+        where = f"{piece.column}[{piece.chunk}]"
+        if expected is None:
+            raise RpcAbort(
+                LimitExceededError(
+                    f"more than the plan's {total} ciphertexts (extra: {where})", field=where
+                )
+            )
+        if (piece.column, piece.chunk) != expected:
+            raise RpcAbort(
+                ProtocolError(
+                    f"expected ciphertext {expected[0]}[{expected[1]}], got {where} "
+                    f"({_misorder_kind(piece.column, piece.chunk, expected, plan)})",
+                    field=where,
+                ),
+                code=grpc.StatusCode.INVALID_ARGUMENT,
+            )
+        if len(piece.data) > CHUNK_BYTES:
+            raise RpcAbort(
+                LimitExceededError(
+                    f"piece of {len(piece.data)} bytes exceeds {CHUNK_BYTES}", field=where
+                )
+            )
+        if piece.total_size > max_bytes:
+            raise RpcAbort(
+                LimitExceededError(
+                    f"ciphertext of {piece.total_size} bytes exceeds {max_bytes}", field=where
+                )
+            )
+        if not buffer:
+            size = piece.total_size
+            if size == 0:
+                raise RpcAbort(ProtocolError("empty ciphertext", field=where))
+        elif piece.total_size != size:
+            raise RpcAbort(ProtocolError("total_size changed between pieces", field=where))
+        if piece.offset != len(buffer) or len(buffer) + len(piece.data) > size:
+            raise RpcAbort(
+                ProtocolError(
+                    f"piece at offset {piece.offset} (+{len(piece.data)}) does not continue "
+                    f"{len(buffer)} of {size} bytes",
+                    field=where,
+                )
+            )
+        buffer += piece.data
+        if len(buffer) < size:
+            continue
+        data = bytes(buffer)
+        buffer = bytearray()
+        try:
+            ckks.load_ciphertext(profile, data, level=plan.input_level, max_bytes=max_bytes)
+        except RegauditError as exc:
+            exc.field = exc.field or where
+            if exc.field != where:
+                exc.field = f"{where}.{exc.field}"
+            raise RpcAbort(exc, code=grpc.StatusCode.INVALID_ARGUMENT) from exc
+        manager.ciphertext_received(
+            job_id, index=index, column=expected[0], chunk=expected[1], data=data
+        )
+        index += 1
+        expected = next(order, None)
+    if expected is not None or buffer:
+        raise RpcAbort(
+            ProtocolError(
+                f"stream ended after {index} of {total} ciphertexts", field="ciphertexts"
+            ),
+            code=grpc.StatusCode.INVALID_ARGUMENT,
+        )
+
+
+def _misorder_kind(column: str, chunk: int, expected: tuple[str, int], plan: Plan) -> str:
+    known = (column == CANARY_COLUMN and chunk == 0) or (
+        column in plan.columns and chunk < plan.n_chunks
+    )
+    if not known:
+        return "not part of the plan"
+    order = list(upload_order(plan.columns, plan.n_chunks))
+    if order.index((column, chunk)) < order.index(expected):
+        return "duplicate"
+    return "out of order; an earlier ciphertext is missing"
+
+
+__all__ = ["receive_job_ciphertexts", "receive_upload_keys"]
