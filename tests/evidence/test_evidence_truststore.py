@@ -205,3 +205,21 @@ def test_load_garbage_and_missing(tmp_path: Path) -> None:
     path.write_text('{"version": 1, "version": 1}')
     with pytest.raises(InputError, match="duplicate"):
         TrustStore.load(path)
+
+
+def test_add_key_file_reports_already_trusted_and_refuses_other_kinds(tmp_path: Path) -> None:
+    from regaudit.shared.evidence.truststore import describe_trusted
+
+    evaluator = SigningIdentity.generate("evaluator")
+    client = SigningIdentity.generate("client")
+    evaluator_file = evaluator.save(tmp_path / "evaluator")
+    client_file = client.save(tmp_path / "client")
+    store = TrustStore.new_default()
+    entry, already = store.add_key_file(evaluator_file, kinds=("evaluator", "regulator"))
+    assert not already and entry.record.key_id == evaluator.key_id
+    assert describe_trusted(entry, already=already) == f"trusted: evaluator key {evaluator.key_id}"
+    _, again = store.add_key_file(evaluator_file)
+    assert again
+    with pytest.raises(InputError) as info:
+        store.add_key_file(client_file, kinds=("evaluator", "regulator"), holder="a client")
+    assert info.value.field == "kind" and "a client trusts only" in info.value.message

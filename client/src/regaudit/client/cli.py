@@ -147,25 +147,17 @@ def trust_add(
 ) -> None:
     """Trust an evaluator's receipt key or a regulator's card-signing key (creates the trust
     file if missing)."""
-    from regaudit.shared.evidence.identity import load_public_key_file
+    from regaudit.shared.evidence.truststore import describe_trusted
 
     try:
-        record = load_public_key_file(public_key_file)
-        if record.kind not in CLIENT_TRUST_KINDS:
-            raise InputError(
-                f"{public_key_file} is a {record.kind} key; a client trusts only "
-                f"{' and '.join(CLIENT_TRUST_KINDS)} keys",
-                field="kind",
-            )
         store = _load_client_trust(trust, create=True)
-        already = any(entry.record.key_id == record.key_id for entry in store.keys)
-        entry = store.add_key(record, note=note)
+        entry, already = store.add_key_file(
+            public_key_file, note=note, kinds=CLIENT_TRUST_KINDS, holder="a client"
+        )
         store.save(trust)
     except RegauditError as error:
         _fail(error)
-    state = "already trusted" if already else "trusted"
-    revoked = "" if entry.revoked_at is None else f" (revoked at {entry.revoked_at.isoformat()})"
-    typer.echo(f"{state}: {record.kind} key {record.key_id}{revoked}")
+    typer.echo(describe_trusted(entry, already=already))
 
 
 def _trust_anchors(

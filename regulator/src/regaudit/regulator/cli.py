@@ -143,19 +143,15 @@ def trust_add(
     note: Annotated[str, typer.Option("--note", help="Free-text note stored with the key.")] = "",
 ) -> None:
     """Trust an evaluator or client key (creates the trust store with defaults if missing)."""
-    from regaudit.shared.evidence.identity import load_public_key_file
+    from regaudit.shared.evidence.truststore import describe_trusted
 
     try:
-        record = load_public_key_file(public_key_file)
         store = _load_trust(trust, create=True)
-        already = any(entry.record.key_id == record.key_id for entry in store.keys)
-        entry = store.add_key(record, note=note)
+        entry, already = store.add_key_file(public_key_file, note=note)
         store.save(trust)
     except RegauditError as error:
         _fail(error)
-    state = "already trusted" if already else "trusted"
-    revoked = "" if entry.revoked_at is None else f" (revoked at {entry.revoked_at.isoformat()})"
-    typer.echo(f"{state}: {record.kind} key {record.key_id}{revoked}")
+    typer.echo(describe_trusted(entry, already=already))
 
 
 @trust_app.command("revoke")

@@ -43,6 +43,7 @@ from regaudit.shared.evidence.canonical import (
 from regaudit.shared.evidence.identity import (
     ALGORITHM,
     PublicKeyRecord,
+    load_public_key_file,
     read_small_file,
 )
 from regaudit.shared.files import write_file_atomic
@@ -301,6 +302,26 @@ class TrustStore:
         self._keys[record.key_id] = entry
         return entry
 
+    def add_key_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        note: str = "",
+        kinds: tuple[str, ...] = TRUSTABLE_KINDS,
+        holder: str = "this trust store",
+    ) -> tuple[TrustedKey, bool]:
+        """Trust the public key file ``path`` (a ``*.pub.json``) if its kind is one of
+        ``kinds``; returns (entry, whether it was already trusted). InputError names the
+        field (``kind`` for a key of another kind)."""
+        record = load_public_key_file(path)
+        if record.kind not in kinds:
+            raise InputError(
+                f"{path} is a {record.kind} key; {holder} trusts only {' and '.join(kinds)} keys",
+                field="kind",
+            )
+        already = record.key_id in self._keys
+        return self.add_key(record, note=note), already
+
     def revoke(self, key_id: str, *, at: datetime) -> TrustedKey:
         """Revoke ``key_id`` from ``at`` on. A revocation date can only move earlier."""
         format_rfc3339(at)  # rejects naive datetimes
@@ -398,3 +419,11 @@ class TrustStore:
                 f"{self.clock_skew_seconds} s after {format_rfc3339(now)})",
                 field="time",
             )
+
+
+def describe_trusted(entry: TrustedKey, *, already: bool) -> str:
+    """One line for the CLIs: ``trusted: <kind> key <id>`` (or ``already trusted``), with its
+    revocation if any."""
+    state = "already trusted" if already else "trusted"
+    revoked = "" if entry.revoked_at is None else f" (revoked at {entry.revoked_at.isoformat()})"
+    return f"{state}: {entry.record.kind} key {entry.record.key_id}{revoked}"
