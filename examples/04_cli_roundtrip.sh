@@ -23,6 +23,7 @@ pin_regulator="$(key_id "$run/regulator/regulator.pub.json")"
 log="$run/evaluator.log"
 # the daemon writes "HOST:PORT" to --ready-file (atomically) once it serves
 ready="$run/evaluator.ready"
+rm -f "$ready"  # never read a stale address
 PYTHONUNBUFFERED=1 "$py" -m regaudit.evaluator serve --listen 127.0.0.1:0 \
   --identity "$run/evaluator" --store "$run/store" --ready-file "$ready" >"$log" 2>&1 &
 daemon=$!

@@ -26,6 +26,7 @@ echo "== 2. evaluator daemon on loopback (embedded SQLite store)"
 log="$run/evaluator.log"
 # --ready-file: written (atomically, "HOST:PORT") once the daemon serves, removed on shutdown
 ready="$run/evaluator.ready"
+rm -f "$ready"  # never read a stale address
 regaudit-evaluator serve --listen 127.0.0.1:0 --identity "$run/evaluator" \
   --store "$run/evaluator/store" --ready-file "$ready" >"$log" 2>&1 &
 daemon=$!

@@ -3,6 +3,7 @@ with NOT_SERVING, jobs surviving a restart; and TLS / mutual TLS in-process."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from support.daemon import stop_evaluator
+from support.daemon import start_evaluator, stop_evaluator
 
 from regaudit.client.transport import EvaluatorConnection
 from regaudit.evaluator.jobs import scoped_idempotency_key
@@ -152,6 +153,128 @@ def test_wait_for_ready_file_reports_a_daemon_that_died(tmp_path: Path) -> None:
     assert info.value.returncode == 2
     assert info.value.output.strip() and info.value.output in log.read_text()
     assert not ready.exists()
+
+
+# --- one daemon per port and per store ----------------------------------------------------------
+
+
+def _serve_once(
+    identity: Path, store: Path, ready: Path, listen: str
+) -> subprocess.CompletedProcess[str]:
+    """``serve`` expected to be refused (so it returns by itself)."""
+    return cli(
+        "serve", "--listen", listen, "--identity", str(identity), "--store", str(store),
+        "--workers", "1", "--grace", "1", "--ready-file", str(ready),
+        timeout=120,
+    )  # fmt: skip
+
+
+def _children(pid: int) -> list[int]:
+    """The pids of ``pid``'s children (its workers and resource tracker), which a ``kill -9``
+    of ``pid`` leaves running: the test ends them itself."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in children.read_text().split()] if children.exists() else []
+
+
+def _end(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_second_serve_on_a_served_port_is_refused(
+    identity_dir: Path, tmp_path: Path, proto: Any
+) -> None:
+    """gRPC's SO_REUSEPORT is off: a second daemon on the same port exits 2, writes no ready
+    file, and the first keeps serving."""
+    first, address = start_evaluator(
+        identity_dir, tmp_path / "first" / "store", "--workers", "1", "--grace", "1"
+    )
+    try:
+        ready = tmp_path / "second.ready"
+        second = _serve_once(identity_dir, tmp_path / "second" / "store", ready, address)
+        assert second.returncode == 2, second.stderr
+        assert f"address {address} is already in use" in second.stderr
+        assert "listening" not in second.stdout
+        assert not ready.exists()
+        proto.assert_serving(address)
+        with EvaluatorConnection(address) as connection:
+            assert connection.capabilities().server_version.startswith("regaudit-evaluator")
+        assert first.poll() is None
+        assert stop_evaluator(first) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(timeout=30)
+
+
+def test_a_second_serve_on_a_store_in_use_is_refused(
+    identity_dir: Path, tmp_path: Path, proto: Any
+) -> None:
+    """The store is locked (flock on STORE/evaluator.lock, naming the holder's pid): a second
+    daemon on another port exits 2 before it opens SQLite or touches a file of the store."""
+    store = tmp_path / "store"
+    first, address = start_evaluator(identity_dir, store, "--workers", "1", "--grace", "1")
+    try:
+        assert (store / "evaluator.lock").read_text() == f"{first.pid}\n"
+        before = {path: path.stat().st_mtime_ns for path in store.rglob("*")}
+        ready = tmp_path / "second.ready"
+        second = _serve_once(identity_dir, store, ready, "127.0.0.1:0")
+        assert second.returncode == 2, second.stderr
+        assert f"store {store} is in use by another evaluator (pid {first.pid})" in second.stderr
+        assert "listening" not in second.stdout
+        assert not ready.exists()
+        assert {path: path.stat().st_mtime_ns for path in store.rglob("*")} == before
+        # ... nor the running daemon's ready file, even when given the same path
+        first_ready = store.parent / f"{store.name}.ready"
+        again = _serve_once(identity_dir, store, first_ready, "127.0.0.1:0")
+        assert again.returncode == 2, again.stderr
+        assert first_ready.read_text() == f"{address}\n"
+        proto.assert_serving(address)
+        with EvaluatorConnection(address) as connection:
+            assert connection.capabilities().protocol_version
+        assert stop_evaluator(first) == 0
+        assert (store / "evaluator.lock").read_text() == ""  # released on a graceful stop
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(timeout=30)
+
+
+def test_the_store_of_a_killed_daemon_opens_again(
+    identity_dir: Path, tmp_path: Path, proto: Any
+) -> None:
+    """kill -9 leaves the lock file (with the dead pid) but the kernel drops the flock: the
+    store opens again at once, and a new daemon on it serves and resumes its jobs."""
+    from regaudit.evaluator.store import Store
+
+    store = tmp_path / "store"
+    first, _address = start_evaluator(identity_dir, store, "--workers", "1", "--grace", "1")
+    orphans = _children(first.pid)
+    try:
+        first.kill()
+        assert first.wait(timeout=30) == -signal.SIGKILL
+        assert (store / "evaluator.lock").read_text() == f"{first.pid}\n"  # stale file stays
+        # the lock is free: an interrupted upload is left for the next daemon to resume
+        opened = Store(store)
+        record, _ = opened.create_job(
+            idempotency_key="interrupted", header_digest="sha256:" + "0" * 64, header=b"",
+            n_chunks=1,
+        )  # fmt: skip
+        opened.close()
+    finally:
+        _end(orphans)
+    second, address = start_evaluator(identity_dir, store, "--workers", "1", "--grace", "1")
+    try:
+        assert (store / "evaluator.lock").read_text() == f"{second.pid}\n"
+        proto.assert_serving(address)
+        state, _evaluated, _chunks = _job_state(store, record.id)
+        assert state == "FAILED"  # resumed: the interrupted upload is failed, not left hanging
+        assert stop_evaluator(second) == 0
+    finally:
+        if second.poll() is None:
+            second.kill()
+            second.wait(timeout=30)
 
 
 def _job_state(store: Path, job_id: str) -> tuple[str, int, int]:

@@ -1,6 +1,7 @@
 """``regaudit-evaluator``: ``init`` an identity, ``serve`` the daemon.
 
-Exit codes: 0 ok, 2 bad arguments or input (usage errors, unreadable identity, refused address).
+Exit codes: 0 ok, 2 bad arguments or input (usage errors, unreadable identity, refused address,
+a port already in use, a store another evaluator holds).
 """
 
 from __future__ import annotations
@@ -131,15 +132,9 @@ def serve(
         fail_usage("--workers sizes the local pool; not with --dask-scheduler")
     if (dask_tls_cert is None) != (dask_tls_key is None):
         fail_usage("--dask-tls-cert and --dask-tls-key go together")
-    if ready_file is not None:
-        if not ready_file.parent.is_dir():
-            typer.echo(f"error: --ready-file: no directory {ready_file.parent}", err=True)
-            raise typer.Exit(code=2)
-        try:
-            ready_file.unlink(missing_ok=True)  # a stale file from a killed daemon
-        except OSError as exc:
-            typer.echo(f"error: --ready-file: {exc}", err=True)
-            raise typer.Exit(code=2) from None
+    if ready_file is not None and not ready_file.parent.is_dir():
+        typer.echo(f"error: --ready-file: no directory {ready_file.parent}", err=True)
+        raise typer.Exit(code=2)
     if dask_scheduler is not None:
         from regaudit.evaluator.executors import check_scheduler_address
 
@@ -178,6 +173,15 @@ def serve(
     except RegauditError as exc:
         _fail(exc)
         return
+    if ready_file is not None:
+        # only now (the port and the store are ours): a stale file from a killed daemon goes;
+        # a refused start above never touches the file of the daemon that is running
+        try:
+            ready_file.unlink(missing_ok=True)
+        except OSError as exc:
+            server.stop(0)
+            typer.echo(f"error: --ready-file: {exc}", err=True)
+            raise typer.Exit(code=2) from None
 
     stop = threading.Event()
 

@@ -8,13 +8,19 @@ statuses in :mod:`.status`, and waiting for a started daemon in :mod:`.readiness
 Every received object is checked before use (sizes first, then SEAL validity for the profile and
 the exact level); a bad upload gets a precise status with ErrorInfo/BadRequest details and the
 daemon keeps serving. Plaintext listening is refused unless the address is loopback.
+
+One daemon per port and per store: gRPC's ``SO_REUSEPORT`` is turned off, so a port another
+process listens on is refused ("address HOST:PORT is already in use"), and the store is locked
+(:class:`~regaudit.evaluator.store.StoreLock`) before the workers start.
 """
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -36,7 +42,7 @@ from regaudit.evaluator.readiness import (
 )
 from regaudit.evaluator.results import result_messages, watch_progress
 from regaudit.evaluator.status import RpcAbort, abort, check_digest, guarded
-from regaudit.evaluator.store import KeyRecord, Store
+from regaudit.evaluator.store import KeyRecord, Store, StoreLock
 from regaudit.evaluator.uploads import receive_job_ciphertexts, receive_upload_keys
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2_grpc as pb_grpc
@@ -66,6 +72,9 @@ log = logging.getLogger("regaudit.evaluator.server")
 #: gRPC handler threads (long-lived WatchJob streams each hold one).
 SERVER_THREADS = 32
 SERVER_VERSION = "regaudit-evaluator 0.1.0"
+#: The server's channel options: the protocol's, and no ``SO_REUSEPORT`` (gRPC turns it on by
+#: default, which lets a second daemon bind a port that one already serves).
+SERVER_GRPC_OPTIONS: tuple[tuple[str, int], ...] = (*GRPC_OPTIONS, ("grpc.so_reuseport", 0))
 
 T = TypeVar("T")
 
@@ -277,8 +286,11 @@ def create_server(
 ) -> tuple[EvaluatorServer, int]:
     """Build the evaluator server bound to ``address`` (port 0 picks a free port).
 
-    The worker process pool is created first (spawned, one per core unless ``workers``), before
-    any gRPC object exists. Plaintext is refused unless ``address`` is loopback; with ``tls``
+    The store's lock is taken first (a store another daemon holds raises :class:`InputError`
+    "store PATH is in use by another evaluator (pid N)"), then the worker process pool is
+    created (spawned, one per core unless ``workers``), before any gRPC object exists. A port
+    another process listens on raises :class:`InputError` "address HOST:PORT is already in use"
+    (``SO_REUSEPORT`` is off). Plaintext is refused unless ``address`` is loopback; with ``tls``
     the server uses TLS, and mutual TLS when ``tls.require_client_auth``.
     ``max_job_ciphertexts`` caps the ciphertexts of one job (canary included).
     ``executor`` (e.g. a ``DaskExecutor``, created before this call) replaces the local pool;
@@ -295,11 +307,15 @@ def create_server(
         raise InputError("TLS needs a certificate chain and a private key", field="tls")
     if not isinstance(identity, SigningIdentity):
         identity = SigningIdentity.load(identity, kind="evaluator")
-    # 1. worker processes before any gRPC server object
-    if executor is None:
-        executor = new_executor(workers)
+    store_lock: StoreLock | None = None
+    store: Store | None = None
     try:
-        store = Store(store_path)
+        # 1. the store's lock first: a store another daemon holds is refused at once
+        store_lock = StoreLock.acquire(store_path)
+        # 2. worker processes before any gRPC server object
+        if executor is None:
+            executor = new_executor(workers)
+        store = Store(store_path, lock=store_lock)
         manager = JobManager(
             store,
             executor,
@@ -310,10 +326,10 @@ def create_server(
         service = EvaluatorService(
             store, manager, identity, max_job_ciphertexts=max_job_ciphertexts
         )
-        # 2. the gRPC server
+        # 3. the gRPC server
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=SERVER_THREADS, thread_name_prefix="rpc"),
-            options=list(GRPC_OPTIONS),
+            options=list(SERVER_GRPC_OPTIONS),
         )
         pb_grpc.add_EvaluatorServicer_to_server(service, server)
         health_servicer = health.HealthServicer()
@@ -324,19 +340,27 @@ def create_server(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        if tls is None:
-            bound = server.add_insecure_port(bind)
-        else:
-            credentials = grpc.ssl_server_credentials(
-                [(tls.private_key, tls.certificate_chain)],
-                root_certificates=tls.root_certificates,
-                require_client_auth=tls.require_client_auth,
-            )
-            bound = server.add_secure_port(bind, credentials)
+        try:
+            if tls is None:
+                bound = server.add_insecure_port(bind)
+            else:
+                credentials = grpc.ssl_server_credentials(
+                    [(tls.private_key, tls.certificate_chain)],
+                    root_certificates=tls.root_certificates,
+                    require_client_auth=tls.require_client_auth,
+                )
+                bound = server.add_secure_port(bind, credentials)
+        except RuntimeError:  # grpcio raises where older versions returned 0
+            bound = 0
         if bound == 0:
-            raise InputError(f"cannot bind {address}", field="listen")
+            raise _bind_error(host, port, bind)
     except BaseException:
-        executor.shutdown()
+        if executor is not None:
+            executor.shutdown()
+        if store is not None:
+            store.close()
+        elif store_lock is not None:
+            store_lock.release()
         raise
     return (
         EvaluatorServer(
@@ -350,6 +374,29 @@ def create_server(
         ),
         bound,
     )
+
+
+def _bind_error(host: str, port: int, bind: str) -> InputError:
+    """Why gRPC could not bind ``bind``: gRPC only says that it failed, so a plain socket tries
+    the same address (with ``SO_REUSEADDR``, as gRPC: only a listener is a conflict)."""
+    problem = None
+    try:
+        candidates = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError:
+        candidates = []
+    for family, kind, proto, _name, sockaddr in candidates if port else []:
+        try:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(sockaddr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return InputError(f"address {bind} is already in use", field="listen")
+            problem = exc.strerror or str(exc)
+    detail = f": {problem}" if problem else ""
+    return InputError(f"cannot bind {bind}{detail}", field="listen")
 
 
 def _tenseal_version() -> str:

@@ -11,6 +11,11 @@ Layout under the store root::
 
 Inputs and partials of a job are deleted once it reaches a terminal state, and so are its
 evaluation keys once no job that has not ended uses them (``JobManager._release_inputs``).
+One daemon at a time: the store holds an exclusive ``flock`` on ``evaluator.lock`` (which names
+the holder's pid) from the moment it opens until :meth:`Store.close`; another daemon on the same
+store is refused before it opens SQLite or touches any other file. The kernel drops the lock when
+its holder dies, so a killed daemon's store opens again at once.
+
 Scratch that a killed process left behind (``tmp/``, half-written ``.tmp-*`` blobs, a key
 directory whose ``meta.json`` never landed) is swept when the store opens.
 
@@ -21,6 +26,7 @@ leaves a half-written blob under its final name.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -33,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from regaudit.shared.errors import KeyMaterialError
+from regaudit.shared.errors import InputError, KeyMaterialError
 from regaudit.shared.evidence.canonical import parse_digest
 from regaudit.shared.files import write_file_atomic
 from regaudit.shared.protocol import JobState
@@ -70,6 +76,77 @@ CREATE TABLE IF NOT EXISTS ciphertexts (
 #: Reason recorded for a job whose upload stream ended or broke before the last ciphertext.
 UPLOAD_INCOMPLETE = "upload_incomplete"
 
+#: The lock file inside the store directory: ``flock``-ed by the daemon that has the store open.
+LOCK_NAME = "evaluator.lock"
+#: How long a refused opener waits for the holder to write its pid into the lock file (s).
+_HOLDER_PID_WAIT_S = 0.5
+
+
+class StoreLock:
+    """An exclusive, non-blocking ``flock`` on ``ROOT/evaluator.lock``, held until
+    :meth:`release` (or the holder's death: the kernel drops it, so a stale lock file of a killed
+    daemon does not block the next start). The file holds the holder's pid, for the refusal
+    message; it is never deleted (deleting a lock file races with a second opener)."""
+
+    def __init__(self, root: Path, fd: int) -> None:
+        self.root = root
+        self._fd = fd
+
+    @classmethod
+    def acquire(cls, root: str | os.PathLike[str]) -> StoreLock:
+        """Lock the store at ``root`` (created if missing) or raise :class:`InputError`
+        ("store ROOT is in use by another evaluator (pid N)") without touching anything else."""
+        root = Path(root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise InputError(f"cannot open store {root}: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder_pid(fd)
+            os.close(fd)
+            raise InputError(
+                f"store {root} is in use by another evaluator (pid {holder or 'unknown'})"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except BaseException:
+            os.close(fd)  # releases the lock
+            raise
+        return cls(root, fd)
+
+    @property
+    def held(self) -> bool:
+        return self._fd >= 0
+
+    def release(self) -> None:
+        """Give the store up (idempotent): clear the pid, close the file (drops the lock)."""
+        fd, self._fd = self._fd, -1
+        if fd < 0:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        os.close(fd)
+
+
+def _holder_pid(fd: int) -> str | None:
+    """The pid the lock's holder wrote (it may still be writing it: wait a little)."""
+    deadline = time.monotonic() + _HOLDER_PID_WAIT_S
+    while True:
+        with contextlib.suppress(OSError):
+            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            if text.isdigit():
+                return text
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+
 
 @dataclass(frozen=True)
 class JobRecord:
@@ -101,11 +178,25 @@ class KeyRecord:
 
 
 class Store:
-    """Thread-safe access to the SQLite job table and the blob directories."""
+    """Thread-safe access to the SQLite job table and the blob directories.
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    Opening takes the store's :class:`StoreLock` first (or adopts ``lock``, already acquired
+    for this root) and holds it until :meth:`close`: a store in use by another process raises
+    :class:`InputError` before anything else is touched."""
+
+    def __init__(self, root: str | os.PathLike[str], *, lock: StoreLock | None = None) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.store_lock = lock if lock is not None else StoreLock.acquire(self.root)
+        try:
+            self._open()
+        except BaseException:
+            db = getattr(self, "_db", None)
+            if db is not None:
+                db.close()
+            self.store_lock.release()
+            raise
+
+    def _open(self) -> None:
         (self.root / "keys").mkdir(exist_ok=True)
         (self.root / "jobs").mkdir(exist_ok=True)
         # scratch left by a previous run (an interrupted key upload) is garbage
@@ -122,8 +213,10 @@ class Store:
         self._db.executescript(SCHEMA)
 
     def close(self) -> None:
+        """Close the database and release the store lock (idempotent)."""
         with self._lock:
             self._db.close()
+            self.store_lock.release()
 
     @property
     def journal_mode(self) -> str:
@@ -423,4 +516,4 @@ class Store:
             self._db.execute(statement, (*fields.values(), job_id))
 
 
-__all__ = ["UPLOAD_INCOMPLETE", "JobRecord", "KeyRecord", "Store"]
+__all__ = ["LOCK_NAME", "UPLOAD_INCOMPLETE", "JobRecord", "KeyRecord", "Store", "StoreLock"]
