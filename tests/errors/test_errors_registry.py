@@ -51,6 +51,7 @@ EXPECTED: dict[str, tuple[str, int, str]] = {
     "InputError": ("invalid_input", 2, "INVALID_ARGUMENT"),
     "ProfileError": ("wrong_parameter_set", 2, "INVALID_ARGUMENT"),
     "CiphertextError": ("invalid_ciphertext", 2, "INVALID_ARGUMENT"),
+    "DuplicateCiphertextError": ("duplicate_ciphertext", 2, "INVALID_ARGUMENT"),
     "KeyMaterialError": ("invalid_key_material", 2, "FAILED_PRECONDITION"),
     "DepthExceededError": ("depth_exceeded", 2, "FAILED_PRECONDITION"),
     "CircuitError": ("invalid_circuit", 2, "INVALID_ARGUMENT"),
@@ -65,6 +66,7 @@ EXPECTED: dict[str, tuple[str, int, str]] = {
     "IdempotencyConflictError": ("idempotency_conflict", 3, "ALREADY_EXISTS"),
     "LimitExceededError": ("limit_exceeded", 3, "RESOURCE_EXHAUSTED"),
     "RemoteError": ("protocol_error", 3, "INVALID_ARGUMENT"),
+    "DiskFullError": ("disk_full", 3, "RESOURCE_EXHAUSTED"),
     "VerificationError": ("verification_failed", 1, "INTERNAL"),
     "BundleFormatError": ("malformed_bundle", 1, "INTERNAL"),
     "UntrustedIssuerError": ("untrusted_issuer", 1, "INTERNAL"),
@@ -83,6 +85,7 @@ EXPECTED: dict[str, tuple[str, int, str]] = {
     # client
     "EvaluatorUnavailableError": ("evaluator_unavailable", 3, "INTERNAL"),
     # evaluator
+    "StoreFailedError": ("store_failed", 2, "INTERNAL"),
     "DeletionFailedError": ("deletion_failed", 2, "INTERNAL"),
     "PlanMismatchError": ("plan_mismatch", 2, "INTERNAL"),
     "UploadIncompleteError": ("upload_incomplete", 3, "INVALID_ARGUMENT"),

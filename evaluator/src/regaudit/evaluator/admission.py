@@ -2,7 +2,8 @@
 
 A job is admitted when its header is signed by the client it names, the evaluator's own plan
 (recomputed from the header's sizes and public inputs) agrees with every header field, the job
-fits the ciphertext limit, and the uploaded evaluation keys are for the plan's profile with every
+fits the ciphertext limit and the per-daemon bound on the input bytes one job may claim
+(``max_job_bytes``), and the uploaded evaluation keys are for the plan's profile with every
 rotation step it needs. An identical resubmission is answered with the existing job
 (idempotency), never run twice.
 """
@@ -27,7 +28,13 @@ from regaudit.shared.errors import (
     VerificationError,
 )
 from regaudit.shared.planning import make_plan
-from regaudit.shared.protocol import JobHeader, LimitExceededError
+from regaudit.shared.protocol import (
+    MAX_JOB_BYTES,
+    JobHeader,
+    LimitExceededError,
+    max_job_input_bytes,
+    max_seeded_ciphertext_bytes,
+)
 
 
 def _get_circuit(circuit_id: str, version: str) -> Any:
@@ -39,10 +46,18 @@ def _get_circuit(circuit_id: str, version: str) -> Any:
 class Admission:
     """The evaluator's admission checks over its key store and job manager."""
 
-    def __init__(self, store: Store, manager: JobManager, *, max_job_ciphertexts: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        manager: JobManager,
+        *,
+        max_job_ciphertexts: int,
+        max_job_bytes: int = MAX_JOB_BYTES,
+    ) -> None:
         self.store = store
         self.manager = manager
         self.max_job_ciphertexts = max_job_ciphertexts
+        self.max_job_bytes = max_job_bytes
 
     def admit(self, messages: Iterator[pb.SubmitJobRequest]) -> tuple[JobRecord, Plan, bool]:
         """Read the job header from ``messages`` and admit the job.
@@ -81,7 +96,8 @@ class Admission:
         """Recompute the plan from the header and reject any disagreement.
 
         Steps: 1. known profile with the same hash; 2. known circuit; 3. plan from rows and
-        public inputs; 4. ciphertext count within limits; 5. header fields equal the plan.
+        public inputs; 4. ciphertext count and announced input bytes within limits; 5. header
+        fields equal the plan.
         """
         # 1. profile
         profile = profile_named(header.profile_name)
@@ -104,6 +120,17 @@ class Admission:
             raise RpcAbort(
                 LimitExceededError(
                     f"the job needs {total} ciphertexts, more than {self.max_job_ciphertexts}",
+                    field="rows",
+                )
+            )
+        claimed = max_job_input_bytes(plan)
+        if claimed > self.max_job_bytes:
+            per = max_seeded_ciphertext_bytes(plan.profile, plan.input_level)
+            raise RpcAbort(
+                LimitExceededError(
+                    f"the job claims {claimed} bytes of input ({total} ciphertexts x {per} "
+                    f"bytes at level {plan.input_level}), more than this evaluator's "
+                    f"max_job_bytes {self.max_job_bytes}",
                     field="rows",
                 )
             )

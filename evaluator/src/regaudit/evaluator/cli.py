@@ -18,7 +18,7 @@ import typer
 
 from regaudit.shared.cli_failure import fail, fail_usage
 from regaudit.shared.errors import RegauditError
-from regaudit.shared.protocol import SHUTDOWN_GRACE_S, TlsOptions
+from regaudit.shared.protocol import MAX_JOB_BYTES, SHUTDOWN_GRACE_S, TlsOptions
 
 if TYPE_CHECKING:
     from regaudit.evaluator.executors import DaskExecutor
@@ -106,6 +106,15 @@ def serve(
             "it is removed on shutdown. Its directory must exist.",
         ),
     ] = None,
+    max_job_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-job-bytes",
+            min=1,
+            help="refuse at admission a job whose input ciphertexts could take more than this "
+            "many bytes (ciphertext count x the largest seeded ciphertext at its input level)",
+        ),
+    ] = MAX_JOB_BYTES,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Serve the regaudit.v1.Evaluator gRPC service until SIGTERM/SIGINT.
@@ -168,6 +177,7 @@ def serve(
             store_path=store or identity / DEFAULT_STORE_NAME,
             workers=workers,
             tls=tls,
+            max_job_bytes=max_job_bytes,
             executor=executor,
         )
     except RegauditError as exc:

@@ -12,6 +12,12 @@ When a job ends (succeeded or failed) its input ciphertexts, partials and evalua
 deleted (keys once no other job that has not ended uses them); on success before the receipt is
 signed, which says so (``retention``).
 
+A failing store never leaves a job hanging: an SQLite or OS error while a job is received,
+evaluated, checked or completed fails the job with reason ``store_failed`` (``disk_full`` for a
+full disk or quota: RESOURCE_EXHAUSTED). If the store cannot even record the failure, the job is
+held failed in memory (WatchJob and GetResult answer with its reason) and the next start fails
+or re-queues it from what the store holds.
+
 Memory stays bounded: the upload handler holds one ciphertext at a time and writes it to disk;
 a worker holds one batch (``BATCH_CHUNKS`` chunks) plus its accumulators; finalization folds
 partials in batch by batch. Job state lives in the store, so a restarted daemon re-queues every
@@ -21,9 +27,11 @@ job that was QUEUED or RUNNING and evaluates it again from its blobs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -58,9 +66,11 @@ from regaudit.shared.circuits.base import Plan
 from regaudit.shared.errors import (
     EXIT_EVALUATOR_FAILED,
     EXIT_USAGE,
+    DiskFullError,
     KeyMaterialError,
     ProtocolError,
     RegauditError,
+    is_disk_full,
 )
 from regaudit.shared.evidence.canonical import canonical_json, sha256_digest
 from regaudit.shared.evidence.dsse import PAYLOAD_TYPE_INTOTO, sign_envelope
@@ -93,6 +103,28 @@ RETENTION_KEYS_RETAINED = "retained_until_jobs_end"
 #: Reasons recorded on failed jobs that are not regaudit error reasons.
 REASON_WORKER_CRASHED = "worker_crashed"
 REASON_PLAN_MISMATCH = "plan_mismatch"
+
+
+#: What a failing store raises: SQLite's errors and the operating system's (blob files).
+STORE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError)
+
+
+class StoreFailedError(RegauditError):
+    """The evaluator's store failed (an SQLite error such as "disk I/O error", or an OS error
+    on a blob file): the job fails with this reason; the daemon keeps serving."""
+
+    reason = "store_failed"
+    exit_code = EXIT_USAGE
+    grpc_status = "INTERNAL"
+
+
+def store_error(exc: BaseException) -> RegauditError:
+    """The regaudit error a store failure ``exc`` (one of :data:`STORE_ERRORS`) stands for:
+    :class:`~regaudit.shared.errors.DiskFullError` (RESOURCE_EXHAUSTED) for a full disk or
+    quota, :class:`StoreFailedError` otherwise."""
+    if is_disk_full(exc):
+        return DiskFullError(f"the evaluator's disk is full: {exc}")
+    return StoreFailedError(f"the evaluator's store failed: {type(exc).__name__}: {exc}")
 
 
 class DeletionFailedError(RegauditError):
@@ -188,6 +220,9 @@ class JobManager:
         self.events: deque[tuple[str, str, float]] = deque(maxlen=EVENT_LOG_SIZE)
         #: threads that check what the workers returned, outside the job lock
         self._checkers = ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="check")
+        #: failed jobs whose failure the store could not record (it failed): answered from here
+        #: until the next start, which fails or re-queues them from what the store holds
+        self._unrecorded: dict[str, JobProgress] = {}
 
     # --- admission ----------------------------------------------------------------------------
 
@@ -255,53 +290,80 @@ class JobManager:
     def ciphertext_received(
         self, job_id: str, *, index: int, column: str, chunk: int, data: bytes
     ) -> None:
-        """Persist one validated ciphertext; dispatch its batch once every chunk of it is in."""
-        with self._lock:
-            active = self._require_active(job_id)
-            if index == 0 and self.store.get_keys(active.keys.digest) is None:
-                # the keys were deleted (their last job ended) between the server's key check
-                # and this job's admission: fail the upload, the client uploads them again
-                raise KeyMaterialError(
-                    f"evaluation keys {active.keys.digest} were deleted when their last job "
-                    "ended; upload them again and resubmit",
-                    field="evaluation_keys_digest",
+        """Persist one validated ciphertext; dispatch its batch once every chunk of it is in.
+        A failing store raises StoreFailedError (DiskFullError for a full disk)."""
+        try:
+            with self._lock:
+                active = self._require_active(job_id)
+                if index == 0 and self.store.get_keys(active.keys.digest) is None:
+                    # the keys were deleted (their last job ended) between the server's key
+                    # check and this job's admission: fail the upload, the client uploads them
+                    # again
+                    raise KeyMaterialError(
+                        f"evaluation keys {active.keys.digest} were deleted when their last "
+                        "job ended; upload them again and resubmit",
+                        field="evaluation_keys_digest",
+                    )
+            self.store.write_input(job_id, index, data)  # (a temporary file, renamed)
+            with self._lock:
+                active = self._require_active(job_id)
+                ncols = len(active.plan.columns)
+                chunks_received = index // ncols
+                self.store.record_ciphertext(
+                    job_id,
+                    index=index,
+                    column=column,
+                    chunk=chunk,
+                    digest=sha256_digest(data),
+                    size=len(data),
+                    chunks_received=chunks_received,
                 )
-        self.store.write_input(job_id, index, data)
-        with self._lock:
-            active = self._require_active(job_id)
-            ncols = len(active.plan.columns)
-            chunks_received = index // ncols
-            self.store.record_ciphertext(
-                job_id,
-                index=index,
-                column=column,
-                chunk=chunk,
-                digest=sha256_digest(data),
-                size=len(data),
-                chunks_received=chunks_received,
-            )
-            active.received = index + 1
-            if index > 0 and (index % ncols) == 0:
-                # index = 1 + chunk * ncols + (ncols - 1): the chunk's last column just arrived
-                completed_chunk = (index - 1) // ncols
-                last_of_batch = (
-                    min((completed_chunk // BATCH_CHUNKS + 1) * BATCH_CHUNKS, active.plan.n_chunks)
-                    - 1
-                )
-                if completed_chunk == last_of_batch:
-                    self._dispatch_batch(active, completed_chunk // BATCH_CHUNKS)
-            self.changed.notify_all()
+                active.received = index + 1
+                if index > 0 and (index % ncols) == 0:
+                    # index = 1 + chunk * ncols + (ncols - 1): the chunk's last column arrived
+                    completed_chunk = (index - 1) // ncols
+                    last_of_batch = (
+                        min(
+                            (completed_chunk // BATCH_CHUNKS + 1) * BATCH_CHUNKS,
+                            active.plan.n_chunks,
+                        )
+                        - 1
+                    )
+                    if completed_chunk == last_of_batch:
+                        self._dispatch_batch(active, completed_chunk // BATCH_CHUNKS)
+                self.changed.notify_all()
+        except STORE_ERRORS as exc:
+            # (the upload handler fails the job with this reason and answers with its status)
+            raise store_error(exc) from exc
 
     def upload_finished(self, job_id: str) -> JobRecord:
+        """The last ciphertext is in: the job runs. A store that fails here fails the job (as
+        an upload) and raises its error (StoreFailedError, DiskFullError)."""
         with self._lock:
             active = self._require_active(job_id)
             active.upload_complete = True
             self.events.append((job_id, "upload_finished", time.monotonic()))
-            self.store.update_job(job_id, state=JobState.RUNNING, started=time.time())
-            self._maybe_finalize(active)
+            started = time.time()
+            try:
+                self.store.update_job(job_id, state=JobState.RUNNING, started=started)
+            except STORE_ERRORS as exc:
+                error = store_error(exc)
+                self.upload_failed(job_id, error)
+                raise error from exc
+            try:
+                self._maybe_finalize(active)
+            except Exception as exc:  # noqa: BLE001 - fails the job, not the call
+                self._fail(active, exc)
             self.changed.notify_all()
-            record = self.store.get_job(job_id)
-            assert record is not None
+            try:
+                record = self.store.get_job(job_id)
+            except STORE_ERRORS as exc:
+                log.warning("job %s: the store could not be read back: %s", job_id, exc)
+                record = None
+            if record is None:
+                held = self._unrecorded.get(job_id)
+                state = held.state if held is not None else JobState.RUNNING
+                record = dataclasses.replace(active.record, state=state, started=started)
             return record
 
     def _require_active(self, job_id: str) -> _Active:
@@ -309,8 +371,15 @@ class JobManager:
         already uploaded batch failed meanwhile (its reason is kept)."""
         active = self._active.get(job_id)
         if active is None or active.done:
-            record = self.store.get_job(job_id)
-            reason = record.error_reason if record else "unknown"
+            held = self._unrecorded.get(job_id)
+            if held is not None:
+                reason = held.error_reason
+            else:
+                try:
+                    record = self.store.get_job(job_id)
+                except STORE_ERRORS:
+                    record = None
+                reason = (record.error_reason if record else None) or "unknown"
             raise JobFailedError(f"job {job_id} failed during upload ({reason})", field="job_id")
         return active
 
@@ -318,10 +387,15 @@ class JobManager:
         """The stream broke or carried a bad object: the job fails, nothing more runs.
         A job that already failed keeps its first reason."""
         with self._lock:
-            record = self.store.get_job(job_id)
-            if record is None or record.state is JobState.FAILED:
+            try:
+                record = self.store.get_job(job_id)
+                ended = record is None or record.state is JobState.FAILED
+            except STORE_ERRORS as exc:
+                log.warning("job %s: the store could not be read: %s", job_id, exc)
+                ended = False
+            if ended or job_id in self._unrecorded:
                 self._active.pop(job_id, None)
-                self._discard_when_idle(job_id, self._draining.get(job_id, set()))
+                self._discard_quietly(job_id, self._draining.get(job_id, set()))
                 return
             active = self._active.pop(job_id, None)
             if active is not None:
@@ -329,10 +403,14 @@ class JobManager:
                 for future in active.futures:
                     future.cancel()
             reason = error.reason if error.reason else UPLOAD_INCOMPLETE
-            self.store.update_job(
-                job_id, state=JobState.FAILED, error_reason=reason, error_message=str(error)
+            recorded = self._record_failure(
+                job_id,
+                reason,
+                str(error),
+                n_chunks=active.plan.n_chunks if active is not None else 0,
             )
-            self._discard_when_idle(job_id, active.futures if active is not None else [])
+            if recorded:  # (else the next start fails the upload and sweeps its scratch)
+                self._discard_quietly(job_id, active.futures if active is not None else [])
             self.changed.notify_all()
 
     # --- evaluation ---------------------------------------------------------------------------
@@ -390,11 +468,33 @@ class JobManager:
 
         def callback(future: Future[Any]) -> None:
             try:
-                self._checkers.submit(handler, job_id, task, future)
+                self._checkers.submit(self._handle_checked, handler, job_id, task, future)
             except RuntimeError:  # the manager is stopping: the job resumes on the next start
                 log.info("job %s: result arrived during shutdown", job_id)
 
         return callback
+
+    def _handle_checked(
+        self,
+        handler: Callable[[str, Any, Future[Any]], None],
+        job_id: str,
+        task: Any,
+        future: Future[Any],
+    ) -> None:
+        """Run a result handler; anything it raises (a failing store: SQLite or OS errors in
+        its bookkeeping) fails the job rather than vanishing in the checking thread and leaving
+        the job RUNNING."""
+        try:
+            handler(job_id, task, future)
+        except Exception as exc:  # noqa: BLE001 - any failure fails the job, not the daemon
+            with self._lock:
+                active = self._active.get(job_id)
+                if active is not None and not (self._stopping or active.done):
+                    self._fail(active, exc)
+                    return
+            log.warning(
+                "job %s: handling a task's result failed: %s: %s", job_id, type(exc).__name__, exc
+            )
 
     def _returned(self, job_id: str, future: Future[Any]) -> _Active | None:
         """The active job a task's successful result belongs to, or None after handling a
@@ -689,6 +789,8 @@ class JobManager:
             self._release_job(job_id)
 
     def _fail(self, active: _Active, error: BaseException) -> None:
+        """Fail a job (lock held). Never raises: a store that cannot record the failure leaves
+        it held in memory (:meth:`_record_failure`)."""
         job_id = active.record.id
         if isinstance(error, WorkerFailure):
             reason, message = error.reason, error.message
@@ -696,6 +798,9 @@ class JobManager:
             reason, message = error.reason, str(error)
         elif isinstance(error, BrokenProcessPool):
             reason, message = REASON_WORKER_CRASHED, "a worker process died"
+        elif isinstance(error, STORE_ERRORS):
+            mapped = store_error(error)
+            reason, message = mapped.reason, str(mapped)
         else:
             reason, message = "evaluation_failed", f"{type(error).__name__}: {error}"
         log.warning("job %s failed: %s (%s)", job_id, message, reason)
@@ -707,17 +812,68 @@ class JobManager:
                 future.cancel()
         self._active.pop(job_id, None)
         # the job had started evaluating: keep `started` so it is not replaced on resubmission
-        self.store.update_job(
+        recorded = self._record_failure(
             job_id,
-            state=JobState.FAILED,
-            error_reason=reason,
-            error_message=message[:2000],
+            reason,
+            message[:2000],
+            n_chunks=active.plan.n_chunks,
             started=active.record.started or time.time(),
         )
         # (during an upload the handler may still write inputs; upload_failed discards again
-        # once it is done)
-        self._discard_when_idle(job_id, active.futures)
+        # once it is done). A failure the store could not record keeps the job's inputs and
+        # keys: the next start re-queues it from them, as after a crash.
+        if recorded:
+            self._discard_quietly(job_id, active.futures)
         self.changed.notify_all()
+
+    def _record_failure(
+        self, job_id: str, reason: str, message: str, *, n_chunks: int, **fields: Any
+    ) -> bool:
+        """Store a job's failure (lock held); whether the store recorded it. If the store fails
+        too, the failure is held in memory: WatchJob and GetResult answer from it, the next
+        start fails or re-queues the job from what the store holds."""
+        try:
+            self.store.update_job(
+                job_id,
+                state=JobState.FAILED,
+                error_reason=reason,
+                error_message=message,
+                **fields,
+            )
+        except STORE_ERRORS as exc:
+            log.error(
+                "job %s failed (%s) and the store could not record it (%s: %s); "
+                "holding the failure in memory until the next start",
+                job_id,
+                reason,
+                type(exc).__name__,
+                exc,
+            )
+            self._unrecorded[job_id] = JobProgress(
+                job_id=job_id,
+                state=JobState.FAILED,
+                chunks_received=0,
+                chunks_evaluated=0,
+                n_chunks=n_chunks,
+                message=f"{message} (not recorded: the store failed)",
+                error_reason=reason,
+            )
+            return False
+        self._unrecorded.pop(job_id, None)
+        return True
+
+    def _discard_quietly(self, job_id: str, futures: Iterable[Future[Any]]) -> None:
+        """:meth:`_discard_when_idle` for a job that failed: a release that fails too (a
+        failing store, files that stay) is logged; the next start sweeps what remains."""
+        try:
+            self._discard_when_idle(job_id, futures)
+        except Exception as exc:  # noqa: BLE001 - the job has failed already
+            log.warning("job %s: its inputs could not be released: %s", job_id, exc)
+
+    def held_failure(self, job_id: str) -> JobProgress | None:
+        """The failure of a job the store could not record (None for any other job)."""
+        with self._lock:
+            return self._unrecorded.get(job_id)
 
     # --- restart ------------------------------------------------------------------------------
 
@@ -783,7 +939,15 @@ class JobManager:
     # --- progress -----------------------------------------------------------------------------
 
     def progress(self, job_id: str) -> JobProgress | None:
-        record = self.store.get_job(job_id)
+        """The job's progress; a failure the store could not record comes from memory; a
+        store that cannot be read raises StoreFailedError."""
+        held = self.held_failure(job_id)
+        if held is not None:
+            return held
+        try:
+            record = self.store.get_job(job_id)
+        except STORE_ERRORS as exc:
+            raise store_error(exc) from exc
         if record is None:
             return None
         return progress_of(record)
@@ -850,11 +1014,14 @@ def _forget_quietly(forget: Callable[[str], None], digest: str) -> None:
 
 __all__ = [
     "BATCH_CHUNKS",
+    "STORE_ERRORS",
     "DeletionFailedError",
     "JobManager",
     "PlanMismatchError",
+    "StoreFailedError",
     "UploadIncompleteError",
     "new_executor",
     "progress_of",
     "scoped_idempotency_key",
+    "store_error",
 ]

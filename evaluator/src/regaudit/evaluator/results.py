@@ -17,6 +17,7 @@ from regaudit.shared.protocol import (
     CHUNK_BYTES,
     JobFailedError,
     JobNotFinishedError,
+    JobProgress,
     JobState,
     UnknownJobError,
 )
@@ -53,9 +54,17 @@ def watch_progress(
             manager.changed.wait(timeout=WATCH_POLL_S)
 
 
-def result_messages(store: Store, job_id: str) -> Iterator[pb.GetResultResponse]:
+def result_messages(
+    store: Store, job_id: str, *, held_failure: JobProgress | None = None
+) -> Iterator[pb.GetResultResponse]:
     """A succeeded job's result: a header with the receipt and sizes, then every output and
-    the canary in pieces of at most :data:`CHUNK_BYTES` (an empty file as one empty piece)."""
+    the canary in pieces of at most :data:`CHUNK_BYTES` (an empty file as one empty piece).
+    ``held_failure``: the job's failure the store could not record (answered as failed)."""
+    if held_failure is not None:
+        raise JobFailedError(
+            f"job {job_id} failed ({held_failure.error_reason}): {held_failure.message}",
+            field="job_id",
+        )
     record = store.get_job(job_id) if job_id else None
     if record is None:
         raise UnknownJobError(f"no job {job_id!r}", field="job_id")

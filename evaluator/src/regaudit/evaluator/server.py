@@ -55,6 +55,7 @@ from regaudit.shared.planning import MAX_ROWS
 from regaudit.shared.profiles import PROFILES
 from regaudit.shared.protocol import (
     GRPC_OPTIONS,
+    MAX_JOB_BYTES,
     MAX_JOB_CIPHERTEXTS,
     PROTOCOL_VERSION,
     SERVICE_NAME,
@@ -89,11 +90,14 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
         identity: SigningIdentity,
         *,
         max_job_ciphertexts: int = MAX_JOB_CIPHERTEXTS,
+        max_job_bytes: int = MAX_JOB_BYTES,
     ) -> None:
         self.store = store
         self.manager = manager
         self.identity = identity
-        self.admission = Admission(store, manager, max_job_ciphertexts=max_job_ciphertexts)
+        self.admission = Admission(
+            store, manager, max_job_ciphertexts=max_job_ciphertexts, max_job_bytes=max_job_bytes
+        )
         #: set when a graceful stop begins: open WatchJob streams end with UNAVAILABLE
         self.stopping = threading.Event()
 
@@ -105,6 +109,16 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
     @max_job_ciphertexts.setter
     def max_job_ciphertexts(self, value: int) -> None:
         self.admission.max_job_ciphertexts = value
+
+    @property
+    def max_job_bytes(self) -> int:
+        """The most input bytes one job may claim (ciphertexts x their largest seeded size);
+        not advertised: ``Limits`` has no field for it."""
+        return self.admission.max_job_bytes
+
+    @max_job_bytes.setter
+    def max_job_bytes(self, value: int) -> None:
+        self.admission.max_job_bytes = value
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -162,7 +176,11 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
         self, request: pb.GetResultRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.GetResultResponse]:
         try:
-            yield from result_messages(self.store, request.job_id)
+            yield from result_messages(
+                self.store,
+                request.job_id,
+                held_failure=self.manager.held_failure(request.job_id) if request.job_id else None,
+            )
         except Exception as exc:  # noqa: BLE001 - mapped to a status
             abort(context, exc)
 
@@ -282,6 +300,7 @@ def create_server(
     workers: int | None = None,
     tls: TlsOptions | None = None,
     max_job_ciphertexts: int = MAX_JOB_CIPHERTEXTS,
+    max_job_bytes: int = MAX_JOB_BYTES,
     executor: Executor | None = None,
 ) -> tuple[EvaluatorServer, int]:
     """Build the evaluator server bound to ``address`` (port 0 picks a free port).
@@ -292,7 +311,9 @@ def create_server(
     another process listens on raises :class:`InputError` "address HOST:PORT is already in use"
     (``SO_REUSEPORT`` is off). Plaintext is refused unless ``address`` is loopback; with ``tls``
     the server uses TLS, and mutual TLS when ``tls.require_client_auth``.
-    ``max_job_ciphertexts`` caps the ciphertexts of one job (canary included).
+    ``max_job_ciphertexts`` caps the ciphertexts of one job (canary included);
+    ``max_job_bytes`` caps the input bytes a job may claim (its ciphertext count x the profile's
+    largest seeded ciphertext at the plan's input level), refused at admission.
     ``executor`` (e.g. a ``DaskExecutor``, created before this call) replaces the local pool;
     the server owns it from here on and shuts it down on stop or on a failed start.
     Returns (server, bound port); call ``server.start()``.
@@ -324,7 +345,11 @@ def create_server(
             software={"regaudit-evaluator": "0.1.0", "tenseal": _tenseal_version()},
         )
         service = EvaluatorService(
-            store, manager, identity, max_job_ciphertexts=max_job_ciphertexts
+            store,
+            manager,
+            identity,
+            max_job_ciphertexts=max_job_ciphertexts,
+            max_job_bytes=max_job_bytes,
         )
         # 3. the gRPC server
         server = grpc.server(

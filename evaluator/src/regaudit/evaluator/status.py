@@ -2,9 +2,10 @@
 
 A handler raises :class:`RpcAbort` (an error with the status code and field violations to
 report) or any :class:`~regaudit.shared.errors.RegauditError`; :func:`guarded` turns either into
-a status with ErrorInfo/BadRequest details, and anything else into INTERNAL (logged), so one bad
-call never takes the daemon down. The two argument checks shared by admission and uploads
-(a known parameter profile, a well-formed digest) live here too.
+a status with ErrorInfo/BadRequest details, a failing store (SQLite or OS error) into
+``store_failed`` (``disk_full``, RESOURCE_EXHAUSTED, for a full disk), and anything else into
+INTERNAL (logged), so one bad call never takes the daemon down. The two argument checks shared
+by admission and uploads (a known parameter profile, a well-formed digest) live here too.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TypeVar
 
 import grpc
 
+from regaudit.evaluator.jobs import STORE_ERRORS, store_error
 from regaudit.shared.errors import KeyMaterialError, ProfileError, RegauditError
 from regaudit.shared.evidence.canonical import parse_digest
 from regaudit.shared.profiles import ParameterProfile, get_profile
@@ -41,12 +43,16 @@ class RpcAbort(Exception):
 
 
 def abort(context: grpc.ServicerContext, exc: BaseException) -> None:
-    """End the call with the status ``exc`` maps to (INTERNAL, logged, for a non-regaudit
-    error)."""
+    """End the call with the status ``exc`` maps to (a failing store as ``store_failed`` or
+    ``disk_full``; INTERNAL, logged, for any other non-regaudit error)."""
     if isinstance(exc, RpcAbort):
         status = error_status(exc.error, code=exc.code, violations=exc.violations)
     elif isinstance(exc, RegauditError):
         status = error_status(exc)
+    elif isinstance(exc, STORE_ERRORS):
+        error = store_error(exc)
+        log.warning("store failure: %s", error, exc_info=exc)
+        status = error_status(error)
     else:
         log.exception("internal error", exc_info=exc)
         status = error_status(

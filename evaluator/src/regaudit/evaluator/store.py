@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -281,25 +282,30 @@ class Store:
             existing = self.get_keys(digest)
             if existing is not None:
                 return existing
-            directory.mkdir(parents=True, exist_ok=True)
-            relin_size = relin_path.stat().st_size
-            galois_size = galois_path.stat().st_size
-            os.replace(relin_path, directory / "relin.bin")
-            os.replace(galois_path, directory / "galois.bin")
-            meta = {
-                "digest": digest,
-                "profile_name": profile_name,
-                "galois_steps": list(galois_steps),
-                "relin_size": relin_size,
-                "galois_size": galois_size,
-            }
-            write_file_atomic(
-                directory / "meta.json",
-                json.dumps(meta).encode(),
-                mode=0o600,
-                overwrite=True,
-                durable=False,
-            )
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                relin_size = relin_path.stat().st_size
+                galois_size = galois_path.stat().st_size
+                os.replace(relin_path, directory / "relin.bin")
+                os.replace(galois_path, directory / "galois.bin")
+                meta = {
+                    "digest": digest,
+                    "profile_name": profile_name,
+                    "galois_steps": list(galois_steps),
+                    "relin_size": relin_size,
+                    "galois_size": galois_size,
+                }
+                write_file_atomic(
+                    directory / "meta.json",
+                    json.dumps(meta).encode(),
+                    mode=0o600,
+                    overwrite=True,
+                    durable=False,
+                )
+            except BaseException:
+                # (a full disk: no key directory without meta.json is left behind)
+                shutil.rmtree(directory, ignore_errors=True)
+                raise
         record = self.get_keys(digest)
         assert record is not None
         return record
@@ -463,12 +469,24 @@ class Store:
         assert record is not None
         return record, True
 
-    def delete_job(self, job_id: str) -> None:
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN ... COMMIT, rolled back if anything fails (a failing disk must not leave the
+        connection inside a transaction that every later BEGIN would trip over)."""
         with self._lock:
             self._db.execute("BEGIN")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def delete_job(self, job_id: str) -> None:
+        with self._transaction():
             self._db.execute("DELETE FROM ciphertexts WHERE job_id = ?", (job_id,))
             self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
-            self._db.execute("COMMIT")
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
     def record_ciphertext(
@@ -482,8 +500,7 @@ class Store:
         size: int,
         chunks_received: int,
     ) -> None:
-        with self._lock:
-            self._db.execute("BEGIN")
+        with self._transaction():
             self._db.execute(
                 "INSERT INTO ciphertexts (job_id, idx, col, chunk, digest, size)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -493,7 +510,6 @@ class Store:
                 "UPDATE jobs SET chunks_received = ?, updated = ? WHERE id = ?",
                 (chunks_received, time.time(), job_id),
             )
-            self._db.execute("COMMIT")
 
     def manifest(self, job_id: str) -> list[tuple[str, int, str]]:
         """(column, chunk, digest) of every received ciphertext, in upload order."""

@@ -3,24 +3,32 @@
 Sizes are checked first (per piece, then per object against the header or the plan), then SEAL
 validity for the profile (keys) or for the profile and the plan's exact input level
 (ciphertexts). Ciphertexts must arrive in the plan's upload order; a missing, duplicate or
-unknown one is named. A broken stream fails the job; nothing of it runs.
+unknown one is named, and so is one whose bytes repeat an earlier ciphertext of the same job
+(a replay: every input is a fresh encryption). A job never receives more bytes than it was
+admitted for. Key uploads stream to temporary files in the store, never held in memory before
+their size, SEAL framing and digest are checked. A broken stream fails the job; nothing of it
+runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
+import struct
 from collections.abc import Iterator
+from typing import BinaryIO
 
 import grpc
 
-from regaudit.evaluator.jobs import JobManager, UploadIncompleteError
+from regaudit.evaluator.jobs import STORE_ERRORS, JobManager, UploadIncompleteError, store_error
 from regaudit.evaluator.status import RpcAbort, check_digest, profile_named
 from regaudit.evaluator.store import JobRecord, Store
 from regaudit.shared import ckks
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
 from regaudit.shared.circuits.base import CANARY_COLUMN, Plan
 from regaudit.shared.errors import (
+    DuplicateCiphertextError,
     InputError,
     KeyMaterialError,
     ProtocolError,
@@ -32,6 +40,7 @@ from regaudit.shared.protocol import (
     MAX_EVALUATION_KEY_BYTES,
     MAX_GALOIS_STEPS,
     LimitExceededError,
+    max_job_input_bytes,
     upload_order,
 )
 
@@ -40,6 +49,55 @@ log = logging.getLogger("regaudit.evaluator.server")
 
 # --- evaluation keys --------------------------------------------------------------------------
 
+#: SEAL's serialization header: magic 0xA15E, header size 16, version, compression mode,
+#: reserved, then the whole object's size in bytes (little endian).
+_SEAL_HEADER = struct.Struct("<HBBBBHQ")
+_SEAL_MAGIC = 0xA15E
+
+
+class _KeyPart:
+    """One part of a streamed key upload (relinearization or Galois keys): written to its file
+    as it arrives, hashed on the way, its SEAL header checked against the declared size as soon
+    as the header's bytes are in."""
+
+    def __init__(self, name: str, declared: int) -> None:
+        self.name = name
+        self.declared = declared
+        self.head = bytearray()
+        self.hash = hashlib.sha256()
+
+    def take(self, data: bytes, file: BinaryIO) -> None:
+        if not data:
+            return
+        if len(self.head) < _SEAL_HEADER.size:
+            self.head += data[: _SEAL_HEADER.size - len(self.head)]
+            if len(self.head) == _SEAL_HEADER.size:
+                self._check_head()
+        self.hash.update(data)
+        file.write(data)
+
+    def _check_head(self) -> None:
+        magic, header_size, _major, _minor, _mode, _reserved, size = _SEAL_HEADER.unpack(
+            bytes(self.head)
+        )
+        if magic != _SEAL_MAGIC or header_size != _SEAL_HEADER.size:
+            raise RpcAbort(
+                KeyMaterialError(f"{self.name} is not a SEAL object", field=self.name),
+                code=grpc.StatusCode.INVALID_ARGUMENT,
+            )
+        if size != self.declared:
+            raise RpcAbort(
+                KeyMaterialError(
+                    f"{self.name} is a SEAL object of {size} bytes, the header declared "
+                    f"{self.declared}",
+                    field=self.name,
+                ),
+                code=grpc.StatusCode.INVALID_ARGUMENT,
+            )
+
+    def digest(self) -> str:
+        return "sha256:" + self.hash.hexdigest()
+
 
 def receive_upload_keys(
     store: Store, messages: Iterator[pb.UploadEvaluationKeysRequest]
@@ -47,8 +105,11 @@ def receive_upload_keys(
     """Receive one ``UploadEvaluationKeys`` stream into ``store``.
 
     Steps: 1. the header comes first and is within limits; 2. content addressing: a known digest
-    needs no bytes; 3. the pieces go to disk, sizes checked per piece; 4. the digest is
-    recomputed and SEAL validates the keys for the profile.
+    needs no bytes; 3. the pieces stream to temporary files in the store (never more than
+    declared, each part's SEAL header checked against its declared size as soon as it arrives,
+    both parts hashed on the way); 4. the streamed digest must match the header before anything
+    is read back, then SEAL validates the keys for the profile. The temporary files are removed
+    whatever happens.
     """
     # 1. the header comes first and is within limits
     first = next(messages, None)
@@ -74,14 +135,32 @@ def receive_upload_keys(
         )
     if header.relin_size == 0 or header.galois_size == 0:
         raise RpcAbort(InputError("key sizes must be positive", field="relin_size"))
+    if header.relin_size > ckks.MAX_RELIN_KEY_BYTES:
+        raise RpcAbort(
+            KeyMaterialError(
+                f"relinearization key of {header.relin_size} bytes exceeds "
+                f"{ckks.MAX_RELIN_KEY_BYTES}",
+                field="relin_size",
+            ),
+            code=grpc.StatusCode.INVALID_ARGUMENT,
+        )
     # 2. content addressing: a known digest needs no bytes
     existing = store.get_keys(header.digest)
     if existing is not None:
         return pb.UploadEvaluationKeysResponse(digest=existing.digest, already_present=True)
-    # 3. receive to disk, sizes checked per piece
-    scratch = store.temp_dir()
+    # 3. stream to temporary files in the store, sizes, SEAL framing and digests checked as
+    #    the pieces arrive (memory stays bounded by one piece); a failing store or a full disk
+    #    answers with its status (store_failed, disk_full) and the scratch is removed
+    try:
+        scratch = store.temp_dir()
+    except STORE_ERRORS as exc:
+        raise RpcAbort(store_error(exc)) from exc
     try:
         relin_path, galois_path = scratch / "relin.bin", scratch / "galois.bin"
+        parts = (
+            _KeyPart("relin_keys", header.relin_size),
+            _KeyPart("galois_keys", header.galois_size),
+        )
         received = 0
         with relin_path.open("wb") as relin_file, galois_path.open("wb") as galois_file:
             for message in messages:
@@ -96,32 +175,42 @@ def receive_upload_keys(
                     )
                 if received + len(data) > total:
                     raise RpcAbort(
-                        KeyMaterialError("more key bytes than the header declared"),
+                        KeyMaterialError(
+                            f"more key bytes than the header declared: {received} + "
+                            f"{len(data)} > {total}"
+                        ),
                         code=grpc.StatusCode.INVALID_ARGUMENT,
                     )
                 split = max(0, min(len(data), header.relin_size - received))
-                relin_file.write(data[:split])
-                galois_file.write(data[split:])
+                parts[0].take(data[:split], relin_file)
+                parts[1].take(data[split:], galois_file)
                 received += len(data)
         if received != total:
             raise RpcAbort(
                 KeyMaterialError(f"received {received} of {total} declared key bytes"),
                 code=grpc.StatusCode.INVALID_ARGUMENT,
             )
-        # 4. recompute the digest and let SEAL validate the keys for the profile
+        # 4a. the digest from the streamed hashes, before anything is read back into memory
+        streamed = ckks.evaluation_keys_digest(
+            profile.name,
+            relin_sha256=parts[0].digest(),
+            galois_sha256=parts[1].digest(),
+            galois_steps=steps,
+        )
+        if streamed != header.digest:
+            raise RpcAbort(
+                KeyMaterialError(
+                    f"keys hash to {streamed}, header says {header.digest}", field="digest"
+                ),
+                code=grpc.StatusCode.INVALID_ARGUMENT,
+            )
+        # 4b. SEAL validates the keys for the profile (their size and digest already checked)
         keys = ckks.EvaluationKeys(
             profile_name=profile.name,
             relin_keys=relin_path.read_bytes(),
             galois_keys=galois_path.read_bytes(),
             galois_steps=steps,
         )
-        if keys.digest != header.digest:
-            raise RpcAbort(
-                KeyMaterialError(
-                    f"keys hash to {keys.digest}, header says {header.digest}", field="digest"
-                ),
-                code=grpc.StatusCode.INVALID_ARGUMENT,
-            )
         try:
             ckks.load_evaluation_keys(profile, keys, required_steps=())
         except KeyMaterialError as exc:
@@ -136,6 +225,8 @@ def receive_upload_keys(
         )
         log.info("stored evaluation keys %s (%d bytes)", record.digest, total)
         return pb.UploadEvaluationKeysResponse(digest=record.digest, already_present=False)
+    except STORE_ERRORS as exc:
+        raise RpcAbort(store_error(exc)) from exc
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -153,6 +244,10 @@ def receive_job_ciphertexts(
         _receive(manager, job_id, plan, messages)
     except BaseException as exc:
         error = exc.error if isinstance(exc, RpcAbort) else exc
+        if isinstance(error, STORE_ERRORS):  # (the manager maps its own; this is a fallback)
+            error = store_error(error)
+            manager.upload_failed(job_id, error)
+            raise error from exc
         if not isinstance(error, RegauditError):
             error = UploadIncompleteError(f"upload stream broke: {type(exc).__name__}")
         manager.upload_failed(job_id, error)
@@ -167,6 +262,11 @@ def _receive(
     max_bytes = min(MAX_CIPHERTEXT_BYTES, ckks.MAX_CIPHERTEXT_BYTES)
     order = upload_order(plan.columns, plan.n_chunks)
     total = plan.input_count
+    # the job's admitted input bytes (admission bounds them by the daemon's max_job_bytes)
+    budget = max_job_input_bytes(plan)
+    received_bytes = 0
+    # every input ciphertext is a fresh encryption (random seed): a repeated digest is a replay
+    seen: dict[bytes, tuple[int, str]] = {}
     expected: tuple[str, int] | None = next(order)
     index = 0
     buffer = bytearray()
@@ -207,6 +307,14 @@ def _receive(
             size = piece.total_size
             if size == 0:
                 raise RpcAbort(ProtocolError("empty ciphertext", field=where))
+            if received_bytes + size > budget:
+                raise RpcAbort(
+                    LimitExceededError(
+                        f"ciphertext {where} of {size} bytes takes the job past its "
+                        f"{budget} admitted input bytes ({received_bytes} received)",
+                        field=where,
+                    )
+                )
         elif piece.total_size != size:
             raise RpcAbort(ProtocolError("total_size changed between pieces", field=where))
         if piece.offset != len(buffer) or len(buffer) + len(piece.data) > size:
@@ -229,6 +337,20 @@ def _receive(
             if exc.field != where:
                 exc.field = f"{where}.{exc.field}"
             raise RpcAbort(exc, code=grpc.StatusCode.INVALID_ARGUMENT) from exc
+        fingerprint = hashlib.sha256(data).digest()
+        earlier = seen.get(fingerprint)
+        if earlier is not None:
+            raise RpcAbort(
+                DuplicateCiphertextError(
+                    f"ciphertext {where} (position {index}) repeats ciphertext {earlier[1]} "
+                    f"(position {earlier[0]}): every input ciphertext must be a fresh "
+                    "encryption",
+                    field=where,
+                ),
+                code=grpc.StatusCode.INVALID_ARGUMENT,
+            )
+        seen[fingerprint] = (index, where)
+        received_bytes += size
         manager.ciphertext_received(
             job_id, index=index, column=expected[0], chunk=expected[1], data=data
         )

@@ -29,7 +29,7 @@ from typing import Any
 from regaudit.shared.algebra import OpCounts
 from regaudit.shared.circuits.base import accumulate, canary_circuit, combine
 from regaudit.shared.custody import assert_no_secret_key_code
-from regaudit.shared.errors import EXIT_USAGE, RegauditError
+from regaudit.shared.errors import EXIT_USAGE, DiskFullError, RegauditError, is_disk_full
 from regaudit.shared.files import write_file_atomic
 
 #: Evaluation keys kept per worker process (each set can be tens of MB).
@@ -363,6 +363,9 @@ def key_ship_counts() -> dict[str, int]:
 def _wrap(exc: BaseException) -> WorkerFailure:
     if isinstance(exc, RegauditError):
         return WorkerFailure(exc.reason, str(exc), type(exc).__name__)
+    if is_disk_full(exc):  # a partial or an output could not be written (its temp file is gone)
+        error = DiskFullError(f"the evaluator's disk is full: {exc}")
+        return WorkerFailure(error.reason, str(error), type(error).__name__)
     return WorkerFailure("evaluation_failed", f"{type(exc).__name__}: {exc}", "RegauditError")
 
 

@@ -89,13 +89,26 @@ class EvaluationKeys:
     @property
     def digest(self) -> str:
         """SHA-256 over the RFC 8785 canonical JSON of {profile hash, key digests, steps}."""
-        document: dict[str, Any] = {
-            "profile_hash": get_profile(self.profile_name).profile_hash,
-            "relin_keys": _sha256(self.relin_keys),
-            "galois_keys": _sha256(self.galois_keys),
-            "galois_steps": sorted(int(s) for s in self.galois_steps),
-        }
-        return _sha256(rfc8785.dumps(document))
+        return evaluation_keys_digest(
+            self.profile_name,
+            relin_sha256=_sha256(self.relin_keys),
+            galois_sha256=_sha256(self.galois_keys),
+            galois_steps=self.galois_steps,
+        )
+
+
+def evaluation_keys_digest(
+    profile_name: str, *, relin_sha256: str, galois_sha256: str, galois_steps: Iterable[int]
+) -> str:
+    """:attr:`EvaluationKeys.digest` from the parts' ``sha256:<hex>`` digests (so a receiver
+    can hash the parts as they stream in, without holding them in memory)."""
+    document: dict[str, Any] = {
+        "profile_hash": get_profile(profile_name).profile_hash,
+        "relin_keys": relin_sha256,
+        "galois_keys": galois_sha256,
+        "galois_steps": sorted(int(s) for s in galois_steps),
+    }
+    return _sha256(rfc8785.dumps(document))
 
 
 @dataclass(frozen=True)
@@ -500,6 +513,7 @@ __all__ = [
     "CkksVector",
     "EvaluationKeys",
     "LoadedEvaluationKeys",
+    "evaluation_keys_digest",
     "load_ciphertext",
     "load_evaluation_keys",
     "normalize_steps",

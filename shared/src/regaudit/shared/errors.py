@@ -37,6 +37,7 @@ The hierarchy (reason, exit code, gRPC status)::
     │   ├── IdempotencyConflictError      idempotency_conflict   3  ALREADY_EXISTS
     │   ├── LimitExceededError            limit_exceeded         3  RESOURCE_EXHAUSTED
     │   └── RemoteError                   (the remote reason)    3  INVALID_ARGUMENT  [2]
+    ├── DiskFullError                     disk_full              3  RESOURCE_EXHAUSTED
     └── VerificationError                 verification_failed    1  INTERNAL
         ├── BundleFormatError             malformed_bundle       1  INTERNAL
         ├── UntrustedIssuerError          untrusted_issuer       1  INTERNAL
@@ -59,6 +60,7 @@ in ``regaudit.client.audit``; the evaluator's in ``regaudit.evaluator.jobs``, ``
 
     RegauditError
     ├── EvaluatorUnavailableError       evaluator_unavailable       3  INTERNAL   client
+    ├── StoreFailedError                store_failed                2  INTERNAL   jobs
     ├── DeletionFailedError             deletion_failed             2  INTERNAL   jobs
     ├── PlanMismatchError               plan_mismatch               2  INTERNAL   jobs
     ├── WorkerOutputError               worker_output_invalid       2  INTERNAL   checks
@@ -84,6 +86,7 @@ in ``regaudit.client.audit``; the evaluator's in ``regaudit.evaluator.jobs``, ``
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -226,6 +229,15 @@ class CiphertextError(RegauditError):
     grpc_status = "INVALID_ARGUMENT"
 
 
+class DuplicateCiphertextError(CiphertextError):
+    """A job's upload repeats a ciphertext it already sent: every input ciphertext is a fresh
+    encryption (random seed), so two identical ones in one job are a replay."""
+
+    reason = "duplicate_ciphertext"
+    exit_code = EXIT_USAGE
+    grpc_status = "INVALID_ARGUMENT"
+
+
 class KeyMaterialError(RegauditError):
     """Evaluation keys or a secret key are malformed, missing steps, or invalid for the profile."""
 
@@ -363,6 +375,34 @@ class RemoteError(ProtocolError):
             self.reason = remote_reason
 
 
+class DiskFullError(RegauditError):
+    """The evaluator's disk (or the store's quota) is full: an upload, the evaluation keys, a
+    partial or an output could not be stored (RESOURCE_EXHAUSTED: retry once space is freed).
+    Not the client's fault, so no protocol error; on the client it exits 3 like every failure of
+    the evaluator."""
+
+    reason = "disk_full"
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+
+#: ``OSError.errno`` values that mean "no space left" (a full disk or an exhausted quota).
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: SQLite's result code for a full database or disk (``sqlite3.Error.sqlite_errorcode``).
+_SQLITE_FULL = 13
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` says the disk is full: an OSError with errno ENOSPC or EDQUOT, or
+    SQLite's SQLITE_FULL ("database or disk is full")."""
+    if isinstance(error, OSError):
+        return error.errno in DISK_FULL_ERRNOS
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int) and (code & 0xFF) == _SQLITE_FULL:
+        return True
+    return type(error).__module__ == "sqlite3" and "database or disk is full" in str(error)
+
+
 # --- verification failures (exit code 1) ------------------------------------------------------
 
 
@@ -495,6 +535,7 @@ class EvaluatorOutputMismatchError(VerificationError):
 
 
 __all__ = [
+    "DISK_FULL_ERRNOS",
     "EXIT_CODES",
     "EXIT_EVALUATOR_FAILED",
     "EXIT_OK",
@@ -509,6 +550,8 @@ __all__ = [
     "CustodyViolationError",
     "DepthExceededError",
     "DigestMismatchError",
+    "DiskFullError",
+    "DuplicateCiphertextError",
     "EvaluatorOutputMismatchError",
     "IdempotencyConflictError",
     "IdentityError",
@@ -536,4 +579,5 @@ __all__ = [
     "WrongParameterSetError",
     "WrongRegulatorKeyError",
     "exit_code_for",
+    "is_disk_full",
 ]

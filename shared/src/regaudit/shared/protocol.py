@@ -57,6 +57,9 @@ MAX_EVALUATION_KEY_BYTES = 512 * MIB
 #: Default cap on ciphertexts in one job, canary included (the largest fairness audit, 2^25 rows
 #: with 64 groups at 4096 slots, needs 8192 x 66 + 1 = 540,673).
 MAX_JOB_CIPHERTEXTS = 2**20
+#: Default per-daemon cap on the input bytes one job may claim (``input_count`` x the largest
+#: seeded ciphertext at the plan's input level, see :func:`max_seeded_ciphertext_bytes`).
+MAX_JOB_BYTES = 8 * 1024 * MIB
 #: Canonical public-inputs JSON.
 MAX_PUBLIC_INPUTS_BYTES = 256 * 1024
 MAX_COLUMNS = 64
@@ -98,6 +101,24 @@ def output_name(index: int) -> str:
 
 
 # --- chunking ---------------------------------------------------------------------------------
+
+
+def max_seeded_ciphertext_bytes(profile: Any, level: int) -> int:
+    """Upper bound on a fresh seeded ciphertext of ``profile`` at ``level``, as serialized.
+
+    A seeded ciphertext holds one full polynomial (the second is its seed): N coefficients of
+    8 bytes per data prime left at ``level`` (level 0 keeps every data prime), plus SEAL's
+    header and compression's worst-case growth; never above :data:`MAX_CIPHERTEXT_BYTES`.
+    """
+    primes = max(1, len(profile.coeff_modulus_bits) - 1 - int(level))
+    raw = int(profile.poly_modulus_degree) * primes * 8
+    return min(MAX_CIPHERTEXT_BYTES, raw + raw // 256 + 1024)
+
+
+def max_job_input_bytes(plan: Plan) -> int:
+    """The most input bytes a job with ``plan`` may upload: its ciphertext count (canary
+    included) x :func:`max_seeded_ciphertext_bytes` at its input level."""
+    return plan.input_count * max_seeded_ciphertext_bytes(plan.profile, plan.input_level)
 
 
 def split_bytes(data: bytes, size: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes]]:
