@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from regaudit.client.encryption import EncryptionPool, InputManifest, upload_order
+from regaudit.client.encryption import (
+    KILL_TIMEOUT_S,
+    EncryptionPool,
+    InputManifest,
+    upload_order,
+)
 from regaudit.secretkey.ckks import ClientKeys, SecretKeyDecryptor
 from regaudit.shared.circuits.base import CANARY_COLUMN, canary_vector, iter_chunks
 from regaudit.shared.circuits.fairness import FairnessCircuit, parse_fairness_input
@@ -109,6 +118,41 @@ def test_lookahead_is_bounded(audit: tuple) -> None:  # type: ignore[type-arg]
         assert pulled <= 5 + 3
         stream.close()
     assert pulled < 40
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_close_is_bounded_when_a_worker_is_stuck(audit: tuple) -> None:  # type: ignore[type-arg]
+    """An upload that fails mid-stream with a worker stuck (stopped): ``close`` still returns
+    within its bound, no worker survives it and the pool no longer holds the secret key."""
+    data, plan, keys = audit
+    pool = EncryptionPool(plan.profile, secret_key=keys.secret_key_bytes(), workers=2)
+    try:
+        stream = pool.encrypt_audit(
+            plan, data.columns(), canary_seed=bytes(32), manifest=InputManifest()
+        )
+        next(stream)  # encryptions in flight, then the "upload" fails
+        pids = pool.worker_pids()
+        assert len(pids) == 2 and all(_running(pid) for pid in pids)
+        os.kill(pids[0], signal.SIGSTOP)
+        started = time.monotonic()
+        pool.close(timeout=1.0)
+        elapsed = time.monotonic() - started
+    finally:
+        pool.close()
+    assert elapsed < 1.0 + KILL_TIMEOUT_S + 2.0
+    assert not any(_running(pid) for pid in pids)
+    assert pool._pool._initargs == ()  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.encrypt_audit(plan, data.columns(), canary_seed=bytes(32), manifest=InputManifest())
 
 
 def test_bad_columns_are_rejected_naming_the_column(audit: tuple) -> None:  # type: ignore[type-arg]

@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +172,7 @@ def _serve_once(
 
 def _children(pid: int) -> list[int]:
     """The pids of ``pid``'s children (its workers and resource tracker), which a ``kill -9``
-    of ``pid`` leaves running: the test ends them itself."""
+    of ``pid`` may leave running for a moment: the test ends them itself."""
     children = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(child) for child in children.read_text().split()] if children.exists() else []
 
@@ -180,6 +181,46 @@ def _end(pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _is_worker(pid: int) -> bool:
+    """Whether ``pid`` is a spawned multiprocessing worker (not the resource tracker)."""
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal: Linux")
+def test_workers_die_with_a_killed_daemon(identity_dir: Path, tmp_path: Path) -> None:
+    """kill -9 of the daemon takes its worker processes with it: no orphans."""
+    daemon, _address = start_evaluator(
+        identity_dir, tmp_path / "store", "--workers", "2", "--grace", "1"
+    )
+    children = _children(daemon.pid)
+    try:
+        workers = [pid for pid in children if _is_worker(pid)]
+        assert len(workers) == 2
+        daemon.kill()
+        assert daemon.wait(timeout=30) == -signal.SIGKILL
+        deadline = time.monotonic() + 5
+        while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in workers if _running(pid)]
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(timeout=30)
+        _end(children)
 
 
 def test_a_second_serve_on_a_served_port_is_refused(
@@ -337,6 +378,116 @@ def test_job_survives_a_daemon_restart(identity_dir: Path, tmp_path: Path, proto
         result.receipt_envelope, public_key=record.public_key, key_id=record.key_id
     )
     assert parse_receipt(payload).rows == 300_000
+
+
+# --- logs ---------------------------------------------------------------------------------------
+
+
+def _audit_once(address: str, case: Any) -> tuple[Any, str]:
+    """One fairness audit against ``address``: (its header, the job id), once it succeeded."""
+    header = case.header()
+    with EvaluatorConnection(address) as connection:
+        connection.upload_evaluation_keys(case.keys.evaluation_keys())
+        accepted = connection.submit_job(header, case.ciphertexts(header))
+        assert connection.wait_for_job(accepted.job_id).state is JobState.SUCCEEDED
+    return header, accepted.job_id
+
+
+def test_json_logs_one_event_per_line_without_verbose(
+    identity_dir: Path, tmp_path: Path, proto: Any
+) -> None:
+    """``--log-format json`` (no ``-v``): every line of the daemon's output is one JSON object,
+    lifecycle events at INFO with the job id, audit id, primitive, rows, peer and durations."""
+    store = tmp_path / "store"
+    case = proto.make_case(rows=5000, seed=21)
+    process, address = start_evaluator(
+        identity_dir, store, "--workers", "1", "--grace", "1", "--log-format", "json"
+    )
+    try:
+        header, job_id = _audit_once(address, case)
+    finally:
+        assert stop_evaluator(process) == 0
+    lines = (tmp_path / "store.log").read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # every line, or the test fails here
+    for record in records:
+        assert {"time", "level", "event"} <= record.keys(), record
+        assert datetime.datetime.fromisoformat(record["time"]).tzinfo is not None  # RFC 3339
+    by_event: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_event.setdefault(record["event"], []).append(record)
+    (started,) = by_event["evaluator_started"]
+    assert started["address"] == address and started["store"] == str(store)
+    assert started["workers"] == 1 and started["level"] == "INFO"
+    (keys,) = by_event["keys_uploaded"]
+    assert keys["bytes"] > 0 and keys["digest"] in case.keys.evaluation_keys().digest
+    (admitted,) = by_event["job_admitted"]
+    assert admitted["level"] == "INFO"
+    assert admitted["job_id"] == job_id and admitted["audit_id"] == header.audit_id
+    assert admitted["primitive"] == "fairness" and admitted["circuit_version"] == "1"
+    assert admitted["rows"] == 5000 and admitted["chunks"] == case.plan.n_chunks
+    assert admitted["profile"] == case.plan.profile.name
+    assert header.client_key().key_id.startswith(admitted["client_key_id"])
+    assert "127.0.0.1" in admitted["peer"] and admitted["deduplicated"] is False
+    (upload,) = by_event["upload_finished"]
+    assert upload["job_id"] == job_id and upload["ciphertexts"] == case.plan.input_count
+    assert upload["bytes"] > 0 and upload["seconds"] >= 0
+    (succeeded,) = by_event["job_succeeded"]
+    assert succeeded["job_id"] == job_id and succeeded["audit_id"] == header.audit_id
+    assert succeeded["primitive"] == "fairness" and succeeded["rows"] == 5000
+    assert 0 <= succeeded["evaluation_seconds"] <= succeeded["total_seconds"]
+    assert "job_failed" not in by_event
+    assert by_event["evaluator_stopping"] and by_event["evaluator_stopped"]
+    order = [r["event"] for r in records if r["event"] != "log"]
+    assert order.index("job_admitted") < order.index("upload_finished")
+    assert order.index("upload_finished") < order.index("job_succeeded")
+    # no ciphertext bytes or public inputs: every line stays small
+    assert max(len(line) for line in lines) < 2000
+
+
+def test_text_logs_render_event_fields_as_key_value(
+    identity_dir: Path, tmp_path: Path, proto: Any
+) -> None:
+    """The default text format: the human lines stay, each event is one line with its fields
+    as ``key=value``."""
+    store = tmp_path / "store"
+    case = proto.make_case(rows=5000, seed=22)
+    process, address = start_evaluator(identity_dir, store, "--workers", "1", "--grace", "1")
+    try:
+        header, job_id = _audit_once(address, case)
+    finally:
+        assert stop_evaluator(process) == 0
+    lines = (tmp_path / "store.log").read_text().splitlines()
+    assert f"listening on {address}" in lines and "shutting down" in lines
+    (admitted,) = [line for line in lines if " job_admitted " in line]
+    assert " INFO regaudit.evaluator.events: job_admitted " in admitted
+    for pair in (f"job_id={job_id}", f"audit_id={header.audit_id}", "primitive=fairness",
+                 "rows=5000", "deduplicated=false"):  # fmt: skip
+        assert f" {pair}" in admitted, admitted
+    (succeeded,) = [line for line in lines if " job_succeeded " in line]
+    assert f" job_id={job_id}" in succeeded and " evaluation_seconds=" in succeeded
+    assert any(f"address={address}" in line for line in lines if "evaluator_started" in line)
+
+
+def test_log_formatters_quote_and_keep_fields_out_of_the_message() -> None:
+    import logging
+
+    from regaudit.evaluator.logs import JsonFormatter, TextFormatter
+
+    record = logging.LogRecord(
+        "regaudit.evaluator.events", logging.WARNING, __file__, 1, "job_failed", None, None
+    )
+    record.fields = {"job_id": "j1", "reason": "upload_incomplete", "message": 'a "b" c=d',
+                     "time": "not-a-time"}  # fmt: skip
+    text = TextFormatter().format(record)
+    assert text.endswith(
+        ' job_failed job_id=j1 reason=upload_incomplete message="a \\"b\\" c=d" time=not-a-time'
+    ), text
+    line = json.loads(JsonFormatter().format(record))
+    assert line["event"] == "job_failed" and line["level"] == "WARNING"
+    assert line["message"] == 'a "b" c=d' and line["time"] != "not-a-time"
+    plain = logging.LogRecord("x", logging.ERROR, __file__, 1, "two\nlines %d", (1,), None)
+    formatted = JsonFormatter().format(plain)
+    assert "\n" not in formatted and json.loads(formatted)["message"] == "two\nlines 1"
 
 
 # --- TLS ----------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -39,12 +40,18 @@ import numpy as np
 from regaudit.shared.algebra import FloatArray
 from regaudit.shared.circuits.base import CANARY_COLUMN, Plan, canary_vector, iter_chunks
 from regaudit.shared.errors import InputError
+from regaudit.shared.processes import die_with_parent
 from regaudit.shared.profiles import ParameterProfile, get_profile
 
 #: Encryptions in flight (submitted but not yet consumed) per worker process.
 LOOKAHEAD_PER_WORKER = 2
 #: Upper bound on worker processes, whatever the machine reports.
 MAX_WORKERS = 64
+#: How long :meth:`EncryptionPool.close` waits for terminated (``SIGTERM``) workers to exit
+#: before it kills them (seconds).
+CLOSE_TIMEOUT_S = 10.0
+#: How long :meth:`EncryptionPool.close` then waits for killed (``SIGKILL``) workers (seconds).
+KILL_TIMEOUT_S = 5.0
 
 #: One produced ciphertext: (column name, chunk index, serialized seeded ciphertext).
 EncryptedChunk = tuple[str, int, bytes]
@@ -100,9 +107,12 @@ _worker_profile: ParameterProfile | None = None
 _worker_secret_key: bytes | None = None
 
 
-def _initialize_worker(profile_name: str, secret_key: bytes) -> None:
-    """Pool initializer: remember the profile and the secret key in this worker process."""
+def _initialize_worker(profile_name: str, secret_key: bytes, parent_pid: int | None = None) -> None:
+    """Pool initializer: remember the profile and the secret key in this worker process, which
+    dies with its parent (``parent_pid``, when given) rather than outlive it holding the key."""
     global _worker_profile, _worker_secret_key
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     _worker_profile = get_profile(profile_name)
     _worker_secret_key = secret_key
 
@@ -155,7 +165,7 @@ class EncryptionPool:
         self._pool = context.Pool(
             processes=self.workers,
             initializer=_initialize_worker,
-            initargs=(profile.name, secret_key),
+            initargs=(profile.name, secret_key, os.getpid()),
         )
         self._closed = False
 
@@ -170,16 +180,47 @@ class EncryptionPool:
     ) -> None:
         self.close()
 
-    def close(self) -> None:
-        """Stop the workers (idempotent)."""
-        if not self._closed:
-            self._closed = True
-            self._pool.terminate()
-            self._pool.join()
-            # terminated workers skip their atexit clean-up: remove their scratch directories
-            from regaudit.shared.ckks import sweep_stale_scratch
+    def worker_pids(self) -> list[int]:
+        """The pids of the pool's current worker processes."""
+        return [p.pid for p in self._worker_processes() if p.pid is not None]
 
-            sweep_stale_scratch()
+    def _worker_processes(self) -> list[Any]:
+        return list(getattr(self._pool, "_pool", None) or [])
+
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
+        """Stop the workers (idempotent), within about ``timeout`` + :data:`KILL_TIMEOUT_S`
+        seconds whatever state they are in.
+
+        ``Pool.terminate`` can block forever (a worker stopped, or dead while holding the task
+        queue's lock, after an upload failed mid-stream), so it runs in a daemon thread: the
+        workers get ``SIGTERM`` from it and up to ``timeout`` seconds to exit, then whichever
+        are still alive are killed (``SIGKILL``). The pool's reference to the secret key (its
+        initializer arguments) is dropped."""
+        if self._closed:
+            return
+        self._closed = True
+        pool = self._pool
+        workers = self._worker_processes()
+        # terminate() first stops the pool from replacing exited workers, then sends SIGTERM
+        terminator = threading.Thread(
+            target=pool.terminate, name="encryption-pool-close", daemon=True
+        )
+        terminator.start()
+        terminator.join(timeout)
+        # a worker the pool started meanwhile is in its list, not in the first snapshot
+        workers.extend(p for p in self._worker_processes() if p not in workers)
+        alive = [p for p in workers if p.is_alive()]
+        for process in alive:
+            process.kill()
+        for process in alive:
+            process.join(KILL_TIMEOUT_S)
+        # a terminator still blocked in the pool's clean-up is left behind (a daemon thread)
+        # the pool kept the serialized secret key to initialize replacement workers
+        pool._initargs = ()  # type: ignore[attr-defined]
+        # terminated workers skip their atexit clean-up: remove their scratch directories
+        from regaudit.shared.ckks import sweep_stale_scratch
+
+        sweep_stale_scratch()
 
     def encrypt_audit(
         self,

@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 
 from regaudit.evaluator.jobs import JobManager
+from regaudit.evaluator.logs import log_event, prefix
 from regaudit.evaluator.status import RpcAbort, check_digest, profile_named
 from regaudit.evaluator.store import JobRecord, KeyRecord, Store
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
@@ -59,14 +60,17 @@ class Admission:
         self.max_job_ciphertexts = max_job_ciphertexts
         self.max_job_bytes = max_job_bytes
 
-    def admit(self, messages: Iterator[pb.SubmitJobRequest]) -> tuple[JobRecord, Plan, bool]:
+    def admit(
+        self, messages: Iterator[pb.SubmitJobRequest], *, peer: str = ""
+    ) -> tuple[JobRecord, Plan, bool]:
         """Read the job header from ``messages`` and admit the job.
 
         Steps: 1. the first message is the header, signed by the client it names; 2. the plan
         agrees with it (:meth:`plan_for`); 3. an identical resubmission of an existing job is
         that job (its keys may be gone already); 4. the keys are there (:meth:`keys_for`);
         5. idempotency: same key + same header = the existing job, never run twice.
-        Returns (job, plan, deduplicated); a deduplicated job receives no ciphertexts.
+        Returns (job, plan, deduplicated); a deduplicated job receives no ciphertexts. An
+        admitted job is logged (``job_admitted``, with ``peer``, the caller's address).
         """
         # 1. header
         first = next(messages, None)
@@ -85,11 +89,13 @@ class Admission:
         # 3. an identical resubmission of a job that exists
         existing = self.manager.existing(header)
         if existing is not None:
+            _log_admitted(existing, header, plan, deduplicated=True, peer=peer)
             return existing, plan, True
         # 4. keys
         keys = self.keys_for(header.evaluation_keys_digest, plan)
         # 5. idempotency
         record, deduplicated = self.manager.admit(header, plan, keys)
+        _log_admitted(record, header, plan, deduplicated=deduplicated, peer=peer)
         return record, plan, deduplicated
 
     def plan_for(self, header: JobHeader) -> Plan:
@@ -190,6 +196,26 @@ class Admission:
                     violations=[("galois_steps", f"missing rotation step {s}") for s in missing],
                 )
         return record
+
+
+def _log_admitted(
+    record: JobRecord, header: JobHeader, plan: Plan, *, deduplicated: bool, peer: str
+) -> None:
+    """The ``job_admitted`` event: identifiers, sizes and the caller; no public inputs."""
+    log_event(
+        "job_admitted",
+        job_id=record.id,
+        audit_id=header.audit_id,
+        client_key_id=prefix(header.client_key().key_id),
+        primitive=plan.circuit_id,
+        circuit_version=plan.circuit_version,
+        profile=plan.profile.name,
+        rows=plan.rows,
+        chunks=plan.n_chunks,
+        ciphertexts=plan.input_count,
+        deduplicated=deduplicated,
+        peer=peer,
+    )
 
 
 __all__ = ["Admission"]

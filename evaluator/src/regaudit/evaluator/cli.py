@@ -6,10 +6,10 @@ a port already in use, a store another evaluator holds).
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 import threading
+from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -32,6 +32,13 @@ app = typer.Typer(
 
 #: Store directory used when --store is not given (inside the identity directory).
 DEFAULT_STORE_NAME = "store"
+
+
+class LogFormat(StrEnum):
+    """``serve --log-format``: plain text (``key=value`` event fields) or JSON lines."""
+
+    text = "text"
+    json = "json"
 
 
 def _fail(error: RegauditError) -> NoReturn:
@@ -115,19 +122,30 @@ def serve(
             "many bytes (ciphertext count x the largest seeded ciphertext at its input level)",
         ),
     ] = MAX_JOB_BYTES,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--log-format",
+            help="text, or json: one JSON object per line (time, level, event, fields), "
+            "the human 'listening on' and 'shutting down' lines left out",
+        ),
+    ] = LogFormat.text,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Serve the regaudit.v1.Evaluator gRPC service until SIGTERM/SIGINT.
 
     With --ready-file PATH, PATH appears once the daemon is serving and holds "HOST:PORT\\n";
     wait for it (e.g. regaudit.evaluator.server.wait_for_ready_file) instead of reading the
-    "listening on" line, which stays for humans.
+    "listening on" line, which stays for humans (text format only).
+
+    Lifecycle events (startup, keys uploaded, job admitted, upload finished, job succeeded or
+    failed, shutdown) are logged at INFO on stderr, one line each, with or without -v
+    (see :mod:`regaudit.evaluator.logs`).
     """
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from regaudit.evaluator.logs import configure_logging, log_event
+
+    configure_logging(log_format.value, verbose=verbose)
+    human = log_format is LogFormat.text
     from regaudit.evaluator.server import create_server
     from regaudit.shared.evidence.identity import SigningIdentity
 
@@ -201,7 +219,17 @@ def serve(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     server.start()
-    print(f"listening on {server.address}", flush=True)
+    log_event(
+        "evaluator_started",
+        address=server.address,
+        store=str(server.store.root),
+        workers=getattr(server.manager.executor, "workers", None),
+        executor="dask" if dask_scheduler is not None else "local",
+        tls=tls is not None,
+        mtls=tls is not None and tls.require_client_auth,
+    )
+    if human:
+        print(f"listening on {server.address}", flush=True)
     try:
         if ready_file is not None:
             _write_ready_file(ready_file, server.address)
@@ -214,8 +242,11 @@ def serve(
     finally:
         if ready_file is not None:
             ready_file.unlink(missing_ok=True)  # not ready any more
-    print("shutting down", file=sys.stderr, flush=True)
+    if human:
+        print("shutting down", file=sys.stderr, flush=True)
+    log_event("evaluator_stopping", address=server.address, grace_seconds=grace)
     server.stop(grace)
+    log_event("evaluator_stopped", address=server.address)
 
 
 def _write_ready_file(path: Path, address: str) -> None:

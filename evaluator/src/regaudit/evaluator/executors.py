@@ -69,6 +69,7 @@ from regaudit.evaluator.workers import (
     finalize_bytes,
     finalize_job,
     has_keys,
+    initialize_worker,
     install_keys,
     merge_counts,
     software_identity,
@@ -229,8 +230,13 @@ class LocalExecutor:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
+        # every worker dies with the daemon, even one killed with SIGKILL (Linux); the warm-up
+        # below spawns all of them from this thread, as a parent-death signal is tied to it
         pool = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=initialize_worker,
+            initargs=(os.getpid(),),
         )
         # one warm-up task per worker; they finish only once every process has imported SEAL
         for future in [pool.submit(warm_up) for _ in range(self.workers * 2)]:

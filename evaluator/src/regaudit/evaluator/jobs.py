@@ -51,6 +51,7 @@ from regaudit.evaluator.checks import (
     expectations,
 )
 from regaudit.evaluator.executors import Executor, LocalExecutor
+from regaudit.evaluator.logs import log_event, seconds
 from regaudit.evaluator.store import UPLOAD_INCOMPLETE, JobRecord, KeyRecord, Store
 from regaudit.evaluator.workers import (
     BatchResult,
@@ -711,7 +712,17 @@ class JobManager:
         active.done = True
         self._active.pop(job_id, None)
         self.changed.notify_all()
-        log.info("job %s succeeded (%d chunks)", job_id, plan.n_chunks)
+        now = time.time()
+        log_event(
+            "job_succeeded",
+            job_id=job_id,
+            audit_id=active.header.audit_id,
+            primitive=plan.circuit_id,
+            rows=plan.rows,
+            chunks=plan.n_chunks,
+            evaluation_seconds=seconds(now - (record.started or record.created)),
+            total_seconds=seconds(now - record.created),
+        )
 
     # --- deletion at job end ------------------------------------------------------------------
 
@@ -803,7 +814,6 @@ class JobManager:
             reason, message = mapped.reason, str(mapped)
         else:
             reason, message = "evaluation_failed", f"{type(error).__name__}: {error}"
-        log.warning("job %s failed: %s (%s)", job_id, message, reason)
         active.done = True
         if not isinstance(error, BrokenProcessPool):
             # (a broken pool fails every pending future itself; cancelling them here would race
@@ -832,6 +842,7 @@ class JobManager:
         """Store a job's failure (lock held); whether the store recorded it. If the store fails
         too, the failure is held in memory: WatchJob and GetResult answer from it, the next
         start fails or re-queues the job from what the store holds."""
+        log_event("job_failed", logging.WARNING, job_id=job_id, reason=reason, message=message)
         try:
             self.store.update_job(
                 job_id,
@@ -886,11 +897,19 @@ class JobManager:
         """
         resumed: list[str] = []
         for record in self.store.jobs_in_states((JobState.RECEIVING,)):
+            message = "the daemon stopped while the job was being uploaded"
             self.store.update_job(
                 record.id,
                 state=JobState.FAILED,
                 error_reason=UPLOAD_INCOMPLETE,
-                error_message="the daemon stopped while the job was being uploaded",
+                error_message=message,
+            )
+            log_event(
+                "job_failed",
+                logging.WARNING,
+                job_id=record.id,
+                reason=UPLOAD_INCOMPLETE,
+                message=message,
             )
         # scratch a previous run could not delete (a job that failed while its tasks ran, or
         # whose upload was interrupted): finished jobs keep only their record and outputs, and
@@ -915,6 +934,13 @@ class JobManager:
                         state=JobState.FAILED,
                         error_reason=exc.reason,
                         error_message=str(exc),
+                    )
+                    log_event(
+                        "job_failed",
+                        logging.WARNING,
+                        job_id=record.id,
+                        reason=exc.reason,
+                        message=str(exc),
                     )
                     continue
                 shutil.rmtree(self.store.partials_dir(record.id), ignore_errors=True)

@@ -160,7 +160,7 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
     def SubmitJob(  # noqa: N802
         self, request_iterator: Iterator[pb.SubmitJobRequest], context: grpc.ServicerContext
     ) -> pb.JobAccepted:
-        return guarded(context, lambda: self._submit(iter(request_iterator)))
+        return guarded(context, lambda: self._submit(iter(request_iterator), peer=_peer(context)))
 
     def WatchJob(  # noqa: N802
         self, request: pb.WatchJobRequest, context: grpc.ServicerContext
@@ -195,14 +195,22 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
             present=True, profile_name=record.profile_name, galois_steps=list(record.galois_steps)
         )
 
-    def _submit(self, messages: Iterator[pb.SubmitJobRequest]) -> pb.JobAccepted:
+    def _submit(self, messages: Iterator[pb.SubmitJobRequest], *, peer: str = "") -> pb.JobAccepted:
         # 1. header, plan, keys and idempotency; 2. ciphertexts, each validated before it is kept
-        record, plan, deduplicated = self.admission.admit(messages)
+        record, plan, deduplicated = self.admission.admit(messages, peer=peer)
         if not deduplicated:
             record = receive_job_ciphertexts(self.manager, record.id, plan, messages)
         return pb.JobAccepted(
             job_id=record.id, state=record.state.to_proto(), deduplicated=deduplicated
         )
+
+
+def _peer(context: grpc.ServicerContext) -> str:
+    """The caller's address as gRPC reports it (``ipv4:127.0.0.1:PORT``); "" if unknown."""
+    try:
+        return str(context.peer() or "")
+    except Exception:  # noqa: BLE001 - a log field, never a failure
+        return ""
 
 
 # --- server assembly --------------------------------------------------------------------------

@@ -16,12 +16,14 @@ import hashlib
 import logging
 import shutil
 import struct
+import time
 from collections.abc import Iterator
 from typing import BinaryIO
 
 import grpc
 
 from regaudit.evaluator.jobs import STORE_ERRORS, JobManager, UploadIncompleteError, store_error
+from regaudit.evaluator.logs import log_event, prefix, seconds
 from regaudit.evaluator.status import RpcAbort, check_digest, profile_named
 from regaudit.evaluator.store import JobRecord, Store
 from regaudit.shared import ckks
@@ -112,6 +114,7 @@ def receive_upload_keys(
     whatever happens.
     """
     # 1. the header comes first and is within limits
+    began = time.monotonic()
     first = next(messages, None)
     if first is None or first.WhichOneof("kind") != "header":
         raise RpcAbort(ProtocolError("the first message must be the keys header", field="header"))
@@ -223,7 +226,14 @@ def receive_upload_keys(
             relin_path=relin_path,
             galois_path=galois_path,
         )
-        log.info("stored evaluation keys %s (%d bytes)", record.digest, total)
+        log_event(
+            "keys_uploaded",
+            digest=prefix(record.digest),
+            profile=profile.name,
+            galois_steps=len(steps),
+            bytes=total,
+            seconds=seconds(time.monotonic() - began),
+        )
         return pb.UploadEvaluationKeysResponse(digest=record.digest, already_present=False)
     except STORE_ERRORS as exc:
         raise RpcAbort(store_error(exc)) from exc
@@ -239,9 +249,11 @@ def receive_job_ciphertexts(
 ) -> JobRecord:
     """Receive an admitted job's ciphertexts (the rest of its ``SubmitJob`` stream), every one
     validated before it is stored; returns the job once its upload is complete. Any failure,
-    a broken stream included, fails the job and is raised again."""
+    a broken stream included, fails the job and is raised again. A complete upload is logged
+    (``upload_finished``: ciphertexts, bytes, seconds)."""
+    began = time.monotonic()
     try:
-        _receive(manager, job_id, plan, messages)
+        count, received_bytes = _receive(manager, job_id, plan, messages)
     except BaseException as exc:
         error = exc.error if isinstance(exc, RpcAbort) else exc
         if isinstance(error, STORE_ERRORS):  # (the manager maps its own; this is a fallback)
@@ -252,12 +264,21 @@ def receive_job_ciphertexts(
             error = UploadIncompleteError(f"upload stream broke: {type(exc).__name__}")
         manager.upload_failed(job_id, error)
         raise
+    # (logged before the job runs: its own events follow)
+    log_event(
+        "upload_finished",
+        job_id=job_id,
+        ciphertexts=count,
+        bytes=received_bytes,
+        seconds=seconds(time.monotonic() - began),
+    )
     return manager.upload_finished(job_id)
 
 
 def _receive(
     manager: JobManager, job_id: str, plan: Plan, messages: Iterator[pb.SubmitJobRequest]
-) -> None:
+) -> tuple[int, int]:
+    """Receive and store the ciphertexts; returns (ciphertexts, their bytes)."""
     profile = plan.profile
     max_bytes = min(MAX_CIPHERTEXT_BYTES, ckks.MAX_CIPHERTEXT_BYTES)
     order = upload_order(plan.columns, plan.n_chunks)
@@ -363,6 +384,7 @@ def _receive(
             ),
             code=grpc.StatusCode.INVALID_ARGUMENT,
         )
+    return index, received_bytes
 
 
 def _misorder_kind(column: str, chunk: int, expected: tuple[str, int], plan: Plan) -> str:

@@ -31,6 +31,7 @@ from regaudit.shared.circuits.base import accumulate, canary_circuit, combine
 from regaudit.shared.custody import assert_no_secret_key_code
 from regaudit.shared.errors import EXIT_USAGE, DiskFullError, RegauditError, is_disk_full
 from regaudit.shared.files import write_file_atomic
+from regaudit.shared.processes import die_with_parent
 
 #: Evaluation keys kept per worker process (each set can be tens of MB).
 KEY_CACHE_SIZE = 2
@@ -221,6 +222,11 @@ class WorkerFailure(Exception):
 
     def __str__(self) -> str:
         return f"{self.error_class}({self.reason}): {self.message}"
+
+
+def initialize_worker(parent_pid: int) -> None:
+    """Pool initializer: the worker dies with the daemon (``parent_pid``), never an orphan."""
+    die_with_parent(parent_pid)
 
 
 def warm_up() -> int:
@@ -629,6 +635,7 @@ __all__ = [
     "finalize_bytes",
     "finalize_job",
     "has_keys",
+    "initialize_worker",
     "install_keys",
     "key_ship_counts",
     "merge_counts",
