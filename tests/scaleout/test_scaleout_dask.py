@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed")
+
+from support.jobs import FairnessJob  # noqa: E402
 
 from regaudit.client.transport import EvaluatorConnection  # noqa: E402
 from regaudit.evaluator.executors import (  # noqa: E402
@@ -37,77 +38,27 @@ from regaudit.evaluator.workers import (  # noqa: E402
     has_keys,
     key_ship_counts,
 )
-from regaudit.secretkey.ckks import ClientKeys  # noqa: E402
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb  # noqa: E402
-from regaudit.shared.circuits.base import CANARY_COLUMN, canary_vector, iter_chunks  # noqa: E402
 from regaudit.shared.circuits.fairness import (  # noqa: E402
     decode_counts,
-    parse_fairness_input,
     plaintext_counts,
 )
-from regaudit.shared.circuits.registry import get_circuit  # noqa: E402
 from regaudit.shared.evidence.dsse import verify_envelope  # noqa: E402
 from regaudit.shared.evidence.identity import SigningIdentity  # noqa: E402
 from regaudit.shared.evidence.statements import parse_receipt  # noqa: E402
-from regaudit.shared.planning import make_plan  # noqa: E402
 from regaudit.shared.profiles import PROFILE_N8192_D3  # noqa: E402
 from regaudit.shared.protocol import JobFailedError, JobHeader, JobState  # noqa: E402
 
-#: the client that signs the test jobs' headers, and the regulator they name
-CLIENT = SigningIdentity.generate("client")
-REGULATOR_KEY_ID = SigningIdentity.generate("regulator").key_id
 #: three batches of chunks (the last one partial), so both Dask workers get work
 ROWS = 2 * BATCH_CHUNKS * PROFILE_N8192_D3.slot_count + 3 * PROFILE_N8192_D3.slot_count
 
 
-def _payload(rows: int, seed: int) -> dict[str, Any]:
-    rng = np.random.default_rng(seed)
-    group_a = rng.integers(0, 2, rows)
-    return {
-        "y_true": rng.integers(0, 2, rows).tolist(),
-        "y_pred": rng.integers(0, 2, rows).tolist(),
-        "group_a": group_a.tolist(),
-        "group_b": (1 - group_a).tolist(),
-        "threshold": 0.1,
-    }
+class Job(FairnessJob):
+    """A real fairness job encrypted ONCE, so every executor receives identical ciphertexts
+    (tests/support/jobs.py); every header gets a fresh idempotency key."""
 
-
-class Job:
-    """A real fairness job encrypted ONCE, so every executor receives identical ciphertexts."""
-
-    def __init__(self, rows: int, seed: int) -> None:
-        self.data = parse_fairness_input(_payload(rows, seed))
-        self.plan = make_plan(
-            get_circuit("fairness", "1"), self.data.public, rows=rows, profile=PROFILE_N8192_D3
-        )
-        self.keys = ClientKeys.generate(self.plan.profile, galois_steps=self.plan.rotation_steps)
-        self.canary_seed = secrets.token_bytes(32)
-        level = self.plan.input_level
-        slots = self.plan.profile.slot_count
-        self.ciphertexts: list[tuple[str, int, bytes]] = [
-            (
-                CANARY_COLUMN,
-                0,
-                self.keys.encrypt(canary_vector(self.canary_seed, slots), level=level),
-            )
-        ]
-        for index, chunk in enumerate(iter_chunks(self.data.columns(), self.plan.chunk_rows)):
-            for column in self.plan.columns:
-                self.ciphertexts.append(
-                    (column, index, self.keys.encrypt(chunk[column], level=level))
-                )
-
-    def header(self) -> JobHeader:
-        return JobHeader.from_plan(
-            self.plan,
-            dict(self.data.public),
-            evaluation_keys_digest=self.keys.evaluation_keys().digest,
-            idempotency_key=secrets.token_hex(16),
-            canary_seed=self.canary_seed,
-            audit_id=secrets.token_hex(8),
-            client_key=CLIENT.public_record(),
-            regulator_key_id=REGULATOR_KEY_ID,
-        ).signed(CLIENT)
+    def header(self, *, idempotency_key: str | None = None) -> JobHeader:
+        return super().header(idempotency_key=idempotency_key or secrets.token_hex(16))
 
     def run(self, server: EvaluatorServer) -> tuple[Any, float]:
         """Upload keys, submit, wait; (result, seconds from submit to SUCCEEDED)."""

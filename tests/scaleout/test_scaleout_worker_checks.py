@@ -17,97 +17,36 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pytest
+from support.jobs import FairnessJob
 
 from regaudit.client.transport import EvaluatorConnection
 from regaudit.evaluator.checks import REASON_WORKER_OUTPUT_INVALID
 from regaudit.evaluator.executors import LocalExecutor
 from regaudit.evaluator.server import EvaluatorServer, create_server
 from regaudit.evaluator.workers import BatchResult, BatchTask, FinalizeResult, FinalizeTask
-from regaudit.secretkey.ckks import ClientKeys
-from regaudit.shared.circuits.base import CANARY_COLUMN, canary_vector, iter_chunks
 from regaudit.shared.circuits.fairness import (
     decode_counts,
-    parse_fairness_input,
     plaintext_counts,
 )
-from regaudit.shared.circuits.registry import get_circuit
 from regaudit.shared.evidence.dsse import verify_envelope
 from regaudit.shared.evidence.identity import SigningIdentity
 from regaudit.shared.evidence.statements import parse_receipt
-from regaudit.shared.planning import make_plan
 from regaudit.shared.profiles import PROFILE_N8192_D3
-from regaudit.shared.protocol import JobFailedError, JobHeader, JobState
+from regaudit.shared.protocol import JobState
 
-CLIENT = SigningIdentity.generate("client")
-REGULATOR_KEY_ID = SigningIdentity.generate("regulator").key_id
 ROWS = 2 * PROFILE_N8192_D3.slot_count + 100  # three chunks, one batch
 
 
-class Job:
-    """A small real fairness job with its own client keys."""
+class Job(FairnessJob):
+    """A small real fairness job with its own client keys (tests/support/jobs.py)."""
 
     def __init__(self, seed: int) -> None:
-        rng = np.random.default_rng(seed)
-        group_a = rng.integers(0, 2, ROWS)
-        self.data = parse_fairness_input(
-            {
-                "y_true": rng.integers(0, 2, ROWS).tolist(),
-                "y_pred": rng.integers(0, 2, ROWS).tolist(),
-                "group_a": group_a.tolist(),
-                "group_b": (1 - group_a).tolist(),
-                "threshold": 0.1,
-            }
-        )
-        self.plan = make_plan(
-            get_circuit("fairness", "1"), self.data.public, rows=ROWS, profile=PROFILE_N8192_D3
-        )
-        self.keys = ClientKeys.generate(self.plan.profile, galois_steps=self.plan.rotation_steps)
-        self.canary_seed = secrets.token_bytes(32)
-        level = self.plan.input_level
-        slots = self.plan.profile.slot_count
-        self.ciphertexts: list[tuple[str, int, bytes]] = [
-            (
-                CANARY_COLUMN,
-                0,
-                self.keys.encrypt(canary_vector(self.canary_seed, slots), level=level),
-            )
-        ]
-        for index, chunk in enumerate(iter_chunks(self.data.columns(), self.plan.chunk_rows)):
-            for column in self.plan.columns:
-                self.ciphertexts.append(
-                    (column, index, self.keys.encrypt(chunk[column], level=level))
-                )
-        self.idempotency_key = secrets.token_hex(16)
+        super().__init__(ROWS, seed)
 
-    @property
-    def digest(self) -> str:
-        return self.keys.evaluation_keys().digest
-
-    def header(self) -> JobHeader:
-        return JobHeader.from_plan(
-            self.plan,
-            dict(self.data.public),
-            evaluation_keys_digest=self.digest,
-            idempotency_key=self.idempotency_key,
-            canary_seed=self.canary_seed,
-            audit_id="audit-" + self.idempotency_key[:8],
-            client_key=CLIENT.public_record(),
-            regulator_key_id=REGULATOR_KEY_ID,
-        ).signed(CLIENT)
-
-    def submit(self, server: EvaluatorServer) -> tuple[str, JobState, str]:
-        """Upload the keys (again, if the daemon deleted them), submit, wait: (job id, final
-        state, failure reason)."""
-        with EvaluatorConnection(f"127.0.0.1:{server.port}") as connection:
-            connection.upload_evaluation_keys(self.keys.evaluation_keys())
-            accepted = connection.submit_job(self.header(), iter(self.ciphertexts))
-            try:
-                final = connection.wait_for_job(accepted.job_id)
-            except JobFailedError as exc:
-                return accepted.job_id, JobState.FAILED, str(exc.job_reason)  # type: ignore[attr-defined]
-            return accepted.job_id, final.state, ""
+    def submit(self, server: EvaluatorServer) -> tuple[str, JobState, str]:  # type: ignore[override]
+        """Upload the keys, submit, wait: (job id, final state, failure reason)."""
+        return super().submit(f"127.0.0.1:{server.port}")
 
 
 class TamperingExecutor:
