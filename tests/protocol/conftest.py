@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from support.daemon import start_evaluator, stop_evaluator
+from support.jobs import fairness_payload as random_fairness_payload
 
 from regaudit.evaluator.server import EvaluatorServer, create_server
 from regaudit.secretkey.ckks import ClientKeys
@@ -31,18 +31,6 @@ from regaudit.shared.protocol import SERVICE_NAME, JobHeader
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-
-
-def random_fairness_payload(rows: int, seed: int) -> dict[str, Any]:
-    rng = np.random.default_rng(seed)
-    group_a = rng.integers(0, 2, rows)
-    return {
-        "y_true": rng.integers(0, 2, rows).tolist(),
-        "y_pred": rng.integers(0, 2, rows).tolist(),
-        "group_a": group_a.tolist(),
-        "group_b": (1 - group_a).tolist(),
-        "threshold": 0.1,
-    }
 
 
 #: The client that signs the tests' job headers, and the regulator key id they name.
