@@ -21,13 +21,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import RESULTS_DIR, machine_info, write_json
+from harness import RESULTS_DIR, JsonObject, machine_info
+from render import write_json
+
+__all__ = ["OpsProfile", "Timing", "main", "measure", "timed", "write_markdown"]
 
 ITERATIONS = 60
 QUICK_ITERATIONS = 15
@@ -37,7 +40,26 @@ CIPHERTEXTS_1M = 981
 MULTIPLICATIONS_1M = 1471
 
 
-def timed(fn: Callable[[], Any], iterations: int) -> dict[str, float]:
+class Timing(TypedDict):
+    """Median and min of ``n`` calls (milliseconds)."""
+
+    median_ms: float
+    min_ms: float
+    n: int
+
+
+class OpsProfile(TypedDict):
+    """Every step's cost under one parameter profile, and the 1,000,000-row estimate."""
+
+    profile: str
+    ciphertext_bytes: int
+    output_bytes: int
+    client: dict[str, Timing]
+    evaluator: dict[str, Timing]
+    estimate_1m_rows_single_core_s: dict[str, float]
+
+
+def timed(fn: Callable[[], object], iterations: int) -> Timing:
     """Median and min of ``iterations`` calls (milliseconds), after one warm-up call."""
     fn()
     samples = []
@@ -48,7 +70,8 @@ def timed(fn: Callable[[], Any], iterations: int) -> dict[str, float]:
     return {"median_ms": statistics.median(samples), "min_ms": min(samples), "n": iterations}
 
 
-def measure(profile_name: str, iterations: int) -> dict[str, Any]:
+def measure(profile_name: str, iterations: int) -> OpsProfile:
+    """Time every client and evaluator step of ``profile_name`` (``iterations`` calls each)."""
     from regaudit.secretkey import ckks as secretkey
     from regaudit.shared._internal import seal
     from regaudit.shared.ckks import CkksBackend, load_ciphertext, load_evaluation_keys
@@ -67,41 +90,33 @@ def measure(profile_name: str, iterations: int) -> dict[str, Any]:
     backend = CkksBackend(profile, loaded)
     vector = backend.load(data, level=0)
     product = backend.multiply(vector, vector)
-    results = {
-        "profile": profile.name,
-        "ciphertext_bytes": len(data),
-        "output_bytes": len(product.to_bytes()),
-        "client": {
-            "encode": timed(lambda: secretkey._encode_input(sctx, values, level=0), iterations),
-            "encrypt_symmetric": timed(lambda: encryptor.encrypt_symmetric(plain), iterations),
-            "serialize (to_bytes)": timed(lambda: seal.to_bytes(serializable), iterations),
-            "sha256": timed(lambda: hashlib.sha256(data).digest(), iterations),
-            "pickle chunk task (4096 float64)": timed(
-                lambda: pickle.loads(pickle.dumps(values[:4096])), iterations
-            ),
-            "pickle result (ciphertext bytes)": timed(
-                lambda: pickle.loads(pickle.dumps(data)), iterations
-            ),
-            "whole ClientKeys.encrypt": timed(lambda: keys.encrypt(values, level=0), iterations),
-        },
-        "evaluator": {
-            "load + validate (load_ciphertext)": timed(
-                lambda: load_ciphertext(profile, data, level=0), iterations
-            ),
-            "multiply + relin + rescale": timed(
-                lambda: backend.multiply(vector, vector), iterations
-            ),
-            "rotate": timed(lambda: backend.rotate(vector, 1), iterations),
-            "serialize output (to_bytes)": timed(product.to_bytes, iterations),
-        },
+    output_bytes = len(product.to_bytes())
+    client: dict[str, Timing] = {
+        "encode": timed(lambda: secretkey._encode_input(sctx, values, level=0), iterations),
+        "encrypt_symmetric": timed(lambda: encryptor.encrypt_symmetric(plain), iterations),
+        "serialize (to_bytes)": timed(lambda: seal.to_bytes(serializable), iterations),
+        "sha256": timed(lambda: hashlib.sha256(data).digest(), iterations),
+        "pickle chunk task (4096 float64)": timed(
+            lambda: pickle.loads(pickle.dumps(values[:4096])), iterations
+        ),
+        "pickle result (ciphertext bytes)": timed(
+            lambda: pickle.loads(pickle.dumps(data)), iterations
+        ),
+        "whole ClientKeys.encrypt": timed(lambda: keys.encrypt(values, level=0), iterations),
     }
-    client = results["client"]
+    evaluator: dict[str, Timing] = {
+        "load + validate (load_ciphertext)": timed(
+            lambda: load_ciphertext(profile, data, level=0), iterations
+        ),
+        "multiply + relin + rescale": timed(lambda: backend.multiply(vector, vector), iterations),
+        "rotate": timed(lambda: backend.rotate(vector, 1), iterations),
+        "serialize output (to_bytes)": timed(product.to_bytes, iterations),
+    }
     per_ct = (
         sum(client[k]["median_ms"] for k in ("encode", "encrypt_symmetric", "serialize (to_bytes)"))
         + client["sha256"]["median_ms"]
     )
-    evaluator = results["evaluator"]
-    results["estimate_1m_rows_single_core_s"] = {
+    estimate = {
         "client_encrypt_serialize_hash": per_ct * CIPHERTEXTS_1M / 1000,
         "of which serialize": client["serialize (to_bytes)"]["median_ms"] * CIPHERTEXTS_1M / 1000,
         "evaluator_load_validate_once": evaluator["load + validate (load_ciphertext)"]["median_ms"]
@@ -111,10 +126,18 @@ def measure(profile_name: str, iterations: int) -> dict[str, Any]:
         * MULTIPLICATIONS_1M
         / 1000,
     }
-    return results
+    return {
+        "profile": profile.name,
+        "ciphertext_bytes": len(data),
+        "output_bytes": output_bytes,
+        "client": client,
+        "evaluator": evaluator,
+        "estimate_1m_rows_single_core_s": estimate,
+    }
 
 
-def write_markdown(document: dict[str, Any], path: Path) -> None:
+def write_markdown(document: JsonObject, path: Path) -> None:
+    """Write ``ckks-ops.md`` for the results ``document``."""
     machine = document["machine"]
     lines = [
         "# CKKS per-ciphertext costs (one core, in-process)",
@@ -144,6 +167,7 @@ def write_markdown(document: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Measure the profiles (one with ``--quick``); write ckks-ops.json and ckks-ops.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR)
@@ -153,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     iterations = QUICK_ITERATIONS if args.quick else ITERATIONS
     machine = machine_info()
     profiles = ["ckks-n8192-d3-v1"] + ([] if args.quick else ["ckks-n16384-d6-v1"])
-    document = {
+    document: JsonObject = {
         "benchmark": "ckks-ops",
         "generated_at": utc_now().isoformat(),
         "iterations": iterations,

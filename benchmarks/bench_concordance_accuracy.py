@@ -12,7 +12,8 @@
    ``--ckks-patients`` (default 1,000 = 499,500 pairs, 61 chunks) encrypted chunk by chunk and
    evaluated in one process; CKKS vs plaintext circuit and vs sksurv.
 
-Results: ``benchmarks/results/concordance-accuracy.json`` and ``.md``.
+Results: ``benchmarks/results/concordance-accuracy.json`` and ``.md``. The lifelines data sets
+and their Cox risk scores come from ``tests/support/survival.py`` (shared with the test).
 """
 
 from __future__ import annotations
@@ -22,97 +23,68 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from lifelines import CoxPHFitter, datasets
+import numpy.typing as npt
 from sksurv.metrics import concordance_index_censored
 
 from regaudit.secretkey.ckks import ClientKeys
 from regaudit.shared.circuits.base import accumulate
-from regaudit.shared.circuits.concordance import (
-    SIGN_DEGREE,
-    ConcordanceCircuit,
-    ConcordanceData,
-    concordance_reference,
-    evaluate_plaintext,
-    parse_concordance_input,
-)
 from regaudit.shared.ckks import CkksBackend, load_evaluation_keys
-from regaudit.shared.planning import make_plan
+from regaudit.shared.planning import evaluate_plaintext, make_plan
+from regaudit.shared.primitives.concordance.circuit import ConcordanceCircuit
+from regaudit.shared.primitives.concordance.inputs import ConcordanceData, parse
+from regaudit.shared.primitives.concordance.layout import SIGN_DEGREE
+from regaudit.shared.primitives.concordance.reference import reference
+from regaudit.shared.primitives.concordance.report import decode
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from harness import RESULTS_DIR, JsonObject
+from render import write_json
+from support.survival import SURVIVAL_DATASETS, cox_sample
+
+if TYPE_CHECKING:
+    from regaudit.shared.ckks import CkksVector
+
+__all__ = ["ckks_row", "main", "plaintext_rows", "write"]
+
 TARGET = 0.002
+#: Patients per plaintext-backend run.
+PATIENTS = 1000
 
 
-def _frame(name: str) -> tuple[pd.DataFrame, str, str]:
-    if name == "gbsg2":
-        df = datasets.load_gbsg2()
-        df = df.assign(
-            horTh=(df.horTh == "yes").astype(int),
-            menostat=(df.menostat == "Post").astype(int),
-            tgrade=df.tgrade.map({"I": 1, "II": 2, "III": 3}).astype(int),
-        )
-        return df, "time", "cens"
-    if name == "kidney_transplant":
-        return datasets.load_kidney_transplant(), "time", "death"
-    if name == "rossi":
-        return datasets.load_rossi(), "week", "arrest"
-    if name == "dd":
-        df = datasets.load_dd()
-        df = pd.DataFrame(
-            {
-                "duration": df.duration,
-                "observed": df.observed,
-                "democracy": (df.democracy == "Democracy").astype(int),
-                "start_year": df.start_year,
-            }
-        )
-        return df, "duration", "observed"
-    raise KeyError(name)
+def _data(
+    risk: npt.NDArray[np.float64], time_: npt.NDArray[np.float64], event: npt.NDArray[np.int64]
+) -> ConcordanceData:
+    """The validated concordance input of these patients."""
+    return parse({"risk": risk.tolist(), "time": time_.tolist(), "event": event.tolist()})
 
 
-def sample(name: str, patients: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    df, time_col, event_col = _frame(name)
-    model = CoxPHFitter(penalizer=0.01).fit(df, time_col, event_col)
-    risk = model.predict_partial_hazard(df).to_numpy(dtype=float)
-    rng = np.random.default_rng(seed)
-    index = rng.choice(len(df), patients, replace=len(df) < patients)
-    return (
-        risk[index],
-        df[time_col].to_numpy(dtype=float)[index],
-        df[event_col].to_numpy(dtype=int)[index],
-        len(df),
-    )
-
-
-def _data(risk: np.ndarray, time_: np.ndarray, event: np.ndarray) -> ConcordanceData:
-    return parse_concordance_input(
-        {"risk": risk.tolist(), "time": time_.tolist(), "event": event.tolist()}
-    )
-
-
-def plaintext_rows(seeds: int) -> list[dict[str, Any]]:
-    rows = []
-    for name in ("gbsg2", "kidney_transplant", "rossi", "dd"):
+def plaintext_rows(seeds: int) -> list[JsonObject]:
+    """The circuit on the plaintext backend vs sksurv: every data set, ``seeds`` samples each."""
+    rows: list[JsonObject] = []
+    for name in SURVIVAL_DATASETS:
         for seed in range(seeds):
-            risk, time_, event, source = sample(name, 1000, seed)
+            risk, time_, event, source = cox_sample(name, PATIENTS, seed)
             ref = concordance_index_censored(event.astype(bool), time_, risk)
             data = _data(risk, time_, event)
             started = time.perf_counter()
-            plan, outputs = evaluate_plaintext(data)
+            plan, outputs = evaluate_plaintext(ConcordanceCircuit(), data)
             seconds = time.perf_counter() - started
-            report = ConcordanceCircuit().decode(outputs, data.public, data.rows)
-            exact = concordance_reference(data)
+            report = decode(outputs, data.public, data.rows)
+            exact = reference(data)
             rows.append(
                 {
                     "dataset": name,
                     "source_patients": source,
-                    "sampling": "bootstrap" if source < 1000 else "subsample",
+                    "sampling": "bootstrap" if source < PATIENTS else "subsample",
                     "seed": seed,
-                    "patients": 1000,
+                    "patients": PATIENTS,
                     "pairs": data.rows,
                     "events": int(event.sum()),
                     "sksurv_c": float(ref[0]),
@@ -132,7 +104,8 @@ def plaintext_rows(seeds: int) -> list[dict[str, Any]]:
     return rows
 
 
-def ckks_row(data: ConcordanceData, label: str, sksurv_c: float | None) -> dict[str, Any]:
+def ckks_row(data: ConcordanceData, label: str, sksurv_c: float | None) -> JsonObject:
+    """Real CKKS in one process (encrypted chunk by chunk) vs the plaintext circuit."""
     circuit = ConcordanceCircuit()
     plan = make_plan(circuit, data.public, rows=data.rows)
     started = time.perf_counter()
@@ -144,7 +117,7 @@ def ckks_row(data: ConcordanceData, label: str, sksurv_c: float | None) -> dict[
     backend = CkksBackend(plan.profile, loaded)
     timing = {"encrypt": 0.0}
 
-    def chunks():  # encrypt, serialize and load one chunk at a time (bounded memory)
+    def chunks() -> Iterator[dict[str, CkksVector]]:  # one chunk at a time (bounded memory)
         for chunk in data.iter_chunks(plan.chunk_rows):
             t0 = time.perf_counter()
             blobs = {n: keys.encrypt(v, level=plan.input_level) for n, v in chunk.items()}
@@ -158,10 +131,10 @@ def ckks_row(data: ConcordanceData, label: str, sksurv_c: float | None) -> dict[
     evaluate = time.perf_counter() - started - timing["encrypt"]
     decryptor = keys.decryptor()
     decrypted = [decryptor.decrypt(o.to_bytes(), level=plan.output_level) for o in outputs]
-    _, plain = evaluate_plaintext(data)
-    report = circuit.decode(decrypted, data.public, data.rows)
-    plain_report = circuit.decode(plain, data.public, data.rows)
-    exact = concordance_reference(data)
+    _, plain = evaluate_plaintext(circuit, data)
+    report = decode(decrypted, data.public, data.rows)
+    plain_report = decode(plain, data.public, data.rows)
+    exact = reference(data)
     return {
         "label": label,
         "patients": data.patients,
@@ -188,9 +161,9 @@ def ckks_row(data: ConcordanceData, label: str, sksurv_c: float | None) -> dict[
     }
 
 
-def write(results: dict[str, Any]) -> None:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "concordance-accuracy.json").write_text(json.dumps(results, indent=2) + "\n")
+def write(results: JsonObject, directory: Path = RESULTS_DIR) -> None:
+    """Write concordance-accuracy.json and .md into ``directory``."""
+    write_json(directory / "concordance-accuracy.json", results)
     lines = [
         "# Concordance accuracy (`concordance`, circuit version 1)",
         "",
@@ -239,17 +212,18 @@ def write(results: dict[str, Any]) -> None:
         "(see docs/specs/concordance.md).",
         "",
     ]
-    (RESULTS_DIR / "concordance-accuracy.md").write_text("\n".join(lines))
+    (directory / "concordance-accuracy.md").write_text("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Run the plaintext and CKKS comparisons and write the results."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, no large CKKS run")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--ckks-patients", type=int, default=1000)
     args = parser.parse_args(argv)
     seeds = 1 if args.quick else args.seeds
-    results: dict[str, Any] = {
+    results: JsonObject = {
         "machine": f"{platform.machine()} {platform.processor() or ''} python "
         f"{platform.python_version()}".strip(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -267,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     results["ckks"].append(ckks_row(_data(r, t, e), "synthetic", float(ref)))
     print("ckks 128 done", flush=True)
     if not args.quick:
-        risk, time_, event, _ = sample("gbsg2", args.ckks_patients, 0)
+        risk, time_, event, _ = cox_sample("gbsg2", args.ckks_patients, 0)
         ref = concordance_index_censored(event.astype(bool), time_, risk)[0]
         results["ckks"].append(ckks_row(_data(risk, time_, event), "gbsg2 bootstrap", float(ref)))
         print(f"ckks {args.ckks_patients} done", flush=True)

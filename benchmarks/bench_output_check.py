@@ -19,60 +19,33 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS_DIR = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import RESULTS_DIR, EvaluatorDaemon, JsonObject, Parties, work_directory
+from render import write_json
+
+if TYPE_CHECKING:
+    from regaudit.shared.primitives.fairness.inputs import FairnessData
+
+__all__ = ["data_set", "main", "run", "write"]
+
 NAME = "client-output-check"
 
 
-def cli(role: str, *args: str | Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", f"regaudit.{role}", *map(str, args)],
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-    )
-
-
-def start_daemon(identity: Path, store: Path) -> tuple[subprocess.Popen[str], str]:
-    """``regaudit-evaluator serve`` on a free loopback port; (process, address) once serving.
-    Its output goes to ``<store>.log``, its ready file is ``<store>.ready``."""
-    from regaudit.evaluator.server import wait_for_ready_file
-
-    ready, log = store.with_name(f"{store.name}.ready"), store.with_name(f"{store.name}.log")
-    ready.unlink(missing_ok=True)
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "regaudit.evaluator", "serve", "--listen", "127.0.0.1:0"]
-            + ["--identity", str(identity), "--store", str(store), "--ready-file", str(ready)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    try:
-        return process, wait_for_ready_file(ready, process=process, timeout=60, output=log)
-    except BaseException:
-        if process.poll() is None:
-            process.kill()
-        raise
-
-
-def data_set(rows: int) -> Any:
-    from regaudit.shared.circuits.fairness import parse_fairness_input
+def data_set(rows: int) -> FairnessData:
+    """``rows`` rows of random labels, predictions and two complementary groups."""
+    from regaudit.shared.primitives.fairness.inputs import parse
 
     rng = np.random.default_rng(rows)
     group_a = rng.integers(0, 2, rows)
-    return parse_fairness_input(
+    return parse(
         {
             "y_true": rng.integers(0, 2, rows),
             "y_pred": rng.integers(0, 2, rows),
@@ -83,20 +56,17 @@ def data_set(rows: int) -> Any:
     )
 
 
-def run(rows_list: list[int], repeats: int) -> dict[str, Any]:
+def run(rows_list: list[int], repeats: int) -> JsonObject:
+    """``repeats`` audits per size against one evaluator daemon; the timings by size."""
     from regaudit.client.audit import run_audit
     from regaudit.shared.evidence.identity import SigningIdentity
 
-    results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="regaudit-bench-check-") as scratch:
-        root = Path(scratch)
-        cli("regulator", "init", root / "regulator")
-        cli("evaluator", "init", root / "evaluator")
-        cli("client", "init", root / "client")
-        card = json.loads((root / "regulator" / "regulator-card.json").read_text())
-        identity = SigningIdentity.load(root / "client", kind="client")
-        daemon, address = start_daemon(root / "evaluator", root / "store")
-        try:
+    results: JsonObject = {}
+    with work_directory("regaudit-bench-check-") as root:
+        parties = Parties.create(root)
+        card = json.loads(parties.card.read_text())
+        identity = SigningIdentity.load(parties.client, kind="client")
+        with EvaluatorDaemon(parties.evaluator, root / "store", log=root / "store.log") as daemon:
             for rows in rows_list:
                 data = data_set(rows)
                 runs = []
@@ -104,11 +74,11 @@ def run(rows_list: list[int], repeats: int) -> dict[str, Any]:
                     outcome = run_audit(
                         "fairness",
                         data,
-                        evaluator=address,
+                        evaluator=daemon.address,
                         regulator_card=card,
                         identity=identity,
                         out=root / f"audit-{rows}-{repeat}.bundle",
-                        identity_dir=root / "client",
+                        identity_dir=parties.client,
                     )
                     timings = outcome.timings
                     runs.append(
@@ -126,17 +96,15 @@ def run(rows_list: list[int], repeats: int) -> dict[str, Any]:
                     "median_output_check_s": statistics.median(r["output_check_s"] for r in runs),
                     "median_share": statistics.median(r["share"] for r in runs),
                 }
-        finally:
-            daemon.terminate()
-            daemon.wait(timeout=30)
     return results
 
 
-def write(results: dict[str, Any], repeats: int) -> None:
+def write(results: JsonObject, repeats: int, directory: Path = RESULTS_DIR) -> None:
+    """Write client-output-check.json and .md into ``directory``."""
     load = os.getloadavg()
     machine = f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python "
     machine += platform.python_version()
-    document = {
+    document: JsonObject = {
         "benchmark": NAME,
         "generated": datetime.now(UTC).isoformat(),
         "machine": machine,
@@ -144,8 +112,7 @@ def write(results: dict[str, Any], repeats: int) -> None:
         "repeats": repeats,
         "results": results,
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / f"{NAME}.json").write_text(json.dumps(document, indent=2) + "\n")
+    write_json(directory / f"{NAME}.json", document)
     lines = [
         "# The client's output check: cost against the whole audit",
         "",
@@ -168,11 +135,12 @@ def write(results: dict[str, Any], repeats: int) -> None:
             f"{item['median_output_check_s']:.3f} | {100 * item['median_share']:.1f} % |"
         )
     lines.append("")
-    (RESULTS_DIR / f"{NAME}.md").write_text("\n".join(lines))
+    (directory / f"{NAME}.md").write_text("\n".join(lines))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Run the sizes (one run of 131,072 rows with ``--quick``) and write the results."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[131_072, 1_000_000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="131,072 rows, one run")

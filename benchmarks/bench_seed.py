@@ -7,7 +7,7 @@ from PyPI, in its own virtualenv) can run: (a) our in-process full-CKKS path
 ``regaudit.shared.local.audit_<p>`` (plan, fresh keys with only the plan's rotation steps, SEAL
 checks, evaluation, decryption; one process, no gRPC/evidence), (b) the seed's encrypted function
 in its venv as a subprocess (``seed_primitives.py``: its ``build_d6_context()`` once, then the
-call), (c) the exact oracle (``regaudit.shared.circuits.<p>.<p>_reference``; concordance also
+call), (c) the exact oracle (``regaudit.shared.primitives.<p>.reference``; concordance also
 cross-checked with scikit-survival). Median of 3 runs (1 if the first takes > 20 s). Results:
 ``benchmarks/results/seed-comparison.json`` and ``seed-comparison.md``.
 
@@ -28,37 +28,47 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import BENCH_DIR, RESULTS_DIR, last_json_line, machine_info, write_json
+from cases import DATA_SEED, MODELS, gbsg2_sample
+from harness import (
+    BENCH_DIR,
+    DEFAULT_SEED_PYTHON,
+    RESULTS_DIR,
+    JsonObject,
+    last_json_line,
+    machine_info,
+    uptime,
+)
+from render import write_json
+from seed_report import NOTES, write_markdown
 
-DATA_SEED = 20_261_126
+if TYPE_CHECKING:
+    from regaudit.shared.local import AuditReport
+
+__all__ = ["SeedCase", "errors", "main", "reference", "run_ours", "run_seed", "seed_cases"]
+
 REPEATS = 3
 #: A run whose first repeat takes longer than this runs once.
 SINGLE_RUN_S = 20.0
 #: Wall-clock limit of one seed subprocess (a size the seed cannot finish is recorded as such).
 SEED_TIMEOUT_S = 150.0
-DEFAULT_SEED_PYTHON = Path("/tmp/seedvenv/bin/python")
-#: Public disagreement models, padded to the seed's fixed four coefficients (a0..a3); the same
-#: polynomials as ``bench_primitives.MODELS``.
-MODELS: list[list[float]] = [
-    [0.0, 1.0, 0.0, 0.0],
-    [0.05, 0.95, 0.02, 0.0],
-    [-0.02, 1.05, 0.0, -0.01],
-    [0.01, 1.0, 0.01, 0.0],
-    [0.0, 0.9, 0.0, 0.02],
-]
+#: The disagreement models of ``cases.MODELS`` padded to the seed's fixed four coefficients
+#: (a0..a3).
+SEED_MODELS: list[list[float]] = [model + [0.0] * (4 - len(model)) for model in MODELS]
 
 
 @dataclass(frozen=True)
-class Case:
+class SeedCase:
+    """One primitive's input at a size the seed library can run."""
+
     primitive: str
     label: str
-    inputs: dict[str, Any]
+    inputs: JsonObject
     #: Run ours too (False for a size only probed on the seed's side).
     ours: bool = True
 
@@ -66,26 +76,17 @@ class Case:
 # --- data ---------------------------------------------------------------------------------------
 
 
-def concordance_inputs(patients: int, rng: np.random.Generator) -> dict[str, Any]:
+def concordance_inputs(patients: int, rng: np.random.Generator) -> JsonObject:
     """A bootstrap sample of lifelines' gbsg2 with a linear risk score (as bench_primitives)."""
-    from lifelines.datasets import load_gbsg2
-
-    frame = load_gbsg2()
-    sample = frame.iloc[rng.integers(0, len(frame), patients)]
-    risk = (
-        0.02 * sample["tsize"].to_numpy(float)
-        + 0.06 * sample["pnodes"].to_numpy(float)
-        - 0.002 * sample["progrec"].to_numpy(float)
-        + rng.normal(0.0, 0.3, patients)
-    )
+    sample = gbsg2_sample(patients, rng)
     return {
-        "risk": np.round(risk, 4).tolist(),
-        "time": sample["time"].to_numpy(float).tolist(),
-        "event": sample["cens"].to_numpy(int).tolist(),
+        "risk": sample.risk.tolist(),
+        "time": sample.time.tolist(),
+        "event": sample.event.tolist(),
     }
 
 
-def calibration_inputs(classes: int, rng: np.random.Generator) -> dict[str, Any]:
+def calibration_inputs(classes: int, rng: np.random.Generator) -> JsonObject:
     """One point's K nonconformity scores and per-class quantiles (no exact ties)."""
     quantiles = np.round(rng.uniform(0.4, 0.6, classes), 4)
     scores = np.round(rng.uniform(0.0, 1.0, classes), 4)
@@ -93,7 +94,7 @@ def calibration_inputs(classes: int, rng: np.random.Generator) -> dict[str, Any]
     return {"scores": scores.tolist(), "quantiles": quantiles.tolist()}
 
 
-def drift_inputs(bins: int, rng: np.random.Generator) -> dict[str, Any]:
+def drift_inputs(bins: int, rng: np.random.Generator) -> JsonObject:
     """Histogram counts of a normal sample and of a shifted, wider one over [-4, 4]."""
     edges = (-4.0, 4.0)
     p = np.histogram(rng.normal(0.0, 1.0, 5000), bins=bins, range=edges)[0]
@@ -101,15 +102,16 @@ def drift_inputs(bins: int, rng: np.random.Generator) -> dict[str, Any]:
     return {"p": p.astype(float).tolist(), "q": q.astype(float).tolist(), "drift_threshold": 0.05}
 
 
-def disagreement_inputs(rows: int, rng: np.random.Generator) -> dict[str, Any]:
+def disagreement_inputs(rows: int, rng: np.random.Generator) -> JsonObject:
+    """The five models on ``rows`` standard normal inputs."""
     return {
-        "model_polynomials": MODELS,
+        "model_polynomials": SEED_MODELS,
         "test_input": np.round(rng.normal(0.0, 1.0, rows), 6).tolist(),
         "threshold": 0.05,
     }
 
 
-def provenance_inputs(rows: int, buckets: int, rng: np.random.Generator) -> dict[str, Any]:
+def provenance_inputs(rows: int, buckets: int, rng: np.random.Generator) -> JsonObject:
     """Integer row ids (the seed hashes integers; ours hashes their decimal text)."""
     return {
         "attributions": np.round(rng.exponential(1.0, rows), 6).tolist(),
@@ -119,29 +121,31 @@ def provenance_inputs(rows: int, buckets: int, rng: np.random.Generator) -> dict
     }
 
 
-def cases(only: set[str] | None, oversize: bool) -> list[Case]:
+def seed_cases(only: set[str] | None, oversize: bool) -> list[SeedCase]:
+    """The cases in run order (``oversize``: also the N = 128 concordance probe)."""
     rng = np.random.default_rng(DATA_SEED)
     out = [
-        Case("concordance", "N = 64", concordance_inputs(64, rng)),
-        Case("concordance", "N = 91", concordance_inputs(91, rng)),
-        Case("calibration", "K = 1,024 classes, one point", calibration_inputs(1024, rng)),
-        Case("drift", "1 feature x 128 bins", drift_inputs(128, rng)),
-        Case("disagreement", "M = 5, 8,192 inputs", disagreement_inputs(8192, rng)),
-        Case("provenance", "8,192 rows, 64 buckets", provenance_inputs(8192, 64, rng)),
+        SeedCase("concordance", "N = 64", concordance_inputs(64, rng)),
+        SeedCase("concordance", "N = 91", concordance_inputs(91, rng)),
+        SeedCase("calibration", "K = 1,024 classes, one point", calibration_inputs(1024, rng)),
+        SeedCase("drift", "1 feature x 128 bins", drift_inputs(128, rng)),
+        SeedCase("disagreement", "M = 5, 8,192 inputs", disagreement_inputs(8192, rng)),
+        SeedCase("provenance", "8,192 rows, 64 buckets", provenance_inputs(8192, 64, rng)),
     ]
     if oversize:
-        out.append(Case("concordance", "N = 128", concordance_inputs(128, rng)))
+        out.append(SeedCase("concordance", "N = 128", concordance_inputs(128, rng)))
     return [c for c in out if only is None or c.primitive in only]
 
 
 # --- our path and the exact reference ------------------------------------------------------------
 
 
-def run_ours(case: Case) -> dict[str, Any]:
+def run_ours(case: SeedCase) -> JsonObject:
+    """Our in-process CKKS path (``regaudit.shared.local``): times, profile, result."""
     from regaudit.shared import local
 
     i = case.inputs
-    calls: dict[str, Callable[[], Any]] = {
+    calls: dict[str, Callable[[], AuditReport]] = {
         "concordance": lambda: local.audit_concordance(i["risk"], i["time"], i["event"]),
         "calibration": lambda: local.audit_calibration(i["scores"], i["quantiles"]),
         "drift": lambda: local.audit_drift(
@@ -155,7 +159,7 @@ def run_ours(case: Case) -> dict[str, Any]:
         ),
     }
     times: list[float] = []
-    fields: dict[str, Any] = {}
+    fields: JsonObject = {}
     profile = None
     try:
         for _ in range(REPEATS):
@@ -177,7 +181,8 @@ def run_ours(case: Case) -> dict[str, Any]:
     }
 
 
-def reference(case: Case) -> dict[str, Any]:
+def reference(case: SeedCase) -> JsonObject:
+    """The exact answer (the plaintext backend; concordance also by scikit-survival)."""
     from regaudit.shared import local
 
     i = case.inputs
@@ -210,7 +215,8 @@ def reference(case: Case) -> dict[str, Any]:
 # --- the seed -----------------------------------------------------------------------------------
 
 
-def run_seed(case: Case, seed_python: Path, workdir: Path) -> dict[str, Any]:
+def run_seed(case: SeedCase, seed_python: Path, workdir: Path) -> JsonObject:
+    """The seed's encrypted path in its own virtualenv (``seed_primitives.py``)."""
     if not seed_python.exists():
         return {
             "ok": False,
@@ -266,7 +272,7 @@ def _rel(got: float, want: float) -> float:
     return abs(got - want) / max(abs(want), 1e-300)
 
 
-def errors(primitive: str, got: dict[str, Any], ref: dict[str, Any], *, seed: bool) -> dict:
+def errors(primitive: str, got: JsonObject, ref: JsonObject, *, seed: bool) -> JsonObject:
     """The headline error of one result against the exact reference (one number + details)."""
     if primitive == "concordance":
         return {
@@ -323,110 +329,11 @@ def errors(primitive: str, got: dict[str, Any], ref: dict[str, Any], *, seed: bo
     }
 
 
-# --- markdown -----------------------------------------------------------------------------------
-
-
-def _fmt_s(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
-
-
-def _fmt_err(entry: dict[str, Any] | None) -> str:
-    if not entry:
-        return "—"
-    value = entry["value"]
-    if isinstance(value, int):
-        return f"{value}/{entry['of']}" if "of" in entry else str(value)
-    return f"{value:.1e}"
-
-
-def write_markdown(document: dict[str, Any], path: Path) -> None:
-    lines = [
-        "# Seed comparison (issue 4)",
-        "",
-        "Same inputs through our in-process full-CKKS path (`regaudit.shared.local.audit_<p>`: "
-        "plan, fresh keys with only the plan's rotation steps, SEAL load checks, evaluation, "
-        "decryption, in one process — no gRPC, no evidence) and through the seed library's "
-        f"encrypted path (`regaudit-fhe` {document.get('seed_version')}, `regaudit_fhe.fhe."
-        "primitives.*_encrypted`, its `build_d6_context()`: N = 2^14, all power-of-two Galois "
-        "keys), each against the exact reference. Times: median of up to 3 runs; ours = the "
-        "whole `audit_<p>` call including key generation; seed = `build_d6_context()` (once per "
-        "process) + the encrypted call (call alone in brackets). Ratio = ours / seed (< 1: ours "
-        "faster); 'ours/seed call' divides by the seed's encrypted call alone (its key generation "
-        "excluded, ours included). Error = headline error vs the exact reference.",
-        "",
-        f"Machine: {document['machine'].get('nproc', '?')} cores; `uptime` before: "
-        f"`{document['uptime_before']}`; after: `{document['uptime_after']}`. Benchmark wall "
-        f"time {document['wall_s']:.0f} s.",
-        "",
-        "| primitive | size | ours s | seed s (call) | ours/seed | ours/seed call | error | "
-        "ours error | seed error |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in document["rows"]:
-        ours, seed = row.get("ours") or {}, row.get("seed") or {}
-        ratio = row.get("ratio_ours_over_seed")
-        call_ratio = row.get("ratio_ours_over_seed_call_only")
-        seed_cell = (
-            f"{_fmt_s(seed.get('median_s'))} ({_fmt_s(seed.get('median_call_s'))})"
-            if seed.get("ok")
-            else f"fails after {_fmt_s(seed.get('total_s', seed.get('process_wall_s')))} s: "
-            f"`{str(seed.get('error', ''))[:120]}`"
-        )
-        headline = (row.get("ours_error") or row.get("seed_error") or {}).get("headline", "")
-        headline = headline.replace("|", "\\|")
-        lines.append(
-            f"| {row['primitive']} | {row['size']} | "
-            f"{_fmt_s(ours.get('median_s')) if ours.get('ok') else ours.get('error', '—')} | "
-            f"{seed_cell} | {'—' if ratio is None else f'{ratio:.3f}'} | "
-            f"{'—' if call_ratio is None else f'{call_ratio:.2f}'} | {headline} | "
-            f"{_fmt_err(row.get('ours_error'))} | {_fmt_err(row.get('seed_error'))} |"
-        )
-    lines += ["", "Notes:", ""]
-    lines += [f"- {note}" for note in document["notes"]]
-    path.write_text("\n".join(lines) + "\n")
-
-
-NOTES = [
-    "Not like for like. Ours encrypts every input column and returns only aggregates, with "
-    "error bounds; it is timed here in one process without the three-party protocol "
-    "(`bench_primitives.py` measures that). The seed keeps auditor-public values in "
-    "plaintext and decrypts intermediate vectors in some primitives (disagreement: each "
-    "model's output vector for its mean; calibration: the membership signal per class; "
-    "provenance: one decryption per bucket).",
-    "Concordance: the seed materializes all N(N-1) ordered pairs in one ciphertext (8,192 "
-    "slots) and uses a degree-3 sign polynomial; N > 91 exceeds its layout. Ours ranks risk "
-    "and time on the client, lays out one slot per unordered pair over as many ciphertexts "
-    "as needed and uses a degree-15 sign polynomial (up to 4,096 patients). "
-    "At N = 128 (16,256 ordered pairs) the seed's slot sum fails (TenSEAL: 'step count too "
-    "large'). Data: bootstrap samples of lifelines' gbsg2 (ties in time and risk, as real data "
-    "has). Reference: `concordance_reference` (cross-checked with scikit-survival's "
-    "`concordance_index_censored`, see the JSON).",
-    "Calibration: the seed's one-point path (K scores, per-class quantiles); error = number "
-    "of membership bits that differ from the exact `score <= quantile`.",
-    "Drift: one feature; both libraries' `distance` is the squared L2 distance of the "
-    "normalized CDFs. The seed's `w1_distance` is computed in plaintext by its oracle (not "
-    "under encryption); ours is the encrypted sum of sign(P - Q) * (P - Q) (the client's "
-    "sign column, checked against an interval certified by encrypted Chebyshev moments; "
-    "its relative error is in the JSON). The seed's prefix sum is an n x n plaintext-matrix "
-    "product: "
-    "its call took 11.5 s at 128 bins and 114 s at 1,024 bins, and at 4,096 bins the process "
-    "gave no result within 300 s (one-off probes, 2026-11-26, not part of this run).",
-    "Provenance: the seed buckets integer row ids by its own universal hash, ours by "
-    "SHA-256 of the id's text, so each library's error is against exact totals over its own "
-    "buckets (the seed's computed with numpy from its public `hash_to_buckets`).",
-    "Disagreement: the seed's models are fixed to four coefficients (degree 3); the five "
-    "models are the same polynomials as in `bench_primitives.py`, zero-padded.",
-]
-
-
 # --- main ---------------------------------------------------------------------------------------
 
 
-def _uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-
-
-def main() -> dict[str, Any]:
+def main() -> JsonObject:
+    """Run the cases (or only re-render); write seed-comparison.json and .md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated primitives")
     parser.add_argument(
@@ -442,24 +349,24 @@ def main() -> dict[str, Any]:
     )
     args = parser.parse_args()
     if args.render:
-        document = json.loads((args.out / "seed-comparison.json").read_text())
+        document: JsonObject = json.loads((args.out / "seed-comparison.json").read_text())
         document["notes"] = NOTES
         write_json(args.out / "seed-comparison.json", document)
         write_markdown(document, args.out / "seed-comparison.md")
         return document
     only = set(args.only.split(",")) if args.only else None
     started = time.perf_counter()
-    uptime_before = _uptime()
-    rows: list[dict[str, Any]] = []
+    uptime_before = uptime()
+    rows: list[JsonObject] = []
     seed_version = None
     with tempfile.TemporaryDirectory(prefix="bench-seed-") as tmp:
-        for case in cases(only, not (args.no_oversize or args.quick)):
+        for case in seed_cases(only, not (args.no_oversize or args.quick)):
             print(f"{case.primitive} {case.label}", flush=True)
             ref = reference(case)
-            row: dict[str, Any] = {
+            row: JsonObject = {
                 "primitive": case.primitive,
                 "size": case.label,
-                "uptime": _uptime(),
+                "uptime": uptime(),
             }
             ours = run_ours(case) if case.ours else None
             row["ours"] = ours
@@ -495,7 +402,7 @@ def main() -> dict[str, Any]:
         "single_run_above_s": SINGLE_RUN_S,
         "machine": machine_info(),
         "uptime_before": uptime_before,
-        "uptime_after": _uptime(),
+        "uptime_after": uptime(),
         "wall_s": time.perf_counter() - started,
         "rows": rows,
         "notes": NOTES,

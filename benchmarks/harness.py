@@ -1,4 +1,4 @@
-"""Shared benchmark machinery: machine facts, the three real processes, memory sampling, stats.
+"""Shared benchmark machinery: machine facts, the three real processes, stats.
 
 Nothing here is imported by the project; benchmarks run the installed ``regaudit`` packages as
 separate processes exactly like a deployment would (evaluator daemon, client, regulator CLI).
@@ -9,37 +9,58 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
-import threading
+import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias, TypedDict
+
+from process_trees import MemorySampler, TreeSummary, read_or_empty
+
+__all__ = [
+    "BENCH_DIR",
+    "DEFAULT_SEED_PYTHON",
+    "RESULTS_DIR",
+    "ROOT",
+    "EvaluatorDaemon",
+    "JsonObject",
+    "MachineInfo",
+    "Parties",
+    "ProcessRun",
+    "Stat",
+    "last_json_line",
+    "machine_info",
+    "role_cli",
+    "run_process",
+    "seal_serialization_version",
+    "stats",
+    "uptime",
+    "work_directory",
+]
+
+#: A JSON object as ``json.loads`` returns it: the benchmarks' records and results documents
+#: (written to and re-read from JSON files, so their values are untyped).
+JsonObject: TypeAlias = dict[str, Any]
 
 #: Repository root (benchmarks/ lives directly below it).
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "benchmarks"
 RESULTS_DIR = BENCH_DIR / "results"
-#: How often the memory sampler reads /proc (seconds).
-SAMPLE_INTERVAL_S = 0.05
+#: The interpreter of the virtualenv holding regaudit-fhe 0.1.0 (the seed library; README).
+DEFAULT_SEED_PYTHON = Path("/tmp/seedvenv/bin/python")
 #: How long the evaluator may take to become ready (write its ``--ready-file``; seconds).
 START_TIMEOUT_S = 120.0
 #: Grace period when stopping the evaluator daemon (seconds).
 STOP_TIMEOUT_S = 30.0
-_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 # --- machine ----------------------------------------------------------------------------------
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
 
 
 def seal_serialization_version() -> str | None:
@@ -62,19 +83,39 @@ def seal_serialization_version() -> str | None:
         return None
 
 
-def machine_info() -> dict[str, Any]:
+class MachineInfo(TypedDict):
+    """What :func:`machine_info` records about the benchmark machine."""
+
+    nproc: int | None
+    nproc_available: int
+    cpu_model: str
+    mem_total: str | None
+    mem_available_at_start: str | None
+    kernel: str
+    uptime_before: str
+    loadavg_before: list[float]
+    other_load_present: bool
+    versions: dict[str, str | None]
+
+
+def uptime() -> str:
+    """The output of ``uptime`` (time, users, load averages)."""
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def machine_info() -> MachineInfo:
     """CPU, memory, load and software versions of the benchmark machine."""
-    cpuinfo = _read("/proc/cpuinfo")
+    cpuinfo = read_or_empty("/proc/cpuinfo")
     model = next(
         (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line),
         platform.processor() or "unknown",
     )
     meminfo = {
         line.split(":")[0]: line.split(":")[1].strip()
-        for line in _read("/proc/meminfo").splitlines()
+        for line in read_or_empty("/proc/meminfo").splitlines()
         if ":" in line
     }
-    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    uptime_before = uptime()
     load1, load5, load15 = os.getloadavg()
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for dist in ("tenseal", "numpy", "grpcio", "cryptography", "regaudit-client"):
@@ -92,162 +133,11 @@ def machine_info() -> dict[str, Any]:
         "mem_total": meminfo.get("MemTotal"),
         "mem_available_at_start": meminfo.get("MemAvailable"),
         "kernel": platform.release(),
-        "uptime_before": uptime,
+        "uptime_before": uptime_before,
         "loadavg_before": [load1, load5, load15],
         "other_load_present": load1 > 0.5,
         "versions": versions,
     }
-
-
-# --- /proc memory sampling -------------------------------------------------------------------
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        text = _read(f"{task}/children")
-        found.extend(int(x) for x in text.split())
-    return found
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and all its live descendants."""
-    result, stack = [], [pid]
-    while stack:
-        current = stack.pop()
-        result.append(current)
-        stack.extend(_children(current))
-    return result
-
-
-def rss_kb(pid: int) -> int:
-    """Resident set size of ``pid`` (KiB), 0 if it is gone."""
-    fields = _read(f"/proc/{pid}/statm").split()
-    return int(fields[1]) * _PAGE_KB if len(fields) > 1 else 0
-
-
-def hwm_kb(pid: int) -> int:
-    """Peak resident set size (VmHWM) of ``pid`` (KiB), 0 if unknown."""
-    for line in _read(f"/proc/{pid}/status").splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of ``pid`` so far (seconds), None if it is gone."""
-    text = _read(f"/proc/{pid}/stat")
-    if not text:
-        return None
-    fields = text.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
-def _cmdline(pid: int) -> str:
-    return _read(f"/proc/{pid}/cmdline").replace("\0", " ").strip()
-
-
-@dataclass
-class TreeMemory:
-    """Peak memory of one process tree, sampled from /proc."""
-
-    root_pid: int
-    label: str
-    peak_sum_kb: int = 0
-    per_process_peak_kb: dict[int, int] = field(default_factory=dict)
-    per_process_hwm_kb: dict[int, int] = field(default_factory=dict)
-    commands: dict[int, str] = field(default_factory=dict)
-    cpu_first: dict[int, float] = field(default_factory=dict)
-    cpu_last: dict[int, float] = field(default_factory=dict)
-    samples: int = 0
-
-    def sample(self) -> None:
-        pids = process_tree(self.root_pid)
-        total = 0
-        for pid in pids:
-            value = rss_kb(pid)
-            if value == 0:
-                continue
-            total += value
-            if value > self.per_process_peak_kb.get(pid, 0):
-                self.per_process_peak_kb[pid] = value
-            hwm = hwm_kb(pid)
-            if hwm > self.per_process_hwm_kb.get(pid, 0):
-                self.per_process_hwm_kb[pid] = hwm
-            if pid not in self.commands:
-                self.commands[pid] = _cmdline(pid)[:160]
-            cpu = cpu_seconds(pid)
-            if cpu is not None:
-                self.cpu_first.setdefault(pid, cpu)
-                self.cpu_last[pid] = cpu
-        self.peak_sum_kb = max(self.peak_sum_kb, total)
-        self.samples += 1
-
-    def summary(self) -> dict[str, Any]:
-        per = self.per_process_peak_kb
-        root = per.get(self.root_pid, 0)
-        others = [v for pid, v in per.items() if pid != self.root_pid]
-        return {
-            "label": self.label,
-            "peak_tree_sum_mb": round(self.peak_sum_kb / 1024, 1),
-            "peak_root_mb": round(
-                max(root, self.per_process_hwm_kb.get(self.root_pid, 0)) / 1024, 1
-            ),
-            "peak_child_max_mb": round(max(others) / 1024, 1) if others else 0.0,
-            "peak_child_hwm_max_mb": round(
-                max(
-                    (v for pid, v in self.per_process_hwm_kb.items() if pid != self.root_pid),
-                    default=0,
-                )
-                / 1024,
-                1,
-            ),
-            "children_seen": len(others),
-            "cpu_s_sampled": round(
-                sum(self.cpu_last[pid] - self.cpu_first[pid] for pid in self.cpu_last), 2
-            ),
-            "samples": self.samples,
-        }
-
-
-class MemorySampler:
-    """Samples several process trees every SAMPLE_INTERVAL_S in a background thread."""
-
-    def __init__(self) -> None:
-        self._trees: list[TreeMemory] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def watch(self, pid: int, label: str) -> TreeMemory:
-        tree = TreeMemory(pid, label)
-        with self._lock:
-            self._trees.append(tree)
-        return tree
-
-    def unwatch(self, tree: TreeMemory) -> None:
-        with self._lock:
-            if tree in self._trees:
-                self._trees.remove(tree)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            with self._lock:
-                trees = list(self._trees)
-            for tree in trees:
-                tree.sample()
-            self._stop.wait(SAMPLE_INTERVAL_S)
-
-    def __enter__(self) -> MemorySampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 # --- processes --------------------------------------------------------------------------------
@@ -264,7 +154,7 @@ class ProcessRun:
     system_s: float
     stdout: str
     stderr: str
-    memory: dict[str, Any] | None = None
+    memory: TreeSummary | None = None
 
 
 def run_process(
@@ -367,7 +257,9 @@ class EvaluatorDaemon:
     Its output goes to ``log``; its ``--ready-file`` (``log`` with suffix ``.ready``) says when
     it serves and where."""
 
-    def __init__(self, identity: Path, store: Path, *, log: Path, workers: int | None = None):
+    def __init__(
+        self, identity: Path, store: Path, *, log: Path, workers: int | None = None
+    ) -> None:
         self.identity, self.store, self.log, self.workers = identity, store, log, workers
         self.process: subprocess.Popen[bytes] | None = None
         self.address = ""
@@ -411,6 +303,7 @@ class EvaluatorDaemon:
 
     @property
     def pid(self) -> int:
+        """The daemon's process id (once started)."""
         assert self.process is not None
         return self.process.pid
 
@@ -425,10 +318,19 @@ class EvaluatorDaemon:
             self.process.wait()
 
 
-# --- statistics and output -------------------------------------------------------------------
+# --- statistics and files ---------------------------------------------------------------------
 
 
-def stats(values: Iterable[float | int | None]) -> dict[str, float] | None:
+class Stat(TypedDict):
+    """Median, min and max of a measured figure over the runs, and how many runs had it."""
+
+    median: float
+    min: float
+    max: float
+    n: int
+
+
+def stats(values: Iterable[float | int | None]) -> Stat | None:
     """Median, min and max (None if there are no values)."""
     data = [float(v) for v in values if v is not None]
     if not data:
@@ -436,21 +338,7 @@ def stats(values: Iterable[float | int | None]) -> dict[str, float] | None:
     return {"median": statistics.median(data), "min": min(data), "max": max(data), "n": len(data)}
 
 
-def fmt_stat(entry: Mapping[str, float] | None, unit: str = "", digits: int = 2) -> str:
-    """``median (min–max)`` for a markdown table."""
-    if not entry:
-        return "–"
-    return (
-        f"{entry['median']:.{digits}f}{unit} ({entry['min']:.{digits}f}–{entry['max']:.{digits}f})"
-    )
-
-
-def write_json(path: Path, document: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def last_json_line(text: str) -> dict[str, Any]:
+def last_json_line(text: str) -> JsonObject:
     """The last line of ``text`` that parses as a JSON object."""
     for line in reversed(text.strip().splitlines()):
         line = line.strip()
@@ -462,3 +350,14 @@ def last_json_line(text: str) -> dict[str, Any]:
             if isinstance(value, dict):
                 return value
     raise ValueError(f"no JSON object in output:\n{text[-2000:]}")
+
+
+@contextmanager
+def work_directory(prefix: str, *, keep: bool = False) -> Iterator[Path]:
+    """A fresh temporary directory, removed afterwards unless ``keep``."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        if not keep:
+            shutil.rmtree(path, ignore_errors=True)

@@ -8,9 +8,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import RESULTS_DIR, JsonObject
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["STAGES", "main", "plot_fairness", "plot_primitives"]
 
 #: client-side stages in the order they happen, with the labels shown in the plots
 STAGES: tuple[tuple[str, str], ...] = (
@@ -22,14 +29,13 @@ STAGES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _median(summary: dict[str, Any], key: str) -> float:
+def _median(summary: JsonObject, key: str) -> float:
     entry = summary.get("stages_s", {}).get(key)
     return float(entry["median"]) if entry else 0.0
 
 
-def _stacked(
-    ax: Any, labels: list[str], summaries: list[dict[str, Any]], verify: list[float]
-) -> None:
+def _stacked(ax: Axes, labels: list[str], summaries: list[JsonObject], verify: list[float]) -> None:
+    """One horizontal bar per label: the client stages stacked, then regulator verify."""
     left = [0.0] * len(labels)
     for key, name in STAGES:
         widths = [_median(s, key) for s in summaries]
@@ -40,8 +46,11 @@ def _stacked(
     ax.legend(loc="lower right", fontsize=7)
 
 
-def plot_fairness(pyplot: Any, name: str) -> Path | None:
-    source = RESULTS / f"{name}.json"
+def plot_fairness(name: str) -> Path | None:
+    """``results/<name>.png`` from ``results/<name>.json`` (None if there is no JSON)."""
+    from matplotlib import pyplot
+
+    source = RESULTS_DIR / f"{name}.json"
     if not source.exists():
         return None
     document = json.loads(source.read_text())
@@ -74,14 +83,17 @@ def plot_fairness(pyplot: Any, name: str) -> Path | None:
     _stacked(ax, labels, summaries, verify)
     ax.set_title(f"fairness audit, three processes ({name})")
     figure.tight_layout()
-    target = RESULTS / f"{name}.png"
+    target: Path = RESULTS_DIR / f"{name}.png"
     figure.savefig(target, dpi=120)
     pyplot.close(figure)
     return target
 
 
-def plot_primitives(pyplot: Any) -> Path | None:
-    source = RESULTS / "primitives.json"
+def plot_primitives() -> Path | None:
+    """``results/primitives.png`` from ``results/primitives.json`` (None without it)."""
+    from matplotlib import pyplot
+
+    source = RESULTS_DIR / "primitives.json"
     if not source.exists():
         return None
     results = json.loads(source.read_text())["results"]
@@ -104,25 +116,26 @@ def plot_primitives(pyplot: Any) -> Path | None:
             ax.plot([result["target_s"]] * 2, [index - 0.4, index + 0.4], color="black", lw=1)
     ax.set_title("every primitive end to end (black tick: issue 4 target)")
     figure.tight_layout()
-    target = RESULTS / "primitives.png"
+    target: Path = RESULTS_DIR / "primitives.png"
     figure.savefig(target, dpi=120)
     pyplot.close(figure)
     return target
 
 
 def main() -> int:
+    """Write every plot whose results exist (a message and no plot without matplotlib)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
-        from matplotlib import pyplot
+        from matplotlib import pyplot  # noqa: F401  (fails here, not mid-way, if it cannot load)
     except ImportError:
         print("matplotlib is not installed: no plots", file=sys.stderr)
         return 0
     for written in (
-        plot_fairness(pyplot, "fairness"),
-        plot_fairness(pyplot, "fairness-idle"),
-        plot_primitives(pyplot),
+        plot_fairness("fairness"),
+        plot_fairness("fairness-idle"),
+        plot_primitives(),
     ):
         if written is not None:
             print(f"wrote {written}")

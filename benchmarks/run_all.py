@@ -14,13 +14,16 @@ import sys
 import time
 from pathlib import Path
 
+__all__ = ["main"]
+
 BENCH_DIR = Path(__file__).resolve().parent
 #: Extra arguments per benchmark in full (non-quick) mode.
 FULL_EXTRA: dict[str, list[str]] = {"bench_fairness.py": ["--profile"]}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Run the selected benchmarks, then the plots; 1 if any benchmark failed."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes only (a few minutes)")
     parser.add_argument(
         "--only", default=None, help="comma-separated names: run only bench_<NAME>.py"
@@ -30,7 +33,7 @@ def main() -> int:
     if args.only:
         wanted = {f"bench_{name.strip()}" for name in args.only.split(",")}
         scripts = [s for s in scripts if s.stem in wanted]
-    failures = []
+    failures: list[str] = []
     started_all = time.perf_counter()
     for script in scripts:
         command = [sys.executable, str(script)]

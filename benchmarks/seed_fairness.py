@@ -12,24 +12,26 @@ the library's public functions; nothing of it is copied into this repository.
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from seed_record import printed_record  # standard library only: fine in the seed's venv
+
+__all__ = ["main"]
+
 
 def main() -> None:
+    """Run the seed's encrypted fairness path on ``--data``; print one JSON line."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--threshold", type=float, default=0.1)
     args = parser.parse_args()
-    started = time.perf_counter()
-    record: dict[str, object] = {}
-    try:
+    with printed_record({}, traceback_chars=2000) as record:
         import regaudit_fhe
         from regaudit_fhe.fhe.context import build_d6_context
         from regaudit_fhe.fhe.primitives import fairness_encrypted
@@ -53,14 +55,6 @@ def main() -> None:
             "predictive_parity_diff": float(report.predictive_parity_diff),
             "threshold_breached": bool(report.threshold_breached),
         }
-        record["ok"] = True
-    except Exception as exc:  # the failure itself is the measurement
-        record["ok"] = False
-        record["error"] = f"{type(exc).__name__}: {exc}"
-        record["traceback"] = traceback.format_exc()[-2000:]
-    record["total_s"] = time.perf_counter() - started
-    record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    sys.stdout.write(json.dumps(record) + "\n")
 
 
 if __name__ == "__main__":

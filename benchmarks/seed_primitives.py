@@ -17,17 +17,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
-import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-def _call(primitive: str, ctx: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+from harness import JsonObject  # standard library only: importable in the seed's virtualenv
+from seed_record import printed_record
+
+__all__ = ["main"]
+
+#: The seed's CKKS context (a ``tenseal.Context`` from regaudit-fhe's ``build_d6_context``; this
+#: script runs in the seed's own virtualenv, where neither has type stubs).
+SeedContext: TypeAlias = Any
+
+
+def _call(primitive: str, ctx: SeedContext, inputs: JsonObject) -> JsonObject:
     """One encrypted call of the seed; returns its result fields as JSON-able values."""
     from regaudit_fhe.fhe import primitives as fp
 
@@ -101,14 +110,13 @@ def _call(primitive: str, ctx: Any, inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    """Build the seed's context once, time ``--repeats`` calls; print one JSON line."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--input", type=Path, required=True)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--single-above", type=float, default=20.0)
     args = parser.parse_args()
-    started = time.perf_counter()
-    record: dict[str, Any] = {"call_s": []}
-    try:
+    with printed_record({"call_s": []}, traceback_chars=1500) as record:
         case = json.loads(args.input.read_text())
         primitive = case["primitive"]
         record["primitive"] = primitive
@@ -126,14 +134,6 @@ def main() -> None:
             record["result"] = result
             if record["call_s"][-1] > args.single_above:
                 break
-        record["ok"] = True
-    except Exception as exc:  # the failure itself is the measurement
-        record["ok"] = False
-        record["error"] = f"{type(exc).__name__}: {exc}"
-        record["traceback"] = traceback.format_exc()[-1500:]
-    record["total_s"] = time.perf_counter() - started
-    record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    sys.stdout.write(json.dumps(record) + "\n")
 
 
 if __name__ == "__main__":

@@ -23,20 +23,18 @@ from regaudit.client import audit as client_audit
 from regaudit.evaluator.executors import Executor
 from regaudit.evaluator.jobs import new_executor
 from regaudit.evaluator.server import create_server
-from regaudit.evaluator.workers import BatchTask, FinalizeTask
+from regaudit.evaluator.tasks import BatchTask, FinalizeTask
 from regaudit.secretkey.ckks import SecretKeyDecryptor
 from regaudit.secretkey.sealing import RegulatorKeys
 from regaudit.shared.algebra import strided_sum
-from regaudit.shared.circuits.fairness import (
-    FairnessCircuit,
-    block_width,
-    output_scale,
-    parse_fairness_input,
-)
 from regaudit.shared.ckks import CkksBackend, EvaluationKeys, load_evaluation_keys
 from regaudit.shared.errors import EvaluatorOutputMismatchError
 from regaudit.shared.evidence.identity import SigningIdentity
 from regaudit.shared.planning import make_plan
+from regaudit.shared.primitives.fairness.circuit import FairnessCircuit
+from regaudit.shared.primitives.fairness.inputs import parse as parse_fairness_input
+from regaudit.shared.primitives.fairness.layout import block_width, output_scale
+from regaudit.shared.primitives.fairness.report import decode
 from regaudit.shared.profiles import get_profile
 
 ROWS = 64
@@ -132,7 +130,7 @@ def test_forged_output_is_caught_by_the_client(
         decryptor = SecretKeyDecryptor.from_bytes(plan.profile, keys.secret_key_bytes())
         outputs = rest[0]
         values = [decryptor.decrypt(o, level=plan.output_level) for o in outputs]
-        seen["report"] = circuit.decode(values, public, plan.rows)
+        seen["report"] = decode(values, public, plan.rows)
         real_check(circuit, plan, public, data, keys, *rest)
 
     monkeypatch.setattr(client_audit, "_check_evaluator_outputs", spy)

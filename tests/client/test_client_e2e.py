@@ -24,11 +24,6 @@ from regaudit.secretkey.ckks import SecretKeyDecryptor
 from regaudit.secretkey.sealing import RegulatorKeys, unseal_secret_key
 from regaudit.shared.bundle import AuditBundle
 from regaudit.shared.circuits.base import CANARY_DEPTH, canary_expected
-from regaudit.shared.circuits.fairness import (
-    decode_counts,
-    parse_fairness_input,
-    plaintext_counts,
-)
 from regaudit.shared.errors import BadSignatureError
 from regaudit.shared.evidence.commitments import verify_opening
 from regaudit.shared.evidence.dsse import verify_envelope
@@ -39,6 +34,9 @@ from regaudit.shared.evidence.identity import (
 )
 from regaudit.shared.evidence.sealing import sealing_info
 from regaudit.shared.evidence.statements import parse_receipt, parse_submission, receipt_digest
+from regaudit.shared.primitives.fairness.inputs import parse as parse_fairness_input
+from regaudit.shared.primitives.fairness.reference import plaintext_counts
+from regaudit.shared.primitives.fairness.report import decode_counts
 from regaudit.shared.profiles import get_profile
 
 ROOT = Path(__file__).resolve().parents[2]

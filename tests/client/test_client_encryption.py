@@ -20,9 +20,10 @@ from regaudit.client.encryption import (
 )
 from regaudit.secretkey.ckks import ClientKeys, SecretKeyDecryptor
 from regaudit.shared.circuits.base import CANARY_COLUMN, canary_vector, iter_chunks
-from regaudit.shared.circuits.fairness import FairnessCircuit, parse_fairness_input
 from regaudit.shared.errors import InputError
 from regaudit.shared.planning import make_plan
+from regaudit.shared.primitives.fairness.circuit import FairnessCircuit
+from regaudit.shared.primitives.fairness.inputs import parse as parse_fairness_input
 from regaudit.shared.profiles import PROFILE_N8192_D3
 from regaudit.shared.protocol import upload_order as protocol_upload_order
 

@@ -91,7 +91,8 @@ def test_parquet_with_mapping(tmp_path: Path) -> None:  # pragma: no cover - opt
     path = tmp_path / "in.parquet"
     table = pa.table({"t": [1, 0, 1, 0], "p": [1, 1, 0, 0], "g": ["a", "b", "a", "b"]})
     pq.write_table(table, path)
-    data = load_audit_input("fairness", path, mapping=ColumnMapping("t", "p", "g"))
+    mapping = ColumnMapping(y_true="t", y_pred="p", group="g")
+    data = load_audit_input("fairness", path, mapping=mapping)
     assert data.public["groups"] == ["a", "b"]
 
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from regaudit.client.audit import verify_receipt
-from regaudit.shared.circuits.fairness import FairnessCircuit
 from regaudit.shared.errors import (
     BadSignatureError,
     BundleFormatError,
@@ -27,6 +26,7 @@ from regaudit.shared.evidence.identity import SigningIdentity
 from regaudit.shared.evidence.receipts import ReceiptExpectation
 from regaudit.shared.evidence.statements import build_receipt_statement, input_manifest_digest
 from regaudit.shared.planning import make_plan
+from regaudit.shared.primitives.fairness.circuit import FairnessCircuit
 from regaudit.shared.profiles import PROFILE_N8192_D3, PROFILE_N16384_D6
 
 PUBLIC = {"threshold": 0.1, "groups": ["group_a", "group_b"]}

@@ -1,9 +1,11 @@
 """Key custody is physical (issue 8, item 5).
 
 * Structure: only the two SEAL modules import tenseal; the evaluator-safe ckks module never
-  pulls in secret-key code; the circuit registry imports every circuit statically.
+  pulls in secret-key code; every built-in primitive lives where the import-linter contracts
+  look.
 * Attack regression: a ``regaudit.secretkey`` import added to a circuit breaks the import-linter
-  contracts (it used to reach the evaluator unseen through ``importlib``).
+  contracts; a plug-in primitive (loaded through an entry point, out of the contracts' sight)
+  whose circuit imports it makes the daemon refuse to start.
 * Runtime: the evaluator daemon and its worker entry points refuse to run when a
   ``regaudit.secretkey`` module is loaded (reason ``custody_violation``).
 * No named file: the serialized secret key goes through memfd only (no /dev/shm or disk
@@ -92,25 +94,71 @@ def test_ckks_module_does_not_load_secret_key_code() -> None:
     assert result.stdout.strip() == "ok"
 
 
-def test_registry_imports_every_circuit_statically() -> None:
-    path = ROOT / "shared/src/regaudit/shared/circuits/registry.py"
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    imported = {
-        node.module
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module is not None
-    }
-    names = {
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        for alias in node.names
-    }
-    assert "importlib" not in imported and "importlib" not in names
-    handlers = [node for node in ast.walk(tree) if isinstance(node, ast.ExceptHandler)]
-    assert not handlers, "the registry must not swallow import errors"
-    for module in ("fairness", "concordance", "drift", "disagreement", "calibration", "provenance"):
-        assert f"regaudit.shared.circuits.{module}" in imported, module
+def _assert_daemon_refuses(tmp_path: Path, prelude: str) -> None:
+    """Run ``prelude``, then ``create_server`` in a fresh interpreter: it must refuse with
+    custody_violation before creating its store."""
+    code = (
+        "import json, sys\n" + prelude + "from regaudit.evaluator.server import create_server\n"
+        "from regaudit.shared.errors import RegauditError\n"
+        "from regaudit.shared.evidence.identity import SigningIdentity\n"
+        "try:\n"
+        "    server, port = create_server('127.0.0.1:0', "
+        "identity=SigningIdentity.generate('evaluator'), "
+        f"store_path={str(tmp_path / 'store')!r}, workers=1)\n"
+        "except RegauditError as exc:\n"
+        "    print(json.dumps({'reason': exc.reason, 'class': type(exc).__name__}))\n"
+        "    sys.exit(0)\n"
+        "server.stop(0)\n"
+        "sys.exit(3)\n"
+    )
+    result = _run_python(code)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out == {"reason": "custody_violation", "class": "CustodyViolationError"}
+    assert not (tmp_path / "store").exists()  # refused before anything was created
+
+
+def test_every_builtin_primitive_lives_where_the_contracts_look() -> None:
+    """The six primitives register through entry points (imported dynamically, out of the
+    import-linter's sight); each must point into ``regaudit.shared.primitives`` so that the
+    static contracts ("Shared code does not import secret-key code", "A primitive's circuit
+    reaches no other role") cover all of its modules. Third-party plug-ins are covered by the
+    run-time check (test_daemon_refuses_a_plugin_that_imports_secret_key_code)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "shared/pyproject.toml").read_text(encoding="utf-8"))
+    points = project["project"]["entry-points"]["regaudit.primitives"]
+    assert sorted(points) == [
+        "calibration", "concordance", "disagreement", "drift", "fairness", "provenance",
+    ]  # fmt: skip
+    for name, target in points.items():
+        assert target == f"regaudit.shared.primitives.{name}:PRIMITIVE", name
+        package = ROOT / "shared/src/regaudit/shared/primitives" / name
+        for role in ("__init__", "layout", "inputs", "circuit", "report", "reference"):
+            assert (package / f"{role}.py").is_file(), f"{name}.{role}"
+
+
+def test_daemon_refuses_a_plugin_that_imports_secret_key_code(tmp_path: Path) -> None:
+    """A primitive plug-in whose circuit imports secret-key code is loaded before the daemon's
+    custody check, so the daemon refuses to start (custody_violation) instead of running it."""
+    site = tmp_path / "site"
+    info = site / "tainted-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tainted\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[regaudit.primitives]\ntainted = tainted:PRIMITIVE\n")
+    (site / "tainted.py").write_text(
+        "import regaudit.secretkey  # the attack\n"
+        "from regaudit.shared.primitives import Primitive\n"
+        "from regaudit.shared.primitives.fairness.circuit import FairnessCircuit\n"
+        "class TaintedCircuit(FairnessCircuit):\n"
+        "    circuit_id = 'tainted'\n"
+        "PRIMITIVE = Primitive(name='tainted', summary='', package=__name__,\n"
+        "                      circuits=(TaintedCircuit(),))\n"
+    )
+    _assert_daemon_refuses(
+        tmp_path,
+        f"sys.path.insert(0, {str(site)!r})\nassert 'regaudit.secretkey' not in sys.modules\n",
+    )
 
 
 # --- attack regression: a secret-key import added to a circuit -----------------------------
@@ -142,7 +190,7 @@ def _lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.skipif(not LINT_IMPORTS.exists(), reason="import-linter is not installed")
 def test_secret_key_import_in_a_circuit_breaks_the_contracts(tmp_path: Path) -> None:
     tree = _copy_tree(tmp_path)
-    circuit = tree / "shared/src/regaudit/shared/circuits/drift.py"
+    circuit = tree / "shared/src/regaudit/shared/primitives/drift/circuit.py"
     source = circuit.read_text(encoding="utf-8")
     marker = "from __future__ import annotations\n"
     assert marker in source
@@ -153,9 +201,9 @@ def test_secret_key_import_in_a_circuit_breaks_the_contracts(tmp_path: Path) -> 
     result = _lint_imports(tree)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    assert "The evaluator never reaches secret-key code BROKEN" in output, output
     assert "Shared code does not import secret-key code BROKEN" in output, output
-    assert "regaudit.shared.circuits.drift -> regaudit.secretkey" in output, output
+    assert "A primitive's circuit reaches no other role BROKEN" in output, output
+    assert "regaudit.shared.primitives.drift.circuit -> regaudit.secretkey" in output, output
 
 
 # --- runtime check ------------------------------------------------------------------------
@@ -178,34 +226,14 @@ def test_custody_check_in_a_clean_and_a_tainted_process() -> None:
 
 
 def test_daemon_refuses_to_start_with_secret_key_code_loaded(tmp_path: Path) -> None:
-    code = (
-        "import json, sys\n"
-        "import regaudit.secretkey.ckks\n"
-        "from regaudit.evaluator.server import create_server\n"
-        "from regaudit.shared.errors import RegauditError\n"
-        "from regaudit.shared.evidence.identity import SigningIdentity\n"
-        "try:\n"
-        "    server, port = create_server('127.0.0.1:0', "
-        "identity=SigningIdentity.generate('evaluator'), "
-        f"store_path={str(tmp_path / 'store')!r}, workers=1)\n"
-        "except RegauditError as exc:\n"
-        "    print(json.dumps({'reason': exc.reason, 'class': type(exc).__name__}))\n"
-        "    sys.exit(0)\n"
-        "server.stop(0)\n"
-        "sys.exit(3)\n"
-    )
-    result = _run_python(code)
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out == {"reason": "custody_violation", "class": "CustodyViolationError"}
-    assert not (tmp_path / "store").exists()  # refused before anything was created
+    _assert_daemon_refuses(tmp_path, "import regaudit.secretkey.ckks\n")
 
 
 def test_worker_entry_points_refuse_with_secret_key_code_loaded() -> None:
     code = (
         "import json\n"
         "import regaudit.secretkey\n"
-        "from regaudit.evaluator import workers\n"
+        "from regaudit.evaluator import worker_keys, workers\n"
         "from regaudit.shared.errors import CustodyViolationError\n"
         "out = {}\n"
         "for name in ('warm_up', 'software_identity'):\n"
@@ -220,7 +248,7 @@ def test_worker_entry_points_refuse_with_secret_key_code_loaded() -> None:
         "    except workers.WorkerFailure as exc:\n"
         "        out[name] = exc.reason\n"
         "try:\n"
-        "    workers.install_keys(None)\n"
+        "    worker_keys.install_keys(None)\n"
         "except CustodyViolationError as exc:\n"
         "    out['install_keys'] = exc.reason\n"
         "print(json.dumps(out))\n"
@@ -397,8 +425,9 @@ def test_killed_key_process_leaves_no_secret_key_file(tmp_path: Path) -> None:
 def test_encryption_pool_close_sweeps_worker_scratch() -> None:
     from regaudit.client.encryption import EncryptionPool, InputManifest
     from regaudit.secretkey.ckks import ClientKeys
-    from regaudit.shared.circuits.fairness import FairnessCircuit, parse_fairness_input
     from regaudit.shared.planning import make_plan
+    from regaudit.shared.primitives.fairness.circuit import FairnessCircuit
+    from regaudit.shared.primitives.fairness.inputs import parse as parse_fairness_input
     from regaudit.shared.profiles import get_profile
 
     profile = get_profile(PROFILE_NAME)

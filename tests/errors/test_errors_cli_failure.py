@@ -87,9 +87,9 @@ def failures(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], list[errors.Reg
 
 
 def test_the_client_fails_through_the_shared_path(failures: Any) -> None:
-    from regaudit.client import cli
+    from regaudit.client import audit_command, cli
 
-    seen = failures(cli)
+    seen = failures(audit_command)  # the ``audit`` subcommands live in audit_command
     result = runner.invoke(cli.app, ["audit", "no-such-primitive", "--schema"])
     assert result.exit_code == errors.EXIT_USAGE
     assert len(seen) == 1

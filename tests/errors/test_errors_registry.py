@@ -56,6 +56,7 @@ EXPECTED: dict[str, tuple[str, int, str]] = {
     "DepthExceededError": ("depth_exceeded", 2, "FAILED_PRECONDITION"),
     "CircuitError": ("invalid_circuit", 2, "INVALID_ARGUMENT"),
     "UnsupportedCircuitIdError": ("unsupported_circuit", 2, "INVALID_ARGUMENT"),
+    "PrimitiveRegistryError": ("primitive_registry", 2, "INTERNAL"),
     "IdentityError": ("invalid_identity", 2, "INTERNAL"),
     "CustodyViolationError": ("custody_violation", 2, "INTERNAL"),
     "InternalError": ("internal_error", 2, "INTERNAL"),
@@ -142,7 +143,7 @@ def test_registry_is_complete_and_names_the_declaring_class() -> None:
     for reason in ("worker_output_invalid", "evaluation_keys_not_cached", "dask_unavailable"):
         assert reason in REASONS
     assert REASONS["dask_scheduler_insecure"].__name__ == "DaskInsecureError"
-    assert REASONS["upload_incomplete"].__module__ == "regaudit.evaluator.jobs"
+    assert REASONS["upload_incomplete"].__module__ == "regaudit.evaluator.failures"
 
 
 def test_variants_inherit_the_reason_of_the_class_that_owns_it() -> None:
@@ -168,7 +169,7 @@ def test_the_two_verification_variants_are_verification_errors_with_exit_code_1(
 
 
 def test_job_failure_reasons_that_are_no_class_do_not_collide() -> None:
-    from regaudit.evaluator.jobs import REASON_WORKER_CRASHED
+    from regaudit.evaluator.failures import REASON_WORKER_CRASHED
 
     assert REASON_WORKER_CRASHED not in REASONS
     assert "evaluation_failed" not in REASONS

@@ -17,7 +17,7 @@ from regaudit.shared.errors import (
     WrongParameterSetError,
 )
 from regaudit.shared.evidence.identity import PublicKeyRecord, SigningIdentity
-from regaudit.shared.evidence.truststore import DEFAULT_CIRCUITS, TrustStore
+from regaudit.shared.evidence.truststore import TrustStore, default_circuits
 from regaudit.shared.profiles import PROFILE_N8192_D3, PROFILE_N16384_D6
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
@@ -109,7 +109,9 @@ def test_profiles_and_circuits() -> None:
     from regaudit.shared.circuits.registry import CIRCUITS
 
     assert sorted(CIRCUITS) == sorted(
-        (circuit_id, version) for circuit_id, versions in DEFAULT_CIRCUITS for version in versions
+        (circuit_id, version)
+        for circuit_id, versions in default_circuits().items()
+        for version in versions
     )
     for circuit_id, version in CIRCUITS:
         store.require_circuit(circuit_id, version)

@@ -88,17 +88,18 @@ def test_chunked_inputs_encrypt_and_commit_without_whole_columns() -> None:
     pair layout commits to exactly the whole columns' values (openings verify)."""
     import numpy as np
 
-    from regaudit.client.audit import _commit_columns
     from regaudit.client.encryption import _checked_chunks
-    from regaudit.shared.circuits.concordance import ConcordanceCircuit, parse_concordance_input
+    from regaudit.client.evidence import commit_columns
     from regaudit.shared.evidence.commitments import verify_opening
     from regaudit.shared.local import data_chunks
     from regaudit.shared.planning import make_plan
+    from regaudit.shared.primitives.concordance.circuit import ConcordanceCircuit
+    from regaudit.shared.primitives.concordance.inputs import parse
     from regaudit.shared.profiles import PROFILE_N8192_D3
 
     rng = np.random.default_rng(2)
     n = 120  # 7,140 pairs: two chunks of 4,096 slots on the small profile
-    data = parse_concordance_input(
+    data = parse(
         {
             "risk": rng.normal(size=n).tolist(),
             "time": rng.integers(1, 50, n).astype(float).tolist(),
@@ -115,6 +116,6 @@ def test_chunked_inputs_encrypt_and_commit_without_whole_columns() -> None:
     for name in small.columns:
         joined = np.concatenate([c[name] for c in chunks])[: data.rows]
         assert np.array_equal(joined, whole[name])
-    openings = _commit_columns(data, small, None)
+    openings = commit_columns(data, small, None)
     for name, (digest, salt) in openings.items():
         verify_opening(digest, name=name, values=whole[name], salt_hex=salt)

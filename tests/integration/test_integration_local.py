@@ -5,22 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 
+import integration_harness as harness
 import numpy as np
 import pytest
-from integration_harness import (
-    MODELS,
-    calibration_batch,
-    disagreement_inputs,
-    drift_histograms,
-    numpy_buckets,
-    numpy_calibration,
-    numpy_disagreement,
-    numpy_drift,
-    provenance_inputs,
-    sksurv_c_index,
-    survival_data,
-    top_k,
-)
 
 from regaudit.shared import local
 from regaudit.shared.errors import InputError
@@ -54,16 +41,16 @@ def test_fairness_seed_shape_and_report_object() -> None:
 
 
 def test_concordance_against_sksurv() -> None:
-    data = survival_data(90)
+    data = harness.survival_data(90)
     report = local.audit_concordance(data["risk"], data["time"], data["event"])
-    assert abs(report.c_index - sksurv_c_index(data)) <= 0.002
+    assert abs(report.c_index - harness.sksurv_c_index(data)) <= 0.002
     plain = local.audit_concordance(data["risk"], data["time"], data["event"], backend="plaintext")
-    assert plain.c_index == pytest.approx(sksurv_c_index(data), abs=1e-12)
+    assert plain.c_index == pytest.approx(harness.sksurv_c_index(data), abs=1e-12)
 
 
 def test_drift_against_numpy() -> None:
-    p, q, width = drift_histograms()
-    distance, w1 = numpy_drift(p, q, width)
+    p, q, width = harness.drift_histograms()
+    distance, w1 = harness.numpy_drift(p, q, width)
     report = local.audit_drift(p, q, drift_threshold=distance * 2, bin_width=width)
     assert abs(report.distance - distance) <= 1e-6
     assert abs(report.w1_distance - w1) <= 0.01 * w1
@@ -71,9 +58,9 @@ def test_drift_against_numpy() -> None:
 
 
 def test_disagreement_against_numpy() -> None:
-    x = disagreement_inputs(200)
-    mpsd, _ = numpy_disagreement(MODELS, x)
-    report = local.audit_disagreement(MODELS, x, threshold=mpsd / 2)
+    x = harness.disagreement_inputs(200)
+    mpsd, _ = harness.numpy_disagreement(harness.MODELS, x)
+    report = local.audit_disagreement(harness.MODELS, x, threshold=mpsd / 2)
     assert abs(report.mean_pairwise_squared_difference - mpsd) <= 1e-6 * mpsd
     assert report.threshold_breached is True
     assert report.plan is not None and report.plan["profile"] == "ckks-n16384-d6-v1"
@@ -89,22 +76,22 @@ def test_calibration_point_against_numpy() -> None:
 
 
 def test_calibration_batch_against_numpy() -> None:
-    scores, labels, quantile = calibration_batch(40)
-    coverage, set_size = numpy_calibration(scores, labels, quantile)
+    scores, labels, quantile = harness.calibration_batch(40)
+    coverage, set_size = harness.numpy_calibration(scores, labels, quantile)
     batch = local.audit_calibration(scores, quantile, labels=labels.tolist())
     assert abs(batch.coverage - coverage) <= min(batch.coverage_error_bound, 1e-3)
     assert abs(batch.mean_set_size - set_size) <= batch.mean_set_size_error_bound
 
 
 def test_provenance_against_numpy() -> None:
-    attributions, row_ids = provenance_inputs(200)
+    attributions, row_ids = harness.provenance_inputs(200)
     report = local.audit_provenance(attributions, row_ids, n_buckets=8, k=2)
-    totals = numpy_buckets(attributions, row_ids, 8)
+    totals = harness.numpy_buckets(attributions, row_ids, 8)
     assert (
         np.max(np.abs(np.asarray(report.bucket_totals) - totals))
         <= 1e-6 * np.abs(attributions).sum()
     )
-    assert report.top_k_ids == top_k(totals, 2)
+    assert report.top_k_ids == harness.top_k(totals, 2)
 
 
 def test_bad_backend_and_input_are_input_errors() -> None:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from regaudit.regulator import report
+from regaudit.regulator.report import html as report_html
+from regaudit.regulator.report import model, values
 
 
 def _fake(result: dict[str, Any]) -> Any:
@@ -34,7 +35,7 @@ def _fake(result: dict[str, Any]) -> Any:
     ],
 )
 def test_decisions(value: Any, name: str, expected: str) -> None:
-    assert report._decision(value, name).startswith(expected)
+    assert values.decision_text(value, name).startswith(expected)
 
 
 def test_drift_shape_splits_into_bounds_records_and_decision() -> None:
@@ -48,15 +49,15 @@ def test_drift_shape_splits_into_bounds_records_and_decision() -> None:
             {"distance": 0.01, "w1_distance": 0.1, "drift_detected": False},
         ],
     }
-    metrics, decisions, maps, groups = report._split_result(result)
+    metrics, decisions, maps, groups = model.split_result(result)
     assert decisions == [("drift_detected", "indeterminate")]
     assert [name for name, _ in maps] == ["features"] and not groups
-    bounded = report._with_bounds(metrics)
+    bounded = model.with_bounds(metrics)
     assert ("w1_distance", 0.5, 0.01) in bounded
     assert all(name != "w1_error_bound" for name, _, _ in bounded)
-    html = report._metrics_table(metrics)
+    html = report_html.metrics_table(metrics)
     assert "0.5 ± 0.01" in html
-    assert report._record_columns(maps[0][1]) == ["distance", "w1_distance", "drift_detected"]
+    assert model.record_columns(maps[0][1]) == ["distance", "w1_distance", "drift_detected"]
 
 
 def test_every_primitive_report_renders(tmp_path: Path) -> None:
@@ -78,6 +79,6 @@ def test_every_primitive_report_renders(tmp_path: Path) -> None:
         ),
     ]
     for item in results:
-        metrics, decisions, maps, groups = report._split_result(item.to_dict())
+        metrics, decisions, maps, groups = model.split_result(item.to_dict())
         shown = {n for n, _ in metrics} | {n for n, _ in decisions} | {n for n, _ in maps}
         assert shown | set(groups) >= set(item.to_dict()) - {"groups", "undefined"}

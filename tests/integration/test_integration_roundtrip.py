@@ -259,7 +259,7 @@ def test_bad_table_options_are_usage_errors(
 FORGING_CLIENT = """
 import sys
 import numpy as np
-from regaudit.shared.circuits import drift
+from regaudit.shared.primitives.drift import inputs as drift
 
 honest = drift.encode_drift_columns
 

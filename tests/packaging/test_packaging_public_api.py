@@ -20,7 +20,7 @@ PACKAGES = (
 
 #: The top-level packages' ``__all__`` (None: the package declares none).
 PINNED: dict[str, list[str] | None] = {
-    "regaudit.shared": None,
+    "regaudit.shared": ["__version__"],
     "regaudit.secretkey": [
         "MAX_SECRET_KEY_BYTES",
         "ClientKeys",

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from regaudit.shared.circuits import calibration, disagreement, drift, provenance
 from regaudit.shared.errors import InputError
+from regaudit.shared.planning import evaluate_plaintext
+from regaudit.shared.primitives import get_primitive
 from regaudit.shared.schemas import list_schemas, validate
 
 DRIFT = {
@@ -31,12 +32,12 @@ PROVENANCE = {
     "k": 2,
 }
 
-CASES: list[tuple[str, dict[str, Any], Any, Any]] = [
-    ("drift", DRIFT, drift.parse_drift_input, drift),
-    ("disagreement", DISAGREEMENT, disagreement.parse_disagreement_input, disagreement),
-    ("calibration", POINT, calibration.parse_calibration_input, calibration),
-    ("calibration", BATCH, calibration.parse_calibration_input, calibration),
-    ("provenance", PROVENANCE, provenance.parse_provenance_input, provenance),
+CASES: list[tuple[str, dict[str, Any]]] = [
+    ("drift", DRIFT),
+    ("disagreement", DISAGREEMENT),
+    ("calibration", POINT),
+    ("calibration", BATCH),
+    ("provenance", PROVENANCE),
 ]
 
 
@@ -46,18 +47,13 @@ def test_schemas_are_listed() -> None:
         assert {f"{primitive}.input", f"{primitive}.output"} <= names
 
 
-@pytest.mark.parametrize(("name", "payload", "parse", "module"), CASES)
-def test_inputs_and_reports_validate(name: str, payload: dict, parse, module) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(("name", "payload"), CASES)
+def test_inputs_and_reports_validate(name: str, payload: dict[str, Any]) -> None:
     validate(f"{name}.input", payload)
-    data = parse(payload)
-    _, outputs = module.evaluate_plaintext(data)
-    circuit = {
-        "drift": drift.DriftCircuit,
-        "disagreement": disagreement.DisagreementCircuit,
-        "calibration": calibration.CalibrationCircuit,
-        "provenance": provenance.ProvenanceCircuit,
-    }[name]()
-    report = circuit.decode(outputs, data.public, data.rows)
+    primitive = get_primitive(name)
+    data = primitive.inputs().parse(payload)
+    _, outputs = evaluate_plaintext(primitive.circuit, data)
+    report = primitive.report().decode(outputs, data.public, data.rows)
     # the report is plain JSON (no numpy scalars) and matches the output schema
     validate(f"{name}.output", json.loads(json.dumps(report)))
     assert json.loads(json.dumps(report)) == report

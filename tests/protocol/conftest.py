@@ -22,10 +22,11 @@ from support.jobs import fairness_payload as random_fairness_payload
 from regaudit.evaluator.server import EvaluatorServer, create_server
 from regaudit.secretkey.ckks import ClientKeys
 from regaudit.shared.circuits.base import CANARY_COLUMN, Plan, canary_vector, iter_chunks
-from regaudit.shared.circuits.fairness import FairnessData, parse_fairness_input
 from regaudit.shared.circuits.registry import get_circuit
 from regaudit.shared.evidence.identity import SigningIdentity
 from regaudit.shared.planning import make_plan
+from regaudit.shared.primitives.fairness.inputs import FairnessData
+from regaudit.shared.primitives.fairness.inputs import parse as parse_fairness_input
 from regaudit.shared.profiles import PROFILE_N8192_D3
 from regaudit.shared.protocol import SERVICE_NAME, JobHeader
 

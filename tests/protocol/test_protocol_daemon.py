@@ -28,11 +28,12 @@ from support.daemon import start_evaluator, stop_evaluator
 from regaudit.client.transport import EvaluatorConnection
 from regaudit.evaluator.jobs import scoped_idempotency_key
 from regaudit.evaluator.server import EvaluatorStartError, create_server, wait_for_ready_file
-from regaudit.shared.circuits.fairness import decode_counts, plaintext_counts
 from regaudit.shared.errors import ProtocolError
 from regaudit.shared.evidence.dsse import verify_envelope
 from regaudit.shared.evidence.identity import load_public_key_file
 from regaudit.shared.evidence.statements import parse_receipt
+from regaudit.shared.primitives.fairness.reference import plaintext_counts
+from regaudit.shared.primitives.fairness.report import decode_counts
 from regaudit.shared.protocol import SERVICE_NAME, JobFailedError, JobState, TlsOptions
 
 PYTHON = sys.executable
@@ -627,7 +628,7 @@ def test_a_failed_job_leaves_no_partials_behind(
     import concurrent.futures
     import time
 
-    from regaudit.evaluator.jobs import BATCH_CHUNKS
+    from regaudit.evaluator.active_jobs import BATCH_CHUNKS
     from regaudit.shared.errors import InputError
 
     server, port = create_server(

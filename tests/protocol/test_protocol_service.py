@@ -15,15 +15,14 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from regaudit.client.transport import EvaluatorConnection
 from regaudit.evaluator.server import EvaluatorServer
 from regaudit.shared.circuits.base import CANARY_DEPTH, CANARY_TOLERANCE, canary_expected
-from regaudit.shared.circuits.fairness import (
-    decode_counts,
-    evaluate_plaintext,
-    output_scale,
-    plaintext_counts,
-)
 from regaudit.shared.evidence.dsse import verify_envelope
 from regaudit.shared.evidence.identity import SigningIdentity
 from regaudit.shared.evidence.statements import input_manifest_digest, parse_receipt
+from regaudit.shared.planning import evaluate_plaintext
+from regaudit.shared.primitives.fairness.circuit import FairnessCircuit
+from regaudit.shared.primitives.fairness.layout import output_scale
+from regaudit.shared.primitives.fairness.reference import plaintext_counts
+from regaudit.shared.primitives.fairness.report import decode_counts
 from regaudit.shared.profiles import PROFILE_N8192_D3
 from regaudit.shared.protocol import (
     PROTOCOL_VERSION,
@@ -115,7 +114,7 @@ def test_full_fairness_job_matches_plaintext_backend(
     # 1. decrypted outputs equal the plaintext backend run of the same circuit (up to CKKS
     #    noise, relative to the circuit's output scale), and decode to the exact counts
     decryptor = case.keys.decryptor()
-    _plan, expected = evaluate_plaintext(case.data, profile=PROFILE_N8192_D3)
+    _plan, expected = evaluate_plaintext(FairnessCircuit(), case.data, profile=PROFILE_N8192_D3)
     scale = output_scale(case.data.rows)
     decrypted = [decryptor.decrypt(c, level=case.plan.output_level) for c in result.outputs]
     for values, plain in zip(decrypted, expected, strict=True):

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from regaudit.client.transport import EvaluatorConnection
-from regaudit.evaluator.jobs import BATCH_CHUNKS, scoped_idempotency_key
+from regaudit.evaluator.active_jobs import BATCH_CHUNKS
+from regaudit.evaluator.jobs import scoped_idempotency_key
 from regaudit.evaluator.server import EvaluatorServer
-from regaudit.shared.circuits.fairness import decode_counts, plaintext_counts
+from regaudit.shared.primitives.fairness.reference import plaintext_counts
+from regaudit.shared.primitives.fairness.report import decode_counts
 from regaudit.shared.protocol import JobState
 
 # throughput and wall-clock bounds: run by scripts/test.sh on their own (-m perf)

@@ -29,7 +29,6 @@ from regaudit.shared.circuits.base import (
     canary_vector,
     iter_chunks,
 )
-from regaudit.shared.circuits.fairness import FairnessCircuit, FairnessData, parse_fairness_input
 from regaudit.shared.ckks import CkksBackend, load_evaluation_keys
 from regaudit.shared.evidence import commitments, sealing, statements
 from regaudit.shared.evidence.canonical import canonical_json, sha256_digest, utc_now
@@ -37,6 +36,9 @@ from regaudit.shared.evidence.dsse import PAYLOAD_TYPE_INTOTO, sign_envelope
 from regaudit.shared.evidence.identity import SigningIdentity
 from regaudit.shared.evidence.truststore import TrustStore
 from regaudit.shared.planning import make_plan
+from regaudit.shared.primitives.fairness.circuit import FairnessCircuit
+from regaudit.shared.primitives.fairness.inputs import FairnessData
+from regaudit.shared.primitives.fairness.inputs import parse as parse_fairness_input
 from regaudit.shared.profiles import PROFILE_N8192_D3, ParameterProfile
 from regaudit.shared.protocol import CANARY_OUTPUT_NAME, output_name
 

@@ -18,11 +18,11 @@ from typer.testing import CliRunner
 from regaudit.regulator.cli import app
 from regaudit.secretkey.sealing import RegulatorKeys
 from regaudit.shared.bundle import AuditBundle
-from regaudit.shared.circuits.fairness import fairness_reference
 from regaudit.shared.evidence.dsse import verify_envelope
 from regaudit.shared.evidence.identity import load_public_key_file
 from regaudit.shared.evidence.sealing import load_card
 from regaudit.shared.evidence.truststore import TrustStore
+from regaudit.shared.primitives.fairness.reference import reference as fairness_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 

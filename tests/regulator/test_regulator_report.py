@@ -12,8 +12,8 @@ import pytest
 
 from regaudit.regulator.report import failure_json, render_html, render_text, result_json
 from regaudit.regulator.verify import VerifiedAudit, verify_bundle
-from regaudit.shared.circuits.fairness import fairness_reference
 from regaudit.shared.errors import DigestMismatchError, InputError
+from regaudit.shared.primitives.fairness.reference import reference as fairness_reference
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from regaudit.regulator.verify import CHECK_NAMES, bundle_digest, verify_bundle
 from regaudit.secretkey.ckks import ClientKeys
 from regaudit.secretkey.sealing import RegulatorKeys
 from regaudit.shared.bundle import AuditBundle
-from regaudit.shared.circuits.fairness import fairness_reference, parse_fairness_input
 from regaudit.shared.errors import (
     BadSignatureError,
     BundleFormatError,
@@ -38,6 +37,8 @@ from regaudit.shared.evidence.canonical import canonical_json, utc_now
 from regaudit.shared.evidence.dsse import PAYLOAD_TYPE_INTOTO, sign_envelope
 from regaudit.shared.evidence.identity import SigningIdentity
 from regaudit.shared.evidence.truststore import TrustStore
+from regaudit.shared.primitives.fairness.inputs import parse as parse_fairness_input
+from regaudit.shared.primitives.fairness.reference import reference as fairness_reference
 from regaudit.shared.profiles import PROFILE_N8192_D3, PROFILE_N16384_D6
 
 

@@ -21,31 +21,31 @@ distributed = pytest.importorskip("distributed")
 from support.jobs import FairnessJob  # noqa: E402
 
 from regaudit.client.transport import EvaluatorConnection  # noqa: E402
-from regaudit.evaluator.executors import (  # noqa: E402
-    REASON_DASK_INSECURE,
+from regaudit.evaluator.active_jobs import BATCH_CHUNKS  # noqa: E402
+from regaudit.evaluator.dask_executor import (  # noqa: E402
     REASON_DASK_UNAVAILABLE,
     DaskExecutor,
-    DaskInsecureError,
     DaskUnavailableError,
     DaskWorkerMismatchError,
+)
+from regaudit.evaluator.dask_security import (  # noqa: E402
+    REASON_DASK_INSECURE,
+    DaskInsecureError,
     check_scheduler_address,
 )
-from regaudit.evaluator.jobs import BATCH_CHUNKS  # noqa: E402
 from regaudit.evaluator.server import EvaluatorServer, create_server  # noqa: E402
-from regaudit.evaluator.workers import (  # noqa: E402
-    KeyFiles,
+from regaudit.evaluator.tasks import KeyFiles  # noqa: E402
+from regaudit.evaluator.worker_keys import (  # noqa: E402
     drop_keys,
     has_keys,
     key_ship_counts,
 )
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb  # noqa: E402
-from regaudit.shared.circuits.fairness import (  # noqa: E402
-    decode_counts,
-    plaintext_counts,
-)
 from regaudit.shared.evidence.dsse import verify_envelope  # noqa: E402
 from regaudit.shared.evidence.identity import SigningIdentity  # noqa: E402
 from regaudit.shared.evidence.statements import parse_receipt  # noqa: E402
+from regaudit.shared.primitives.fairness.reference import plaintext_counts  # noqa: E402
+from regaudit.shared.primitives.fairness.report import decode_counts  # noqa: E402
 from regaudit.shared.profiles import PROFILE_N8192_D3  # noqa: E402
 from regaudit.shared.protocol import JobFailedError, JobHeader, JobState  # noqa: E402
 

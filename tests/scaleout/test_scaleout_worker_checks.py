@@ -22,16 +22,14 @@ from support.jobs import FairnessJob
 
 from regaudit.client.transport import EvaluatorConnection
 from regaudit.evaluator.checks import REASON_WORKER_OUTPUT_INVALID
-from regaudit.evaluator.executors import LocalExecutor
+from regaudit.evaluator.local_executor import LocalExecutor
 from regaudit.evaluator.server import EvaluatorServer, create_server
-from regaudit.evaluator.workers import BatchResult, BatchTask, FinalizeResult, FinalizeTask
-from regaudit.shared.circuits.fairness import (
-    decode_counts,
-    plaintext_counts,
-)
+from regaudit.evaluator.tasks import BatchResult, BatchTask, FinalizeResult, FinalizeTask
 from regaudit.shared.evidence.dsse import verify_envelope
 from regaudit.shared.evidence.identity import SigningIdentity
 from regaudit.shared.evidence.statements import parse_receipt
+from regaudit.shared.primitives.fairness.reference import plaintext_counts
+from regaudit.shared.primitives.fairness.report import decode_counts
 from regaudit.shared.profiles import PROFILE_N8192_D3
 from regaudit.shared.protocol import JobState
 
@@ -272,7 +270,7 @@ def test_keys_shared_with_a_running_job_stay_until_it_ends(
     # when the last job using them ends, the keys go
     with server.manager.changed:
         server.store.update_job(record.id, state=JobState.FAILED)
-        server.manager._release_job(record.id)
+        server.manager.retention.release(record.id)
     assert server.store.get_keys(job.digest) is None
 
 

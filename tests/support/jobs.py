@@ -11,10 +11,10 @@ import numpy as np
 from regaudit.client.transport import EvaluatorConnection
 from regaudit.secretkey.ckks import ClientKeys
 from regaudit.shared.circuits.base import CANARY_COLUMN, canary_vector, iter_chunks
-from regaudit.shared.circuits.fairness import parse_fairness_input
 from regaudit.shared.circuits.registry import get_circuit
 from regaudit.shared.evidence.identity import SigningIdentity
 from regaudit.shared.planning import make_plan
+from regaudit.shared.primitives.fairness.inputs import parse as parse_fairness_input
 from regaudit.shared.profiles import PROFILE_N8192_D3
 from regaudit.shared.protocol import JobFailedError, JobHeader, JobState
 

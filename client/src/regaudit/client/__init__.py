@@ -11,27 +11,24 @@ Imports are lazy so that spawned encryption workers (which import
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from regaudit.client.audit import (
-        AuditOutcome,
-        EvaluatorUnavailableError,
-        ProgressSink,
-        run_audit,
-    )
+    from regaudit.client.audit import AuditOutcome, EvaluatorUnavailableError, run_audit
     from regaudit.client.inputs import load_audit_input
+    from regaudit.client.progress import ProgressSink
 
 _EXPORTS = {
     "AuditOutcome": "regaudit.client.audit",
     "EvaluatorUnavailableError": "regaudit.client.audit",
-    "ProgressSink": "regaudit.client.audit",
+    "ProgressSink": "regaudit.client.progress",
     "run_audit": "regaudit.client.audit",
     "load_audit_input": "regaudit.client.inputs",
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
+    """The public names, imported on first use."""
     module_name = _EXPORTS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'regaudit.client' has no attribute {name!r}")

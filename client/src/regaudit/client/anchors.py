@@ -24,6 +24,7 @@ from regaudit.shared.evidence.identity import PublicKeyRecord
 
 if TYPE_CHECKING:
     from regaudit.shared.evidence.sealing import RegulatorCard
+    from regaudit.shared.protocol import Capabilities
 
 
 def parse_regulator_card(card: Mapping[str, Any] | RegulatorCard) -> RegulatorCard:
@@ -88,7 +89,7 @@ def check_evaluator_key(
         )
 
 
-def _evaluator_record(caps: Any) -> PublicKeyRecord:
+def _evaluator_record(caps: Capabilities) -> PublicKeyRecord:
     try:
         record = PublicKeyRecord.from_dict(caps.evaluator_public_key, error=ProtocolError)
     except RegauditError as exc:
@@ -103,7 +104,7 @@ def _evaluator_record(caps: Any) -> PublicKeyRecord:
     return record
 
 
-def check_capabilities(caps: Any, plan: Plan) -> PublicKeyRecord:
+def check_capabilities(caps: Capabilities, plan: Plan) -> PublicKeyRecord:
     """Check the evaluator supports ``plan``; return its receipt-signing key record.
 
     Steps: 1. the circuit id and version are offered; 2. the profile is offered with the same

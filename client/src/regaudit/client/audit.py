@@ -3,10 +3,10 @@ write the bundle.
 
 :func:`run_audit` is the whole client side of one audit: a pipeline of named steps (see its
 numbered steps) sharing one :class:`AuditRun`. The checks before the evaluator and after it are
-here; the steps that talk to the evaluator are in :mod:`regaudit.client.exchange`, the sealing,
-signing and bundle steps in :mod:`regaudit.client.evidence`, the trust-anchor and capability
-checks in :mod:`regaudit.client.anchors`, the mapping of evaluator failures in
-:mod:`regaudit.client.remote`.
+here; the steps that talk to the evaluator are in :mod:`regaudit.client.exchange`, the
+commitment, sealing, signing and bundle steps in :mod:`regaudit.client.evidence`, the
+trust-anchor and capability checks in :mod:`regaudit.client.anchors`, the mapping of evaluator
+failures in :mod:`regaudit.client.remote`, the progress sinks in :mod:`regaudit.client.progress`.
 Key custody: the fresh CKKS secret key lives in this process and in the spawned encryption workers
 only; it leaves them exactly once, sealed with HPKE to the regulator's card. It is never sent to
 the evaluator (the wire protocol has no field for it) and never written to disk unsealed.
@@ -14,14 +14,13 @@ the evaluator (the wire protocol has no field for it) and never written to disk 
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from regaudit.client import evidence, exchange
 from regaudit.client.anchors import (
@@ -33,64 +32,30 @@ from regaudit.client.anchors import (
     parse_regulator_card,
 )
 from regaudit.client.encryption import EncryptionPool, InputManifest
-from regaudit.client.inputs import AuditData, get_loader
+from regaudit.client.inputs import AuditData
+from regaudit.client.progress import NoProgress, ProgressSink
 from regaudit.client.remote import EvaluatorUnavailableError
+from regaudit.shared.algebra import FloatArray
 from regaudit.shared.circuits.base import Circuit, Plan, PublicInputs
 from regaudit.shared.errors import InputError, ProtocolError
-from regaudit.shared.evidence.canonical import canonical_json, utc_now
+from regaudit.shared.evidence.canonical import utc_now
 from regaudit.shared.evidence.identity import PublicKeyRecord, SigningIdentity
 from regaudit.shared.evidence.receipts import ReceiptExpectation
-from regaudit.shared.files import write_file_atomic
-from regaudit.shared.local import data_chunks
-from regaudit.shared.planning import make_plan
+from regaudit.shared.planning import data_chunks, make_plan
+from regaudit.shared.primitives import get_primitive
 from regaudit.shared.profiles import ParameterProfile, get_profile
 
 if TYPE_CHECKING:
     from regaudit.secretkey.ckks import ClientKeys
     from regaudit.shared.ckks import EvaluationKeys
     from regaudit.shared.evidence.sealing import RegulatorCard
-    from regaudit.shared.protocol import JobAccepted, JobHeader, JobResult
+    from regaudit.shared.evidence.statements import ReceiptStatement
+    from regaudit.shared.protocol import JobAccepted, JobHeader, JobResult, TlsOptions
 
 #: Default deadline for the whole audit (seconds).
 DEFAULT_TIMEOUT_S = 3600.0
 #: Bytes of the random canary seed sent in the job header.
 CANARY_SEED_BYTES = 32
-#: File (inside ``<identity dir>/audits/<audit id>/``) holding the commitment openings.
-OPENINGS_FILE = "openings.json"
-OPENINGS_FORMAT = "regaudit.openings.v1"
-#: Openings are private to the client.
-PRIVATE_FILE_MODE = 0o600
-PRIVATE_DIR_MODE = 0o700
-
-
-class ProgressSink(Protocol):
-    """Receives progress of the long stages: ``encrypt``, ``upload`` and ``evaluate``."""
-
-    def stage(self, name: str, *, total: float | None = None) -> None:
-        """A stage starts (or its total becomes known)."""
-        ...
-
-    def advance(self, name: str, amount: float = 1.0) -> None: ...
-
-    def update(self, name: str, *, completed: float, total: float | None = None) -> None: ...
-
-    def note(self, text: str) -> None:
-        """A one-line message for the user."""
-        ...
-
-
-class _NoProgress:
-    def stage(self, name: str, *, total: float | None = None) -> None:
-        pass
-
-    def advance(self, name: str, amount: float = 1.0) -> None:
-        pass
-
-    def update(self, name: str, *, completed: float, total: float | None = None) -> None:
-        pass
-
-    def note(self, text: str) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -135,7 +100,7 @@ class AuditRun:
     # 1-2. input and plan (``columns`` is None for inputs with their own chunking)
     circuit: Circuit = field(init=False)
     public: PublicInputs = field(init=False)
-    columns: Mapping[str, Any] | None = field(init=False)
+    columns: Mapping[str, FloatArray] | None = field(init=False)
     plan: Plan = field(init=False)
     # 3. keys and the audit's identifiers
     keys: ClientKeys = field(init=False)
@@ -170,7 +135,7 @@ def run_audit(
     profile: str | ParameterProfile | None = None,
     progress: ProgressSink | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
-    tls: Any = None,
+    tls: TlsOptions | None = None,
     idempotency_key: str | None = None,
     workers: int | None = None,
     data_description: Mapping[str, Any] | None = None,
@@ -224,7 +189,7 @@ def run_audit(
         data=data,
         evaluator=evaluator,
         identity=identity,
-        sink=progress or _NoProgress(),
+        sink=progress or NoProgress(),
         deadline=started + timeout,
     )
     out_path = Path(out)
@@ -251,7 +216,7 @@ def run_audit(
         exchange.fetch(run, connection)
     _check_receipt(run)
     _check_outputs(run)
-    _commit(run, openings_dir)
+    evidence.commit(run, openings_dir)
     evidence.seal(run)
     evidence.sign(run, data_description)
     evidence.write_bundle(run, out_path)
@@ -376,34 +341,19 @@ def _check_outputs(run: AuditRun) -> None:
     run.timings["output_check_s"] = time.monotonic() - mark
 
 
-def _commit(run: AuditRun, openings_dir: Path) -> None:
-    """11. Hiding commitments to every input column; the openings stay with the client."""
-    run.openings = _commit_columns(run.data, run.plan, run.columns)
-    run.openings_path = write_openings(openings_dir, audit_id=run.audit_id, openings=run.openings)
-
-
 # --- helpers ----------------------------------------------------------------------------------
 
 
 def resolve_circuit(primitive: str) -> Circuit:
-    """The newest registered circuit of ``primitive``; InputError if there is none."""
-    from regaudit.shared.circuits.registry import CIRCUITS
-
-    circuit_id = get_loader(primitive).circuit_id
-    versions = sorted(
-        (version for cid, version in CIRCUITS if cid == circuit_id),
-        key=lambda v: (len(v), v),
-    )
-    if not versions:
-        raise InputError(f"no circuit registered for {primitive!r}", field="primitive")
-    return CIRCUITS[(circuit_id, versions[-1])]
+    """The current circuit of the registered ``primitive``; InputError if there is none."""
+    return get_primitive(primitive).circuit
 
 
 def verify_receipt(
     envelope: Mapping[str, Any],
     *,
     expected: ReceiptExpectation,
-) -> Any:
+) -> ReceiptStatement:
     """Check the evaluator's receipt against what this client sent and received, with the very
     check the regulator runs (:func:`regaudit.shared.evidence.receipts.check_receipt`).
 
@@ -415,54 +365,12 @@ def verify_receipt(
     return check_receipt(envelope, expected=expected, now=utc_now())
 
 
-def write_openings(
-    directory: Path, *, audit_id: str, openings: Mapping[str, tuple[str, str]]
-) -> Path:
-    """Store the commitment openings (column -> (commitment, salt hex)) privately (0600)."""
-    audit_dir = directory / "audits" / audit_id
-    audit_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
-    os.chmod(audit_dir, PRIVATE_DIR_MODE)
-    path = audit_dir / OPENINGS_FILE
-    document = {
-        "format": OPENINGS_FORMAT,
-        "audit_id": audit_id,
-        "columns": {
-            name: {"commitment": commitment, "salt": salt}
-            for name, (commitment, salt) in openings.items()
-        },
-    }
-    write_file_atomic(
-        path, canonical_json(document) + b"\n", mode=PRIVATE_FILE_MODE, overwrite=False
-    )
-    return path
-
-
-def _commit_columns(
-    data: AuditData, plan: Plan, columns: Mapping[str, Any] | None
-) -> dict[str, tuple[str, str]]:
-    """Hiding commitments (column -> (digest, salt hex)) to every input column, over its
-    ``plan.rows`` real values in row order; chunked inputs are committed chunk by chunk (the
-    same digest as over the whole column, without building it)."""
-    from regaudit.shared.evidence import commitments
-
-    if columns is not None:
-        return {name: commitments.commit_column(name, columns[name]) for name in plan.columns}
-    committers = {name: commitments.ColumnCommitter(name) for name in plan.columns}
-    remaining = plan.rows
-    for chunk in data_chunks(data, plan.chunk_rows):
-        used = min(remaining, plan.chunk_rows)
-        for name, committer in committers.items():
-            committer.update(chunk[name][:used])
-        remaining -= used
-    return {name: committer.finalize() for name, committer in committers.items()}
-
-
 def _check_evaluator_outputs(
     circuit: Circuit,
     plan: Plan,
     public: Mapping[str, Any],
     data: AuditData,
-    keys: Any,
+    keys: ClientKeys,
     outputs: list[bytes],
     canary: bytes,
     canary_seed: bytes,
@@ -502,5 +410,4 @@ __all__ = [
     "resolve_circuit",
     "run_audit",
     "verify_receipt",
-    "write_openings",
 ]

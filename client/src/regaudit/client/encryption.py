@@ -32,8 +32,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.pool import AsyncResult
+from multiprocessing.process import BaseProcess
 from types import TracebackType
-from typing import Any
 
 import numpy as np
 
@@ -80,7 +80,7 @@ class ManifestEntry:
     digest: str
     size: int
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, str | int]:
         return {"column": self.column, "chunk": self.chunk, "digest": self.digest}
 
 
@@ -184,7 +184,7 @@ class EncryptionPool:
         """The pids of the pool's current worker processes."""
         return [p.pid for p in self._worker_processes() if p.pid is not None]
 
-    def _worker_processes(self) -> list[Any]:
+    def _worker_processes(self) -> list[BaseProcess]:
         return list(getattr(self._pool, "_pool", None) or [])
 
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:

@@ -1,23 +1,43 @@
-"""The audit's evidence steps (12-14 of :func:`regaudit.client.audit.run_audit`): seal the
-CKKS secret key to the regulator, sign the submission statement, write the bundle.
+"""The audit's evidence steps (11-14 of :func:`regaudit.client.audit.run_audit`): commit to the
+inputs, seal the CKKS secret key to the regulator, sign the submission statement, write the
+bundle.
 
-They run only after the receipt and every output passed their checks (step 10) and the inputs
-were committed (step 11); each reads what earlier steps left on the
-:class:`~regaudit.client.audit.AuditRun`.
+They run only after the receipt and every output passed their checks (step 10); each reads what
+earlier steps left on the :class:`~regaudit.client.audit.AuditRun`. The commitment openings stay
+with the client, in a private file (:func:`write_openings`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from regaudit.shared.algebra import FloatArray
 from regaudit.shared.circuits.base import Plan
 from regaudit.shared.evidence.canonical import canonical_json, utc_now
 from regaudit.shared.evidence.identity import PublicKeyRecord
+from regaudit.shared.files import write_file_atomic
+from regaudit.shared.planning import data_chunks
+from regaudit.shared.primitives import AuditData
 
 if TYPE_CHECKING:
     from regaudit.client.audit import AuditRun
+    from regaudit.shared.bundle import AuditBundle
+
+#: File (inside ``<identity dir>/audits/<audit id>/``) holding the commitment openings.
+OPENINGS_FILE = "openings.json"
+OPENINGS_FORMAT = "regaudit.openings.v1"
+#: Openings are private to the client.
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+
+def commit(run: AuditRun, openings_dir: Path) -> None:
+    """11. Hiding commitments to every input column; the openings stay with the client."""
+    run.openings = commit_columns(run.data, run.plan, run.columns)
+    run.openings_path = write_openings(openings_dir, audit_id=run.audit_id, openings=run.openings)
 
 
 def seal(run: AuditRun) -> None:
@@ -92,6 +112,51 @@ def write_bundle(run: AuditRun, out_path: Path) -> None:
     bundle.write(out_path, overwrite=True)
 
 
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def commit_columns(
+    data: AuditData, plan: Plan, columns: Mapping[str, FloatArray] | None
+) -> dict[str, tuple[str, str]]:
+    """Hiding commitments (column -> (digest, salt hex)) to every input column, over its
+    ``plan.rows`` real values in row order; chunked inputs are committed chunk by chunk (the
+    same digest as over the whole column, without building it)."""
+    from regaudit.shared.evidence import commitments
+
+    if columns is not None:
+        return {name: commitments.commit_column(name, columns[name]) for name in plan.columns}
+    committers = {name: commitments.ColumnCommitter(name) for name in plan.columns}
+    remaining = plan.rows
+    for chunk in data_chunks(data, plan.chunk_rows):
+        used = min(remaining, plan.chunk_rows)
+        for name, committer in committers.items():
+            committer.update(chunk[name][:used])
+        remaining -= used
+    return {name: committer.finalize() for name, committer in committers.items()}
+
+
+def write_openings(
+    directory: Path, *, audit_id: str, openings: Mapping[str, tuple[str, str]]
+) -> Path:
+    """Store the commitment openings (column -> (commitment, salt hex)) privately (0600)."""
+    audit_dir = directory / "audits" / audit_id
+    audit_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    os.chmod(audit_dir, PRIVATE_DIR_MODE)
+    path = audit_dir / OPENINGS_FILE
+    document = {
+        "format": OPENINGS_FORMAT,
+        "audit_id": audit_id,
+        "columns": {
+            name: {"commitment": commitment, "salt": salt}
+            for name, (commitment, salt) in openings.items()
+        },
+    }
+    write_file_atomic(
+        path, canonical_json(document) + b"\n", mode=PRIVATE_FILE_MODE, overwrite=False
+    )
+    return path
+
+
 def build_bundle(
     *,
     audit_id: str,
@@ -106,7 +171,7 @@ def build_bundle(
     canary: bytes,
     client_key: PublicKeyRecord,
     evaluator_key: PublicKeyRecord,
-) -> Any:
+) -> AuditBundle:
     """The :class:`~regaudit.shared.bundle.AuditBundle` of a verified audit."""
     from regaudit.shared.bundle import AuditBundle
 
@@ -126,4 +191,16 @@ def build_bundle(
     )
 
 
-__all__ = ["build_bundle", "seal", "sign", "write_bundle"]
+__all__ = [
+    "OPENINGS_FILE",
+    "OPENINGS_FORMAT",
+    "PRIVATE_DIR_MODE",
+    "PRIVATE_FILE_MODE",
+    "build_bundle",
+    "commit",
+    "commit_columns",
+    "seal",
+    "sign",
+    "write_bundle",
+    "write_openings",
+]

@@ -10,21 +10,24 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from regaudit.client.anchors import check_capabilities, check_evaluator_key
 from regaudit.client.encryption import EncryptionPool, ManifestEntry
 from regaudit.client.remote import EvaluatorUnavailableError, keep_watching, remaining, remote_call
 from regaudit.shared.errors import ProtocolError, RegauditError
-from regaudit.shared.local import data_chunks
+from regaudit.shared.planning import data_chunks
 
 if TYPE_CHECKING:
     from regaudit.client.audit import AuditRun
     from regaudit.client.transport import EvaluatorConnection
+    from regaudit.shared.protocol import TlsOptions
 
 
 @contextmanager
-def connect(run: AuditRun, *, tls: Any, timeout: float) -> Iterator[EvaluatorConnection]:
+def connect(
+    run: AuditRun, *, tls: TlsOptions | None, timeout: float
+) -> Iterator[EvaluatorConnection]:
     """4-5. Open the channel (the encryption workers exist already) and check the evaluator's
     capabilities: circuit, profile (hash), limits, and its receipt key against the anchors.
     Yields the open connection; it closes when the block ends."""

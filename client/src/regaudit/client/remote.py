@@ -9,12 +9,19 @@ job.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, TypeVar
 
 from regaudit.shared.errors import EXIT_EVALUATOR_FAILED, InputError, RegauditError
 
 if TYPE_CHECKING:
-    from regaudit.client.audit import ProgressSink
+    import grpc
+
+    from regaudit.client.progress import ProgressSink
+    from regaudit.client.transport import EvaluatorConnection
+    from regaudit.shared.protocol import JobState
+
+_T = TypeVar("_T")
 
 #: Pause before re-attaching to a job whose progress stream ended early (seconds).
 WATCH_RETRY_S = 0.5
@@ -37,8 +44,13 @@ def remaining(deadline: float) -> float:
 
 
 def keep_watching(
-    connection: Any, job_id: str, *, address: str, deadline: float, sink: ProgressSink
-) -> Any:
+    connection: EvaluatorConnection,
+    job_id: str,
+    *,
+    address: str,
+    deadline: float,
+    sink: ProgressSink,
+) -> JobState:
     """Follow a job until it succeeds, fails (EvaluatorUnavailableError) or the deadline
     passes; returns the final state."""
     from regaudit.shared.protocol import JobState
@@ -70,7 +82,7 @@ def keep_watching(
 # --- transport error mapping ------------------------------------------------------------------
 
 
-def remote_call(call: Any, address: str) -> Any:
+def remote_call(call: Callable[[], _T], address: str) -> _T:
     """Run a transport call, mapping connection failures to EvaluatorUnavailableError."""
     try:
         return call()
@@ -84,7 +96,7 @@ def remote_call(call: Any, address: str) -> Any:
         raise
 
 
-def remote_iter(make: Any, address: str) -> Any:
+def remote_iter(make: Callable[[], Iterable[_T]], address: str) -> Iterator[_T]:
     """The items of the stream ``make()`` opens, failures mapped as by :func:`remote_call`."""
     try:
         yield from make()
@@ -111,7 +123,7 @@ def _classify(exc: RegauditError, address: str) -> RegauditError:
     )
 
 
-def _classify_rpc(exc: Any, address: str) -> RegauditError:
+def _classify_rpc(exc: grpc.RpcError, address: str) -> RegauditError:
     code = exc.code().name if hasattr(exc, "code") else "UNKNOWN"
     details = exc.details() if hasattr(exc, "details") else str(exc)
     return EvaluatorUnavailableError(f"evaluator {address}: {code}: {details}")

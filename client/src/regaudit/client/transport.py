@@ -14,7 +14,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -48,6 +48,9 @@ from regaudit.shared.protocol import (
 
 #: progress(ciphertexts_sent, ciphertexts_total, bytes_sent)
 UploadProgress = Callable[[int, int, int], None]
+#: The generated ``regaudit.v1.Evaluator`` client stub (grpc_tools emits it without type hints).
+EvaluatorStub: TypeAlias = Any
+_new_stub: Callable[[grpc.Channel], EvaluatorStub] = pb_grpc.EvaluatorStub
 
 
 def _is_loopback(host: str) -> bool:
@@ -80,7 +83,7 @@ class EvaluatorConnection:
             )
         self.address = address
         self.timeout = timeout
-        options: list[tuple[str, Any]] = list(GRPC_OPTIONS)
+        options: list[tuple[str, int | str]] = list(GRPC_OPTIONS)
         if tls is None:
             self._channel = grpc.insecure_channel(address, options=options)
         else:
@@ -92,7 +95,7 @@ class EvaluatorConnection:
                 certificate_chain=tls.certificate_chain,
             )
             self._channel = grpc.secure_channel(address, credentials, options=options)
-        self._stub = pb_grpc.EvaluatorStub(self._channel)
+        self._stub: EvaluatorStub = _new_stub(self._channel)
 
     # --- context manager ----------------------------------------------------------------------
 

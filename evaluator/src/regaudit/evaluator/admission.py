@@ -11,7 +11,6 @@ rotation step it needs. An identical resubmission is answered with the existing 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import grpc
 
@@ -20,7 +19,7 @@ from regaudit.evaluator.logs import log_event, prefix
 from regaudit.evaluator.status import RpcAbort, check_digest, profile_named
 from regaudit.evaluator.store import JobRecord, KeyRecord, Store
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
-from regaudit.shared.circuits.base import Plan
+from regaudit.shared.circuits.base import Circuit, Plan
 from regaudit.shared.errors import (
     InputError,
     KeyMaterialError,
@@ -38,7 +37,7 @@ from regaudit.shared.protocol import (
 )
 
 
-def _get_circuit(circuit_id: str, version: str) -> Any:
+def _get_circuit(circuit_id: str, version: str) -> Circuit:
     from regaudit.shared.circuits.registry import get_circuit
 
     return get_circuit(circuit_id, version)

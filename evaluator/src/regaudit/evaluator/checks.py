@@ -15,7 +15,8 @@ circuit on zero vectors exactly like the planner's (``regaudit.shared.planning``
 per combination of two accumulator lists, and for finalization (outputs and canary).
 
 Any disagreement raises :class:`WorkerOutputError` (reason :data:`REASON_WORKER_OUTPUT_INVALID`):
-the job fails with that reason and the daemon keeps serving.
+the job fails with that reason and the daemon keeps serving. :func:`check_batch` and
+:func:`check_final` are the checks of one batch task and of the finalize task.
 """
 
 from __future__ import annotations
@@ -27,9 +28,19 @@ from typing import Any
 
 import numpy as np
 
+from regaudit.evaluator.tasks import (
+    BatchResult,
+    BatchTask,
+    Counts,
+    FinalizeResult,
+    FinalizeTask,
+    merge_counts,
+    partial_file,
+)
 from regaudit.shared.algebra import OpCounts
 from regaudit.shared.circuits.base import Plan, canary_circuit, combine
 from regaudit.shared.errors import EXIT_USAGE, RegauditError
+from regaudit.shared.protocol import CANARY_OUTPUT_NAME, output_name
 
 #: Reason recorded on a job whose worker returned a ciphertext that is not what the plan says
 #: (malformed, wrong level or scale, wrong number, wrong file) or misreported its counts.
@@ -200,12 +211,88 @@ def check_files(
     return checked
 
 
+@dataclass(frozen=True)
+class CheckedOutputs:
+    """A finalization the daemon checked: the (name, bytes) outputs, canary last, and the depth
+    observed from the levels the daemon loaded them at."""
+
+    outputs: list[tuple[str, bytes]]
+    depth: int
+
+
+def check_batch(plan: Plan, expected: Expectations, task: BatchTask, result: BatchResult) -> None:
+    """The daemon's own check of a batch: the partials are the files the daemon named, each
+    valid at the plan's accumulator level; the reported counts are what the plan says this
+    batch performs."""
+    what = f"batch {task.batch}"
+    if result.job_id != task.job_id or result.batch != task.batch:
+        raise WorkerOutputError(f"{what}: the worker answered for another task")
+    n_chunks = len(task.chunk_files)
+    if result.n_chunks != n_chunks:
+        raise WorkerOutputError(f"{what}: {result.n_chunks} chunks reported, {n_chunks} sent")
+    if tuple(result.partial_levels) != expected.partial_levels:
+        raise WorkerOutputError(
+            f"{what}: partial levels {list(result.partial_levels)} reported, the plan "
+            f"says {list(expected.partial_levels)}",
+            field="partial_levels",
+        )
+    check_counts(result.counts, expected.batch_counts(n_chunks), what=what)
+    directory = Path(task.partial_dir)
+    check_files(
+        plan,
+        result.partial_files,
+        [
+            partial_file(directory, task.batch, index)
+            for index in range(len(expected.partial_levels))
+        ],
+        expected.partial_levels,
+        what=f"{what} partial",
+    )
+
+
+def check_final(
+    plan: Plan,
+    expected: Expectations,
+    task: FinalizeTask,
+    final: FinalizeResult,
+    *,
+    batch_counts: Sequence[Counts],
+    outputs: Sequence[Path],
+    canary: Path,
+) -> CheckedOutputs:
+    """The daemon's own check of finalization: every output and the canary output are the
+    files the daemon named (``outputs``, ``canary``), valid at the plan's output (canary)
+    level; the counts the workers reported (``batch_counts`` of every batch, then finalize)
+    are what the plan says."""
+    if final.job_id != task.job_id:
+        raise WorkerOutputError("finalize: the worker answered for another job")
+    check_counts(final.counts, expected.finalize_counts(len(task.partials)), what="finalize")
+    reported = merge_counts([*batch_counts, final.counts])
+    check_counts(reported.to_dict(), plan.counts, what="job")
+    datas = check_files(plan, final.output_files, outputs, expected.output_levels, what="output")
+    [canary_data] = check_files(
+        plan,
+        [final.canary_output_file],
+        [canary],
+        [expected.canary_level],
+        what="canary output",
+    )
+    checked = [(output_name(i), data) for i, data in enumerate(datas)]
+    checked.append((CANARY_OUTPUT_NAME, canary_data))
+    # the levels the daemon itself loaded them at
+    depth = max((*expected.output_levels, expected.canary_level)) - plan.input_level
+    return CheckedOutputs(outputs=checked, depth=depth)
+
+
 __all__ = [
     "REASON_WORKER_OUTPUT_INVALID",
+    "CheckedOutputs",
     "Expectations",
     "WorkerOutputError",
+    "check_batch",
     "check_ciphertext",
     "check_counts",
     "check_files",
+    "check_final",
     "expectations",
 ]

@@ -21,7 +21,7 @@ from regaudit.shared.errors import RegauditError
 from regaudit.shared.protocol import MAX_JOB_BYTES, SHUTDOWN_GRACE_S, TlsOptions
 
 if TYPE_CHECKING:
-    from regaudit.evaluator.executors import DaskExecutor
+    from regaudit.evaluator.dask_executor import DaskExecutor
 
 app = typer.Typer(
     name="regaudit-evaluator",
@@ -163,7 +163,7 @@ def serve(
         typer.echo(f"error: --ready-file: no directory {ready_file.parent}", err=True)
         raise typer.Exit(code=2)
     if dask_scheduler is not None:
-        from regaudit.evaluator.executors import check_scheduler_address
+        from regaudit.evaluator.dask_security import check_scheduler_address
 
         tls_files = (dask_tls_ca, dask_tls_cert, dask_tls_key)
         try:
@@ -260,15 +260,15 @@ def _dask_executor(
     address: str, ca: Path | None, cert: Path | None, key: Path | None
 ) -> DaskExecutor:
     """Connect to the Dask scheduler: plaintext on loopback, else mutual TLS (CA, client
-    certificate and key all given; :func:`~regaudit.evaluator.executors.check_scheduler_address`
+    certificate and key all given; :func:`~regaudit.evaluator.dask_security.check_scheduler_address`
     refuses anything else)."""
-    from regaudit.evaluator.executors import DaskExecutor
+    from regaudit.evaluator.dask_executor import DaskExecutor
 
     security = None
     if ca is not None and cert is not None and key is not None:
         from distributed.security import Security
 
-        security = Security(
+        security = Security(  # type: ignore[no-untyped-call]  # (distributed: no annotations)
             tls_ca_file=str(ca),
             tls_client_cert=str(cert),
             tls_client_key=str(key),
@@ -279,6 +279,9 @@ def _dask_executor(
 
 def main() -> None:
     app()
+
+
+__all__ = ["LogFormat", "app", "init", "main", "serve"]
 
 
 if __name__ == "__main__":

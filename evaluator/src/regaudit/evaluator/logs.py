@@ -39,7 +39,7 @@ ID_PREFIX = 16
 _RESERVED = ("time", "level", "event", "logger")
 
 
-def log_event(event: str, level: int = logging.INFO, **fields: Any) -> None:
+def log_event(event: str, level: int = logging.INFO, **fields: object) -> None:
     """Log lifecycle ``event`` with ``fields`` (identifiers, counts, durations; no secrets)."""
     events.log(level, event, extra={"fields": fields})
 
@@ -54,13 +54,13 @@ def seconds(value: float) -> float:
     return round(max(0.0, value), 3)
 
 
-def fields_of(record: logging.LogRecord) -> dict[str, Any] | None:
+def fields_of(record: logging.LogRecord) -> dict[str, object] | None:
     """An event record's fields, or None for any other record."""
     fields = getattr(record, "fields", None)
     return fields if isinstance(fields, dict) else None
 
 
-def _text_value(value: Any) -> str:
+def _text_value(value: object) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     if text == "" or any(c.isspace() or c in '"=\\' for c in text):
         return json.dumps(text)
@@ -91,7 +91,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         time = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
-        line: dict[str, Any] = {
+        line: dict[str, object] = {
             "time": time.replace("+00:00", "Z"),
             "level": record.levelname,
         }

@@ -11,7 +11,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import TypeAlias
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -39,6 +39,8 @@ def wait_until_serving(address: str, *, timeout: float = 30.0) -> None:
 
 #: Lines of a daemon's output quoted when it ends before it is ready.
 READY_OUTPUT_LINES = 20
+#: A started daemon process (its pipes, if any, in text or binary mode).
+DaemonProcess: TypeAlias = "subprocess.Popen[str] | subprocess.Popen[bytes]"
 
 
 class EvaluatorStartError(RuntimeError):
@@ -66,7 +68,7 @@ def read_ready_file(path: str | os.PathLike[str]) -> str | None:
 def wait_for_ready_file(
     path: str | os.PathLike[str],
     *,
-    process: subprocess.Popen[Any] | None = None,
+    process: DaemonProcess | None = None,
     timeout: float = 60.0,
     output: str | os.PathLike[str] | None = None,
     check_health: bool = True,
@@ -105,9 +107,7 @@ def wait_for_ready_file(
     return address
 
 
-def _last_output(
-    process: subprocess.Popen[Any] | None, output: str | os.PathLike[str] | None
-) -> str:
+def _last_output(process: DaemonProcess | None, output: str | os.PathLike[str] | None) -> str:
     """The last :data:`READY_OUTPUT_LINES` lines of a daemon's output ('' if unreadable)."""
     text = ""
     if output is not None:
@@ -116,6 +116,7 @@ def _last_output(
         except OSError:
             text = ""
     elif process is not None and (process.stdout is not None or process.stderr is not None):
+        parts: tuple[object, object]
         try:
             parts = process.communicate(timeout=5)  # the process has ended: pipes are at EOF
         except (subprocess.TimeoutExpired, ValueError, OSError):

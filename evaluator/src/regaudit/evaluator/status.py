@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import grpc
 
-from regaudit.evaluator.jobs import STORE_ERRORS, store_error
+from regaudit.evaluator.failures import STORE_ERRORS, store_error
 from regaudit.shared.errors import KeyMaterialError, ProfileError, RegauditError
 from regaudit.shared.evidence.canonical import parse_digest
 from regaudit.shared.profiles import ParameterProfile, get_profile

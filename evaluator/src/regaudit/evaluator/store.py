@@ -10,11 +10,9 @@ Layout under the store root::
     jobs/<job_id>/outputs/<i>.ct      encrypted outputs, canary.ct
 
 Inputs and partials of a job are deleted once it reaches a terminal state, and so are its
-evaluation keys once no job that has not ended uses them (``JobManager._release_inputs``).
-One daemon at a time: the store holds an exclusive ``flock`` on ``evaluator.lock`` (which names
-the holder's pid) from the moment it opens until :meth:`Store.close`; another daemon on the same
-store is refused before it opens SQLite or touches any other file. The kernel drops the lock when
-its holder dies, so a killed daemon's store opens again at once.
+evaluation keys once no job that has not ended uses them (``retention``).
+One daemon at a time: the store holds its :class:`~regaudit.evaluator.store_lock.StoreLock`
+(an exclusive ``flock`` on ``evaluator.lock``) from the moment it opens until :meth:`Store.close`.
 
 Scratch that a killed process left behind (``tmp/``, half-written ``.tmp-*`` blobs, a key
 directory whose ``meta.json`` never landed) is swept when the store opens.
@@ -26,7 +24,6 @@ leaves a half-written blob under its final name.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -38,9 +35,10 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeAlias
 
-from regaudit.shared.errors import InputError, KeyMaterialError
+from regaudit.evaluator.store_lock import StoreLock
+from regaudit.shared.errors import KeyMaterialError
 from regaudit.shared.evidence.canonical import parse_digest
 from regaudit.shared.files import write_file_atomic
 from regaudit.shared.protocol import JobState
@@ -76,77 +74,8 @@ CREATE TABLE IF NOT EXISTS ciphertexts (
 
 #: Reason recorded for a job whose upload stream ended or broke before the last ciphertext.
 UPLOAD_INCOMPLETE = "upload_incomplete"
-
-#: The lock file inside the store directory: ``flock``-ed by the daemon that has the store open.
-LOCK_NAME = "evaluator.lock"
-#: How long a refused opener waits for the holder to write its pid into the lock file (s).
-_HOLDER_PID_WAIT_S = 0.5
-
-
-class StoreLock:
-    """An exclusive, non-blocking ``flock`` on ``ROOT/evaluator.lock``, held until
-    :meth:`release` (or the holder's death: the kernel drops it, so a stale lock file of a killed
-    daemon does not block the next start). The file holds the holder's pid, for the refusal
-    message; it is never deleted (deleting a lock file races with a second opener)."""
-
-    def __init__(self, root: Path, fd: int) -> None:
-        self.root = root
-        self._fd = fd
-
-    @classmethod
-    def acquire(cls, root: str | os.PathLike[str]) -> StoreLock:
-        """Lock the store at ``root`` (created if missing) or raise :class:`InputError`
-        ("store ROOT is in use by another evaluator (pid N)") without touching anything else."""
-        root = Path(root)
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-            fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as exc:
-            raise InputError(f"cannot open store {root}: {exc.strerror or exc}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _holder_pid(fd)
-            os.close(fd)
-            raise InputError(
-                f"store {root} is in use by another evaluator (pid {holder or 'unknown'})"
-            ) from None
-        except BaseException:
-            os.close(fd)
-            raise
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        except BaseException:
-            os.close(fd)  # releases the lock
-            raise
-        return cls(root, fd)
-
-    @property
-    def held(self) -> bool:
-        return self._fd >= 0
-
-    def release(self) -> None:
-        """Give the store up (idempotent): clear the pid, close the file (drops the lock)."""
-        fd, self._fd = self._fd, -1
-        if fd < 0:
-            return
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-        os.close(fd)
-
-
-def _holder_pid(fd: int) -> str | None:
-    """The pid the lock's holder wrote (it may still be writing it: wait a little)."""
-    deadline = time.monotonic() + _HOLDER_PID_WAIT_S
-    while True:
-        with contextlib.suppress(OSError):
-            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-            if text.isdigit():
-                return text
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(0.05)
+#: A value of a job's column (:meth:`Store.update_job`).
+Column: TypeAlias = str | int | float | bytes | JobState | None
 
 
 @dataclass(frozen=True)
@@ -520,10 +449,11 @@ class Store:
             ).fetchall()
         return [(r["col"], int(r["chunk"]), r["digest"]) for r in rows]
 
-    def update_job(self, job_id: str, **fields: Any) -> None:
+    def update_job(self, job_id: str, **fields: Column) -> None:
         """Set columns of one job (``state`` may be a JobState)."""
-        if "state" in fields and isinstance(fields["state"], JobState):
-            fields["state"] = fields["state"].value
+        state = fields.get("state")
+        if isinstance(state, JobState):
+            fields["state"] = state.value
         fields["updated"] = time.time()
         names = ", ".join(f"{name} = ?" for name in fields)
         # column names come from our own keyword arguments; every value is a bound parameter
@@ -532,4 +462,4 @@ class Store:
             self._db.execute(statement, (*fields.values(), job_id))
 
 
-__all__ = ["LOCK_NAME", "UPLOAD_INCOMPLETE", "JobRecord", "KeyRecord", "Store", "StoreLock"]
+__all__ = ["UPLOAD_INCOMPLETE", "Column", "JobRecord", "KeyRecord", "Store"]

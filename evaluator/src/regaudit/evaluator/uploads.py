@@ -22,7 +22,8 @@ from typing import BinaryIO
 
 import grpc
 
-from regaudit.evaluator.jobs import STORE_ERRORS, JobManager, UploadIncompleteError, store_error
+from regaudit.evaluator.failures import STORE_ERRORS, UploadIncompleteError, store_error
+from regaudit.evaluator.jobs import JobManager
 from regaudit.evaluator.logs import log_event, prefix, seconds
 from regaudit.evaluator.status import RpcAbort, check_digest, profile_named
 from regaudit.evaluator.store import JobRecord, Store

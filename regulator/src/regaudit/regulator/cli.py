@@ -18,8 +18,9 @@ in every case.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -34,6 +35,10 @@ from regaudit.shared.errors import (
     RegauditError,
     exit_code_for,
 )
+
+if TYPE_CHECKING:
+    from regaudit.shared.evidence.identity import SigningIdentity
+    from regaudit.shared.evidence.truststore import TrustStore
 
 # The exit codes of this command line are every regaudit CLI's (EXIT_* from
 # regaudit.shared.errors, re-exported).
@@ -124,7 +129,8 @@ TrustOption = Annotated[
 ]
 
 
-def _load_trust(path: Path, *, create: bool = False) -> Any:
+def _load_trust(path: Path, *, create: bool = False) -> TrustStore:
+    """The trust store at ``path`` (a new default one with ``create``); InputError if missing."""
     from regaudit.shared.evidence.truststore import TrustStore
 
     if not path.exists():
@@ -323,13 +329,15 @@ def verify(
             typer.echo(f"signed report written to {signed_report}")
 
 
-def _load_signer(identity: Path) -> Any:
+def _load_signer(identity: Path) -> SigningIdentity:
+    """The regulator's Ed25519 report-signing identity."""
     from regaudit.shared.evidence.identity import SigningIdentity
 
     return SigningIdentity.load(identity, kind=REPORT_IDENTITY_KIND)
 
 
-def _sign_report(document: dict[str, Any], signer: Any) -> str:
+def _sign_report(document: Mapping[str, object], signer: SigningIdentity) -> str:
+    """``document`` as a DSSE envelope signed by ``signer`` (pretty JSON text)."""
     from regaudit.shared.evidence.canonical import canonical_json
     from regaudit.shared.evidence.dsse import sign_envelope
 

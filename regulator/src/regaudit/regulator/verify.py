@@ -9,71 +9,53 @@ carries aggregates only, so the regulator never sees a row.
 
 Every failure raises a :class:`~regaudit.shared.errors.VerificationError` subclass whose
 ``reason`` is a stable string (``bad_signature``, ``digest_mismatch``, ``untrusted_issuer``...).
+This module is the one routine and its numbered steps; the steps' checks live in
+:mod:`~regaudit.regulator.trust_checks`, :mod:`~regaudit.regulator.binding_checks`,
+:mod:`~regaudit.regulator.decryption` and :mod:`~regaudit.regulator.canary`, the result model
+in :mod:`~regaudit.regulator.verified`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-import numpy as np
-
-from regaudit.regulator.replay import ReplayGuard, replay_keys_of
-from regaudit.secretkey.ckks import SecretKeyDecryptor
-from regaudit.secretkey.sealing import RegulatorKeys, unseal_secret_key
-from regaudit.shared.bundle import BUNDLE_FORMAT, AuditBundle
-from regaudit.shared.circuits.base import (
-    CANARY_DEPTH,
-    CANARY_TOLERANCE,
-    Circuit,
-    Plan,
-    canary_expected,
+from regaudit.regulator.binding_checks import (
+    check_agreement,
+    check_freshness,
+    mismatch,
+    recompute_plan,
 )
-from regaudit.shared.circuits.registry import get_circuit
+from regaudit.regulator.canary import canary_level, check_canary
+from regaudit.regulator.decryption import decrypt_and_decode, unseal
+from regaudit.regulator.replay import ReplayGuard, replay_keys_of
+from regaudit.regulator.trust_checks import (
+    peek_time,
+    require_circuit,
+    require_profile,
+    require_same_key,
+)
+from regaudit.regulator.verified import (
+    CanaryCheck,
+    ReceiptSummary,
+    SubmissionSummary,
+    VerifiedAudit,
+)
+from regaudit.secretkey.ckks import SecretKeyDecryptor
+from regaudit.secretkey.sealing import RegulatorKeys
+from regaudit.shared.bundle import BUNDLE_FORMAT, AuditBundle
 from regaudit.shared.errors import (
     BundleFormatError,
-    CiphertextError,
     DigestMismatchError,
     KeyMaterialError,
     KeyMismatchError,
     RegauditError,
-    StaleEvidenceError,
-    UnsupportedCircuitError,
-    UntrustedIssuerError,
-    VerificationError,
-    WrongParameterSetError,
-    WrongRegulatorKeyError,
 )
 from regaudit.shared.evidence import statements
-from regaudit.shared.evidence.canonical import (
-    canonical_json,
-    parse_rfc3339,
-    sha256_digest,
-    strict_json_loads,
-    utc_now,
-)
-from regaudit.shared.evidence.dsse import (
-    PAYLOAD_TYPE_INTOTO,
-    envelope_payload_unverified,
-    verify_envelope,
-)
-from regaudit.shared.evidence.identity import PublicKeyRecord
+from regaudit.shared.evidence.canonical import sha256_digest, utc_now
+from regaudit.shared.evidence.dsse import PAYLOAD_TYPE_INTOTO, verify_envelope
 from regaudit.shared.evidence.receipts import ReceiptExpectation, check_receipt
-from regaudit.shared.evidence.sealing import (
-    sealed_key_digest,
-    sealing_info,
-)
-from regaudit.shared.evidence.statements import ReceiptStatement, SubmissionStatement
+from regaudit.shared.evidence.sealing import sealed_key_digest
 from regaudit.shared.evidence.truststore import TrustStore
-from regaudit.shared.planning import make_plan
-from regaudit.shared.profiles import ParameterProfile, get_profile
-from regaudit.shared.protocol import output_name
-
-#: Every slot of the canary output except slot 0 is zeroed by the circuit's mask; a decrypted
-#: slot further than this from 0 cannot be CKKS noise.
-CANARY_ZERO_TOLERANCE = CANARY_TOLERANCE
 
 #: Names of the checks, in the order :func:`verify_bundle` runs them.
 CHECK_NAMES: tuple[str, ...] = (
@@ -94,119 +76,6 @@ CHECK_NAMES: tuple[str, ...] = (
 )
 
 
-# --- results ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReceiptSummary:
-    """What the evaluator attested (from the verified receipt)."""
-
-    job_id: str
-    evaluator_key_id: str
-    digest: str
-    started_at: datetime
-    finished_at: datetime
-    evaluation_keys_digest: str
-    inputs_manifest_digest: str
-    input_count: int
-    outputs: tuple[tuple[str, str], ...]
-    depth_planned: int
-    depth_observed: int
-    operation_counts: dict[str, Any]
-    software: dict[str, str]
-    #: the evaluator's attestation of what it deleted when the job ended
-    retention: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SubmissionSummary:
-    """What the client attested (from the verified submission statement)."""
-
-    client_key_id: str
-    created_at: datetime
-    rows: int
-    columns: tuple[str, ...]
-    data_description: dict[str, Any]
-    input_commitments: dict[str, str]
-    sealed_key_digest: str
-    regulator_key_id: str
-
-
-@dataclass(frozen=True)
-class CanaryCheck:
-    """The key canary as it may leave the regulator: passed or not, the public value and the
-    tolerance applied. What decrypted is not kept (no raw CKKS decode in a report, JSON or
-    message; its low digits carry the noise key-recovery attacks use)."""
-
-    passed: bool
-    #: the public value sum(c * c) slot 0 must decrypt to (computed from the public seed)
-    expected: float
-    #: |slot 0 - expected| and every other |slot| must be at most this
-    tolerance: float
-
-
-@dataclass(frozen=True)
-class VerifiedAudit:
-    """A fully verified audit: the decoded aggregates and the evidence they rest on."""
-
-    audit_id: str
-    primitive: str
-    circuit_id: str
-    circuit_version: str
-    profile: ParameterProfile
-    public_inputs: dict[str, Any]
-    result: dict[str, Any]
-    plan: Plan
-    receipt: ReceiptSummary
-    submission: SubmissionSummary
-    canary: CanaryCheck
-    bundle_digest: str
-    regulator_key_id: str
-    verified_at: datetime
-    checks: tuple[str, ...] = field(default=())
-
-
-# --- helpers ----------------------------------------------------------------------------------
-
-
-def _mismatch(what: str, attested: object, expected: object) -> DigestMismatchError:
-    return DigestMismatchError(
-        f"{what}: the evidence says {attested!r:.160}, expected {expected!r:.160}", field=what
-    )
-
-
-def _same_json(a: object, b: object) -> bool:
-    try:
-        return canonical_json(a) == canonical_json(b)
-    except RegauditError:
-        return False
-
-
-def _peek_time(envelope: Mapping[str, Any], name: str, *, what: str) -> tuple[str, datetime]:
-    """(signer key id, predicate time ``name``) of an envelope, *before* its signature is
-    checked: only used to pick the key and the date its revocation status is judged at. The
-    same bytes are authenticated right after, so the time is then authenticated too."""
-    _, payload, key_id = envelope_payload_unverified(envelope)
-    document = strict_json_loads(payload, what=what)
-    predicate = document.get("predicate") if isinstance(document, dict) else None
-    if not isinstance(predicate, dict) or name not in predicate:
-        raise BundleFormatError(f"{what} statement has no predicate.{name}", field=what)
-    return key_id, parse_rfc3339(predicate[name], field=f"{what}.{name}")
-
-
-def _same_key(embedded: PublicKeyRecord, trusted: PublicKeyRecord, *, what: str) -> None:
-    if (embedded.key_id, embedded.public_key_raw, embedded.kind) != (
-        trusted.key_id,
-        trusted.public_key_raw,
-        trusted.kind,
-    ):
-        raise UntrustedIssuerError(
-            f"the bundle's embedded {what} key {embedded.key_id[:16]}... is not the trusted "
-            f"key {trusted.key_id[:16]}... that signed the {what} statement",
-            field=f"{what}_key",
-        )
-
-
 def bundle_digest(bundle: AuditBundle) -> str:
     """Digest of a bundle: SHA-256 of its RFC 8785 canonical JSON (independent of how the file
     was formatted)."""
@@ -214,15 +83,6 @@ def bundle_digest(bundle: AuditBundle) -> str:
         return sha256_digest(bundle.to_json())
     except RegauditError as exc:
         raise BundleFormatError(f"bundle cannot be serialized: {exc}", field="bundle") from exc
-
-
-def canary_level(plan: Plan) -> int:
-    """Level of the canary output: the canary is encrypted at the plan's input level and its
-    circuit (``base.canary_circuit``) consumes :data:`CANARY_DEPTH` levels."""
-    return plan.input_level + CANARY_DEPTH
-
-
-# --- the verifier -----------------------------------------------------------------------------
 
 
 def verify_bundle(
@@ -290,9 +150,9 @@ def verify_bundle(
     checks.append("bundle_structure")
 
     # 2. client key: trusted, kind client, not revoked when the submission was created
-    client_key_id, created_at = _peek_time(bundle.submission, "created_at", what="submission")
+    client_key_id, created_at = peek_time(bundle.submission, "created_at", what="submission")
     client_key = trust.require_key(client_key_id, kind="client", at=created_at)
-    _same_key(bundle.client_record(), client_key, what="client")
+    require_same_key(bundle.client_record(), client_key, what="client")
     checks.append("client_key_trusted")
 
     # 3. submission signature and statement; the bundle's label is the signed primitive and
@@ -306,29 +166,29 @@ def verify_bundle(
     )
     submission = statements.parse_submission(submission_payload)
     if submission.audit_id != bundle.audit_id:
-        raise _mismatch("audit_id", submission.audit_id, bundle.audit_id)
+        raise mismatch("audit_id", submission.audit_id, bundle.audit_id)
     if submission.primitive != bundle.primitive:
-        raise _mismatch("primitive", submission.primitive, bundle.primitive)
+        raise mismatch("primitive", submission.primitive, bundle.primitive)
     if submission.primitive != submission.circuit_id:
-        raise _mismatch("primitive", submission.primitive, submission.circuit_id)
+        raise mismatch("primitive", submission.primitive, submission.circuit_id)
     checks.append("submission_signature")
 
     # 4. evaluator key: trusted, kind evaluator, not revoked when the receipt says it finished
-    evaluator_key_id, finished_at = _peek_time(bundle.receipt, "finished_at", what="receipt")
+    evaluator_key_id, finished_at = peek_time(bundle.receipt, "finished_at", what="receipt")
     evaluator_key = trust.require_key(evaluator_key_id, kind="evaluator", at=finished_at)
-    _same_key(bundle.evaluator_record(), evaluator_key, what="evaluator")
+    require_same_key(bundle.evaluator_record(), evaluator_key, what="evaluator")
     if submission.evaluator_key_id != evaluator_key.key_id:
-        raise _mismatch("evaluator_key_id", submission.evaluator_key_id, evaluator_key.key_id)
+        raise mismatch("evaluator_key_id", submission.evaluator_key_id, evaluator_key.key_id)
     checks.append("evaluator_key_trusted")
 
     # 5. parameter profile and circuit, as the client signed them
-    profile = _require_profile(trust, submission.profile_name, submission.profile_hash)
+    profile = require_profile(trust, submission.profile_name, submission.profile_hash)
     checks.append("parameter_profile_allowed")
-    circuit = _require_circuit(trust, submission.circuit_id, submission.circuit_version)
+    circuit = require_circuit(trust, submission.circuit_id, submission.circuit_version)
     checks.append("circuit_allowed")
 
     # 6. recompute the plan from sizes and public inputs alone
-    plan = _recompute_plan(bundle, circuit, profile, submission)
+    plan = recompute_plan(bundle, circuit, profile, submission)
     checks.append("plan_recomputed")
 
     # 7. the receipt: the check the client ran before it signed, against what the regulator
@@ -365,14 +225,14 @@ def verify_bundle(
             f"receipt {digest_of_receipt}",
             field="receipt_digest",
         )
-    _check_agreement(submission, receipt)
+    check_agreement(submission, receipt)
     checks.append("receipt_bound_to_submission")
 
     # 9. freshness and ordering of the submission; revocation judged at both parties' times:
     #    each signer chooses its own statement's time, so a key revoked at T must also be
     #    unrevoked at the *other* party's time (a backdated submission needs a receipt that
     #    predates T as well, i.e. the evaluator's collusion)
-    _check_freshness(trust, receipt, submission, now=moment)
+    check_freshness(trust, receipt, submission, now=moment)
     trust.require_key(client_key.key_id, kind="client", at=receipt.finished_at)
     trust.require_key(evaluator_key.key_id, kind="evaluator", at=submission.created_at)
     checks.append("freshness")
@@ -392,7 +252,7 @@ def verify_bundle(
         checks.append("replay")
 
     # 11. the sealed CKKS secret key
-    secret_key = _unseal(bundle, submission, profile, regulator_keys, digest_of_receipt)
+    secret_key = unseal(bundle, submission, profile, regulator_keys, digest_of_receipt)
     checks.append("sealed_key_opened")
 
     # 12. the canary, before any audit number is trusted
@@ -405,11 +265,11 @@ def verify_bundle(
         ) from exc
     finally:
         del secret_key
-    canary = _check_canary(bundle, plan, decryptor)
+    canary = check_canary(bundle, plan, decryptor)
     checks.append("key_canary")
 
     # 13. decrypt the aggregates (the bundle holds no per-row ciphertexts) and decode them
-    result = _decrypt_and_decode(bundle, circuit, plan, decryptor)
+    result = decrypt_and_decode(bundle, circuit, plan, decryptor)
     checks.append("aggregates_decrypted")
 
     if replay_guard is not None:
@@ -456,188 +316,6 @@ def verify_bundle(
         verified_at=moment,
         checks=tuple(checks),
     )
-
-
-# --- the steps --------------------------------------------------------------------------------
-
-
-def _check_agreement(submission: SubmissionStatement, receipt: ReceiptStatement) -> None:
-    """Step 8: the facts the client repeats must be the evaluator's."""
-    pairs: tuple[tuple[str, object, object], ...] = (
-        ("job_id", submission.job_id, receipt.job_id),
-        ("evaluator_key_id", submission.evaluator_key_id, receipt.evaluator_key_id),
-        (
-            "evaluation_keys_digest",
-            submission.evaluation_keys_digest,
-            receipt.evaluation_keys_digest,
-        ),
-        (
-            "inputs_manifest_digest",
-            submission.inputs_manifest_digest,
-            receipt.inputs_manifest_digest,
-        ),
-        ("circuit_id", submission.circuit_id, receipt.circuit_id),
-        ("circuit_version", submission.circuit_version, receipt.circuit_version),
-        ("profile_name", submission.profile_name, receipt.profile_name),
-        ("profile_hash", submission.profile_hash, receipt.profile_hash),
-        ("rows", submission.rows, receipt.rows),
-    )
-    for name, claimed, attested in pairs:
-        if claimed != attested:
-            raise DigestMismatchError(
-                f"the submission says {name} = {claimed!r:.120}, the receipt says "
-                f"{attested!r:.120}",
-                field=name,
-            )
-
-
-def _require_profile(trust: TrustStore, name: str, profile_hash: str) -> ParameterProfile:
-    """Step 5a: allowed by the trust store, and the built-in profile of that name."""
-    trust.require_profile(name, profile_hash)
-    try:
-        profile = get_profile(name)
-    except RegauditError as exc:
-        raise WrongParameterSetError(exc.message, field="profile_name") from exc
-    if profile.profile_hash != profile_hash:
-        raise WrongParameterSetError(
-            f"profile {name} has hash {profile.profile_hash}, the receipt says {profile_hash}",
-            field="profile_hash",
-        )
-    return profile
-
-
-def _require_circuit(trust: TrustStore, circuit_id: str, version: str) -> Circuit:
-    """Step 5b: allowed by the trust store and known to the circuit registry."""
-    trust.require_circuit(circuit_id, version)
-    try:
-        return get_circuit(circuit_id, version)
-    except RegauditError as exc:
-        raise UnsupportedCircuitError(exc.message, field="circuit_id") from exc
-
-
-def _recompute_plan(
-    bundle: AuditBundle,
-    circuit: Circuit,
-    profile: ParameterProfile,
-    submission: SubmissionStatement,
-) -> Plan:
-    """Step 6: the plan from the signed row count and the bundle's public inputs alone; the
-    submission's columns and the bundle's plan must be that plan."""
-    try:
-        plan = make_plan(circuit, dict(bundle.public_inputs), rows=submission.rows, profile=profile)
-    except VerificationError:
-        raise
-    except RegauditError as exc:
-        if exc.reason == WrongParameterSetError.reason:  # ProfileError: does not fit
-            raise WrongParameterSetError(exc.message, field=exc.field or "profile") from exc
-        raise BundleFormatError(
-            f"the signed public inputs or rows cannot be planned: {exc}",
-            field=exc.field or "public_inputs",
-        ) from exc
-    if tuple(submission.columns) != plan.columns:
-        raise _mismatch("columns", list(submission.columns), list(plan.columns))
-    if not _same_json(bundle.plan, plan.to_dict()):
-        raise _mismatch("plan", bundle.plan, plan.to_dict())
-    return plan
-
-
-def _check_freshness(
-    trust: TrustStore,
-    receipt: ReceiptStatement,
-    submission: SubmissionStatement,
-    *,
-    now: datetime,
-) -> None:
-    """Step 9: both statements fresh; the submission was signed after the evaluation."""
-    trust.require_fresh(receipt.finished_at, now=now)
-    trust.require_fresh(submission.created_at, now=now)
-    skew = timedelta(seconds=trust.clock_skew_seconds)
-    if submission.created_at + skew < receipt.finished_at:
-        raise StaleEvidenceError(
-            f"the submission ({submission.created_at.isoformat()}) predates the evaluation it "
-            f"signs ({receipt.finished_at.isoformat()})",
-            field="created_at",
-        )
-
-
-def _unseal(
-    bundle: AuditBundle,
-    submission: SubmissionStatement,
-    profile: ParameterProfile,
-    keys: RegulatorKeys,
-    receipt_digest: str,
-) -> bytes:
-    """Step 11: the signed sealed-key digest, our key id, then HPKE open with the info bound to
-    this audit, profile, regulator, client and receipt."""
-    actual = sealed_key_digest(bundle.sealed_key)
-    if actual != submission.sealed_key_digest:
-        raise DigestMismatchError(
-            f"the sealed key hashes to {actual}, the client signed {submission.sealed_key_digest}",
-            field="sealed_key",
-        )
-    if submission.regulator_key_id != keys.key_id:
-        raise WrongRegulatorKeyError(
-            f"the key was sealed to regulator {submission.regulator_key_id[:16]}..., this "
-            f"regulator is {keys.key_id[:16]}...",
-            field="regulator_key_id",
-        )
-    info = sealing_info(
-        audit_id=bundle.audit_id,
-        profile_hash=profile.profile_hash,
-        regulator_key_id=keys.key_id,
-        client_key_id=bundle.client_record().key_id,
-        receipt_digest=receipt_digest,
-    )
-    return unseal_secret_key(bundle.sealed_key, keys=keys, info=info)
-
-
-def _decrypt(decryptor: SecretKeyDecryptor, data: bytes, *, level: int, what: str) -> np.ndarray:
-    try:
-        return decryptor.decrypt(data, level=level)
-    except CiphertextError as exc:
-        raise BundleFormatError(
-            f"{what} is not a valid ciphertext at level {level}: {exc.message}", field=what
-        ) from exc
-
-
-def _check_canary(bundle: AuditBundle, plan: Plan, decryptor: SecretKeyDecryptor) -> CanaryCheck:
-    """Step 12: slot 0 holds the public value sum(c*c), every other slot is zero."""
-    values = _decrypt(decryptor, bundle.canary_output, level=canary_level(plan), what="canary")
-    expected = canary_expected(bundle.canary_seed, plan.profile.slot_count)
-    # the message names what failed and the tolerance, never a decrypted value
-    failure: str | None = None
-    if not bool(np.isfinite(values).all()):
-        failure = "holds non-finite values"
-    elif not abs(float(values[0]) - expected) <= CANARY_TOLERANCE:
-        failure = f"slot 0 is not within {CANARY_TOLERANCE:g} of the public value {expected:.2f}"
-    elif values.size > 1 and not float(np.abs(values[1:]).max()) <= CANARY_ZERO_TOLERANCE:
-        failure = f"a slot other than 0 is not within {CANARY_ZERO_TOLERANCE:g} of 0"
-    del values
-    if failure is not None:
-        raise KeyMismatchError(
-            f"the key canary failed ({failure}): the unsealed secret key is not the key the "
-            "evaluation keys were made from",
-            field="canary_output",
-        )
-    return CanaryCheck(passed=True, expected=expected, tolerance=CANARY_TOLERANCE)
-
-
-def _decrypt_and_decode(
-    bundle: AuditBundle, circuit: Circuit, plan: Plan, decryptor: SecretKeyDecryptor
-) -> dict[str, Any]:
-    """Step 13: aggregates only, at the plan's output level; the circuit decodes them."""
-    outputs = [
-        _decrypt(decryptor, data, level=plan.output_level, what=output_name(index))
-        for index, data in enumerate(bundle.outputs)
-    ]
-    try:
-        return circuit.decode(outputs, dict(bundle.public_inputs), plan.rows)
-    except VerificationError:
-        raise
-    except RegauditError as exc:
-        raise BundleFormatError(
-            f"the decrypted aggregates cannot be decoded: {exc}", field=exc.field or "outputs"
-        ) from exc
 
 
 __all__ = [

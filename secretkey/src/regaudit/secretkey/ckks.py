@@ -17,15 +17,15 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import numpy as np
 
 from regaudit.secretkey._internal import seal as sk_seal
 from regaudit.shared._internal import seal
 from regaudit.shared.algebra import FloatArray
-from regaudit.shared.ckks import EvaluationKeys, load_ciphertext, normalize_steps
+from regaudit.shared.ckks import load_ciphertext
 from regaudit.shared.errors import InputError, KeyMaterialError
+from regaudit.shared.evaluation_keys import EvaluationKeys, normalize_steps
 from regaudit.shared.profiles import ParameterProfile
 
 #: Largest serialized secret key accepted (about 0.2 MB at N=2^14 with zstd).
@@ -36,7 +36,7 @@ SECRET_KEY_CACHE_SIZE = 4
 
 def _encode_input(
     sctx: seal.SealContext, values: FloatArray | Sequence[float], *, level: int
-) -> Any:
+) -> seal.SealPlaintext:
     """Validate client values and encode them at ``level`` and its canonical scale."""
     try:
         sctx.check_level(level)
@@ -61,12 +61,19 @@ def _encode_input(
         raise InputError(f"values cannot be encoded at level {level}: {exc}") from None
 
 
-def _encrypt(sctx: seal.SealContext, encryptor: Any, values: Any, *, level: int) -> bytes:
+def _encrypt(
+    sctx: seal.SealContext,
+    encryptor: sk_seal.SealEncryptor,
+    values: FloatArray | Sequence[float],
+    *,
+    level: int,
+) -> bytes:
+    """Seeded symmetric encryption of ``values`` at ``level``, serialized."""
     plain = _encode_input(sctx, values, level=level)
     return seal.to_bytes(encryptor.encrypt_symmetric(plain))
 
 
-def _load_secret_key(profile: ParameterProfile, data: bytes) -> Any:
+def _load_secret_key(profile: ParameterProfile, data: bytes) -> sk_seal.SealSecretKey:
     """Parse and validate a SEAL secret key for ``profile``; raises KeyMaterialError."""
     if not isinstance(data, bytes | bytearray):
         raise KeyMaterialError(f"secret key must be bytes, got {type(data).__name__}")
@@ -85,7 +92,7 @@ class ClientKeys:
     def __init__(
         self,
         profile: ParameterProfile,
-        secret_key: Any,
+        secret_key: sk_seal.SealSecretKey,
         *,
         relin_keys: bytes,
         galois_keys: bytes,
@@ -122,6 +129,7 @@ class ClientKeys:
         )
 
     def evaluation_keys(self) -> EvaluationKeys:
+        """The public evaluation keys made from this secret key."""
         return self._evaluation_keys
 
     def encrypt(self, values: FloatArray | Sequence[float], *, level: int) -> bytes:
@@ -133,11 +141,12 @@ class ClientKeys:
         return sk_seal.secret_key_to_bytes(self._secret_key)
 
     def decryptor(self) -> SecretKeyDecryptor:
+        """A decryptor with this secret key."""
         return SecretKeyDecryptor(self.profile, self._secret_key)
 
 
 _cache_lock = threading.Lock()
-_encryptors: OrderedDict[tuple[str, str], Any] = OrderedDict()
+_encryptors: OrderedDict[tuple[str, str], sk_seal.SealEncryptor] = OrderedDict()
 
 
 def encrypt_with_secret_key(
@@ -167,7 +176,7 @@ def encrypt_with_secret_key(
 class SecretKeyDecryptor:
     """Decrypts validated ciphertexts with a CKKS secret key (regulator side)."""
 
-    def __init__(self, profile: ParameterProfile, secret_key: Any) -> None:
+    def __init__(self, profile: ParameterProfile, secret_key: sk_seal.SealSecretKey) -> None:
         self.profile = profile
         self._sctx = seal.get_context(profile)
         self._decryptor = sk_seal.new_decryptor(self._sctx, secret_key)
@@ -187,6 +196,7 @@ class SecretKeyDecryptor:
 
 __all__ = [
     "MAX_SECRET_KEY_BYTES",
+    "SECRET_KEY_CACHE_SIZE",
     "ClientKeys",
     "SecretKeyDecryptor",
     "encrypt_with_secret_key",

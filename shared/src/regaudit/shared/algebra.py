@@ -212,3 +212,18 @@ def strided_sum(backend: SlotBackend[V], a: V, *, stride: int, count: int) -> V:
             result = backend.add(result, shifted)
             span *= 2
     return result
+
+
+__all__ = [
+    "FloatArray",
+    "OpCounts",
+    "SlotBackend",
+    "SlotVector",
+    "V",
+    "check_radix",
+    "rotate_composed",
+    "rotation_key_steps",
+    "slot_sum_steps",
+    "strided_sum",
+    "sum_levels",
+]

@@ -239,3 +239,12 @@ def _record(data: Mapping[str, Any], *, kind: str, name: str) -> PublicKeyRecord
     if record.kind != kind:
         raise BundleFormatError(f"must be a {kind} key, is {record.kind}", field=name)
     return record
+
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "MAX_BUNDLE_BYTES",
+    "MAX_NAME_CHARS",
+    "MAX_OUTPUTS",
+    "AuditBundle",
+]

@@ -18,8 +18,9 @@ Two general tools, neither tied to one primitive:
   (Ehlich-Zeller on the CHECK_GRID_POINTS Chebyshev extreme points), and the interval is
   widened by it and by the moments' noise.
 
-The drift primitive (:mod:`regaudit.shared.circuits.drift`) uses both: its evaluator returns
-Chebyshev moments of y = x² and its regulator certifies sum sqrt(y) from them; see
+The drift primitive (:mod:`regaudit.shared.primitives.drift`) uses both: its evaluator
+(:mod:`regaudit.shared.primitives.drift.circuit`) returns Chebyshev moments of y = x² and its
+regulator (:mod:`regaudit.shared.primitives.drift.report`) certifies sum sqrt(y) from them; see
 ``docs/specs/drift.md`` for the numbers.
 """
 

@@ -1,4 +1,6 @@
-"""The CKKS backend of the slot-vector algebra (SEAL through ``tenseal.sealapi``), keyless.
+"""The CKKS backend of the slot-vector algebra (SEAL through ``tenseal.sealapi``), keyless:
+validated ciphertexts (:func:`load_ciphertext`) and :class:`CkksBackend`. The evaluation keys
+live in :mod:`regaudit.shared.evaluation_keys` and are re-exported here.
 
 Evaluator-safe: nothing here touches a secret key. Level accounting and operation counts are
 identical to :class:`regaudit.shared.plaintext.PlaintextBackend`; every ciphertext at level l has
@@ -19,13 +21,10 @@ of |a| at scale 2^30), far below the CKKS noise of the following operations.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
-import rfc8785
 
 from regaudit.shared._internal import seal
 from regaudit.shared.algebra import FloatArray, OpCounts, strided_sum
@@ -37,166 +36,22 @@ from regaudit.shared.errors import (
     KeyMaterialError,
     ProfileError,
 )
-from regaudit.shared.profiles import ParameterProfile, get_profile
+from regaudit.shared.evaluation_keys import (
+    MAX_EVALUATION_KEY_BYTES,
+    MAX_GALOIS_STEPS,
+    MAX_RELIN_KEY_BYTES,
+    EvaluationKeys,
+    LoadedEvaluationKeys,
+    evaluation_keys_digest,
+    load_evaluation_keys,
+    normalize_step,
+    normalize_steps,
+)
+from regaudit.shared.profiles import ParameterProfile
 
 #: Largest serialized ciphertext accepted (a fresh, non-seeded top-level ciphertext at N=2^14 is
 #: about 1.45 MB; at N=2^13 about 0.35 MB).
 MAX_CIPHERTEXT_BYTES = 4 * 1024 * 1024
-#: Largest serialized (seeded) relinearization key (about 6 MB at N=2^14).
-MAX_RELIN_KEY_BYTES = 32 * 1024 * 1024
-#: Largest number of Galois (rotation) steps in one evaluation-key set.
-MAX_GALOIS_STEPS = 64
-#: Largest serialized evaluation-key set, relin + Galois (seeded Galois keys are about 6 MB per
-#: step at N=2^14, 1 MB at N=2^13).
-MAX_EVALUATION_KEY_BYTES = 512 * 1024 * 1024
-
-
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def normalize_step(step: int, slot_count: int) -> int:
-    """A rotation step as a cyclic left rotation in ``0..slot_count-1``."""
-    if isinstance(step, bool) or not isinstance(step, int | np.integer):
-        raise InputError(f"rotation step must be an integer, got {step!r}", field="galois_steps")
-    return int(step) % slot_count
-
-
-def normalize_steps(steps: Iterable[int], slot_count: int) -> tuple[int, ...]:
-    """Sorted, de-duplicated non-zero rotation steps (rotation by 0 needs no key)."""
-    normalized = {normalize_step(step, slot_count) for step in steps}
-    normalized.discard(0)
-    return tuple(sorted(normalized))
-
-
-# --- evaluation keys -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EvaluationKeys:
-    """Public evaluation keys as bytes: SEAL-serialized seeded RelinKeys and GaloisKeys holding
-    exactly the rotations in ``galois_steps``."""
-
-    profile_name: str
-    relin_keys: bytes
-    galois_keys: bytes
-    galois_steps: tuple[int, ...]
-
-    @property
-    def size_bytes(self) -> int:
-        return len(self.relin_keys) + len(self.galois_keys)
-
-    @property
-    def digest(self) -> str:
-        """SHA-256 over the RFC 8785 canonical JSON of {profile hash, key digests, steps}."""
-        return evaluation_keys_digest(
-            self.profile_name,
-            relin_sha256=_sha256(self.relin_keys),
-            galois_sha256=_sha256(self.galois_keys),
-            galois_steps=self.galois_steps,
-        )
-
-
-def evaluation_keys_digest(
-    profile_name: str, *, relin_sha256: str, galois_sha256: str, galois_steps: Iterable[int]
-) -> str:
-    """:attr:`EvaluationKeys.digest` from the parts' ``sha256:<hex>`` digests (so a receiver
-    can hash the parts as they stream in, without holding them in memory)."""
-    document: dict[str, Any] = {
-        "profile_hash": get_profile(profile_name).profile_hash,
-        "relin_keys": relin_sha256,
-        "galois_keys": galois_sha256,
-        "galois_steps": sorted(int(s) for s in galois_steps),
-    }
-    return _sha256(rfc8785.dumps(document))
-
-
-@dataclass(frozen=True)
-class LoadedEvaluationKeys:
-    """Evaluation keys parsed and validated for one profile (see :func:`load_evaluation_keys`)."""
-
-    profile: ParameterProfile
-    relin: Any  # sealapi.RelinKeys
-    galois: Any  # sealapi.GaloisKeys
-    galois_steps: frozenset[int]
-    digest: str
-    size_bytes: int
-
-
-def load_evaluation_keys(
-    profile: ParameterProfile, keys: EvaluationKeys, *, required_steps: Iterable[int]
-) -> LoadedEvaluationKeys:
-    """Parse and validate evaluation keys for ``profile``; raises KeyMaterialError."""
-    # 1. the keys claim this profile
-    if keys.profile_name != profile.name:
-        raise KeyMaterialError(
-            f"evaluation keys are for profile {keys.profile_name!r}, not {profile.name!r}"
-        )
-    # 2. size caps before parsing anything
-    if len(keys.relin_keys) > MAX_RELIN_KEY_BYTES:
-        raise KeyMaterialError(
-            f"relinearization key of {len(keys.relin_keys)} bytes exceeds {MAX_RELIN_KEY_BYTES}"
-        )
-    if keys.size_bytes > MAX_EVALUATION_KEY_BYTES:
-        raise KeyMaterialError(
-            f"evaluation keys of {keys.size_bytes} bytes exceed {MAX_EVALUATION_KEY_BYTES}"
-        )
-    if len(keys.galois_steps) > MAX_GALOIS_STEPS:
-        raise KeyMaterialError(
-            f"{len(keys.galois_steps)} Galois steps exceed the limit of {MAX_GALOIS_STEPS}"
-        )
-    # 3. declared steps are canonical: distinct, sorted, in 1..slot_count-1
-    slots = profile.slot_count
-    declared = tuple(keys.galois_steps)
-    for step in declared:
-        if isinstance(step, bool) or not isinstance(step, int) or not 0 < step < slots:
-            raise KeyMaterialError(f"invalid Galois step {step!r} (must be in 1..{slots - 1})")
-    if declared != tuple(sorted(set(declared))):
-        raise KeyMaterialError("Galois steps must be sorted and distinct")
-    # 4. every step the circuit needs is declared
-    try:
-        required = normalize_steps(required_steps, slots)
-    except InputError as exc:
-        raise KeyMaterialError(f"invalid required rotation step: {exc.message}") from None
-    missing = sorted(set(required) - set(declared))
-    if missing:
-        raise KeyMaterialError(
-            f"evaluation keys lack Galois keys for rotation steps {missing} "
-            f"(present: {list(declared)})"
-        )
-    # 5. SEAL parses both key sets and finds them valid for this profile's context
-    sctx = seal.get_context(profile)
-    relin = seal.from_bytes(
-        seal.new_relin_keys,
-        sctx,
-        keys.relin_keys,
-        what="relinearization keys",
-        error=KeyMaterialError,
-    )
-    if not seal.is_valid_for(relin, sctx) or not relin.has_key(2) or relin.size() != 1:
-        raise KeyMaterialError(f"relinearization keys are not valid for profile {profile.name}")
-    galois = seal.from_bytes(
-        seal.new_galois_keys, sctx, keys.galois_keys, what="Galois keys", error=KeyMaterialError
-    )
-    if not seal.is_valid_for(galois, sctx):
-        raise KeyMaterialError(f"Galois keys are not valid for profile {profile.name}")
-    # 6. the Galois keys hold exactly the declared steps (one key per step's Galois element)
-    for step in declared:
-        if not galois.has_key(sctx.galois_element(step)):
-            raise KeyMaterialError(f"Galois keys lack the key for declared rotation step {step}")
-    if galois.size() != len(declared):
-        raise KeyMaterialError(
-            f"Galois keys hold {galois.size()} keys but {len(declared)} steps are declared"
-        )
-    return LoadedEvaluationKeys(
-        profile=profile,
-        relin=relin,
-        galois=galois,
-        galois_steps=frozenset(declared),
-        digest=keys.digest,
-        size_bytes=keys.size_bytes,
-    )
-
 
 # --- ciphertexts ---------------------------------------------------------------------------
 
@@ -206,22 +61,26 @@ class CkksVector:
 
     __slots__ = ("_ciphertext", "_level", "profile")
 
-    def __init__(self, profile: ParameterProfile, ciphertext: Any, level: int) -> None:
+    def __init__(
+        self, profile: ParameterProfile, ciphertext: seal.SealCiphertext, level: int
+    ) -> None:
         self.profile = profile
         self._ciphertext = ciphertext
         self._level = level
 
     @property
     def level(self) -> int:
+        """The ciphertext's level (0 = fresh)."""
         return self._level
 
     @property
-    def ciphertext(self) -> Any:
+    def ciphertext(self) -> seal.SealCiphertext:
         """The underlying ``sealapi.Ciphertext`` (do not mutate)."""
         return self._ciphertext
 
     @property
     def scale(self) -> float:
+        """The ciphertext's scale (the canonical scale of its level)."""
         return float(self._ciphertext.scale)
 
     def to_bytes(self) -> bytes:
@@ -308,7 +167,9 @@ def _is_zero(values: FloatArray | float) -> bool:
 
 @dataclass
 class _PlainCache:
-    ones: dict[int, Any] = field(default_factory=dict)
+    """Plaintexts of ones per level, encoded once per backend."""
+
+    ones: dict[int, seal.SealPlaintext] = field(default_factory=dict)
 
 
 class CkksBackend:
@@ -366,17 +227,17 @@ class CkksBackend:
             )
         self.counts.max_level = max(self.counts.max_level, level)
 
-    def _ones(self, level: int) -> Any:
+    def _ones(self, level: int) -> seal.SealPlaintext:
         plain = self._cache.ones.get(level)
         if plain is None:
             plain = self._sctx.encode(1.0, level=level)
             self._cache.ones[level] = plain
         return plain
 
-    def _new(self, ciphertext: Any, level: int) -> CkksVector:
+    def _new(self, ciphertext: seal.SealCiphertext, level: int) -> CkksVector:
         return CkksVector(self.profile, ciphertext, level)
 
-    def _rescaled(self, ciphertext: Any) -> Any:
+    def _rescaled(self, ciphertext: seal.SealCiphertext) -> seal.SealCiphertext:
         self._evaluator.rescale_to_next_inplace(ciphertext)
         return ciphertext
 
@@ -485,7 +346,7 @@ class CkksBackend:
         return strided_sum(self, a, stride=1, count=width or self.slot_count)
 
     @staticmethod
-    def _guard(operation: Any, *args: Any) -> None:
+    def _guard(operation: Callable[..., None], *args: object) -> None:
         try:
             operation(*args)
         except RuntimeError as exc:
@@ -516,6 +377,7 @@ __all__ = [
     "evaluation_keys_digest",
     "load_ciphertext",
     "load_evaluation_keys",
+    "normalize_step",
     "normalize_steps",
     "plain_values",
     "sweep_stale_scratch",

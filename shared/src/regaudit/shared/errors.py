@@ -1,5 +1,9 @@
 """The regaudit error hierarchy: every error raised on purpose derives from RegauditError.
 
+Kept whole on purpose although long: it is the one registry of reasons, so every class with
+its reason, exit code and gRPC status stays in one place, read and checked (one class per
+reason) as one table.
+
 Every class declares three facts, once:
 
 * ``reason`` -- a stable snake_case string (CLI output, the regulator's ``--json``, gRPC
@@ -27,6 +31,7 @@ The hierarchy (reason, exit code, gRPC status)::
     ├── CircuitError                      invalid_circuit        2  INVALID_ARGUMENT
     │   └── UnsupportedCircuitIdError     unsupported_circuit    2  INVALID_ARGUMENT
     │       └── UnsupportedCircuitError   (inherited)            1  INTERNAL       [1]
+    ├── PrimitiveRegistryError            primitive_registry     2  INTERNAL
     ├── IdentityError                     invalid_identity       2  INTERNAL
     ├── CustodyViolationError             custody_violation      2  INTERNAL
     ├── InternalError                     internal_error         2  INTERNAL
@@ -55,21 +60,21 @@ The hierarchy (reason, exit code, gRPC status)::
         └── EvaluatorOutputMismatchError  evaluator_output_mismatch 1  INTERNAL
 
 Role packages add their own classes, registered when their module is imported (the client's
-in ``regaudit.client.audit``; the evaluator's in ``regaudit.evaluator.jobs``, ``.checks``,
-``.workers`` and ``.executors``)::
+in ``regaudit.client.remote``; the evaluator's in ``regaudit.evaluator.failures``,
+``.retention``, ``.checks``, ``.worker_keys``, ``.dask_executor`` and ``.dask_security``)::
 
     RegauditError
     ├── EvaluatorUnavailableError       evaluator_unavailable       3  INTERNAL   client
-    ├── StoreFailedError                store_failed                2  INTERNAL   jobs
-    ├── DeletionFailedError             deletion_failed             2  INTERNAL   jobs
-    ├── PlanMismatchError               plan_mismatch               2  INTERNAL   jobs
+    ├── StoreFailedError                store_failed                2  INTERNAL   failures
+    ├── DeletionFailedError             deletion_failed             2  INTERNAL   retention
+    ├── PlanMismatchError               plan_mismatch               2  INTERNAL   failures
     ├── WorkerOutputError               worker_output_invalid       2  INTERNAL   checks
-    ├── KeysNotCachedError              evaluation_keys_not_cached  2  INTERNAL   workers
-    ├── DaskInsecureError               dask_scheduler_insecure     2  INTERNAL   executors
-    ├── DaskUnavailableError            dask_unavailable            2  INTERNAL   executors
-    │   └── DaskWorkerMismatchError     (inherited)                 2  INTERNAL   executors
+    ├── KeysNotCachedError              evaluation_keys_not_cached  2  INTERNAL   worker_keys
+    ├── DaskInsecureError               dask_scheduler_insecure     2  INTERNAL   dask_security
+    ├── DaskUnavailableError            dask_unavailable            2  INTERNAL   dask_executor
+    │   └── DaskWorkerMismatchError     (inherited)                 2  INTERNAL   dask_executor
     └── ProtocolError
-        └── UploadIncompleteError       upload_incomplete     3  INVALID_ARGUMENT  jobs
+        └── UploadIncompleteError       upload_incomplete     3  INVALID_ARGUMENT  failures
 
 [1] One reason, two exit codes. ``wrong_parameter_set`` and ``unsupported_circuit`` are first
     input facts: the client, the evaluator and the planner reject an unknown or unfit profile or
@@ -90,7 +95,7 @@ import errno
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Self
+from typing import Self
 
 #: Exit codes of every regaudit command line.
 EXIT_OK = 0
@@ -177,7 +182,7 @@ class RegauditError(Exception):
     grpc_code: str | None = None
     violations: tuple[tuple[str, str], ...] = ()
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         _register(cls)
 
@@ -268,6 +273,15 @@ class UnsupportedCircuitIdError(CircuitError):
     reason = "unsupported_circuit"
     exit_code = EXIT_USAGE
     grpc_status = "INVALID_ARGUMENT"
+
+
+class PrimitiveRegistryError(RegauditError):
+    """An installed primitive plug-in (entry point ``regaudit.primitives``) is broken: it does
+    not load, is not a descriptor, or claims a circuit another primitive registered."""
+
+    reason = "primitive_registry"
+    exit_code = EXIT_USAGE
+    grpc_status = "INTERNAL"
 
 
 class IdentityError(RegauditError):
@@ -563,6 +577,7 @@ __all__ = [
     "KeyMismatchError",
     "LimitExceededError",
     "NoiseBoundError",
+    "PrimitiveRegistryError",
     "ProfileError",
     "ProtocolError",
     "RegauditError",

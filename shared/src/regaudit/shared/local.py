@@ -6,8 +6,9 @@ rotation steps, encryption of every input column at ``plan.input_level``, evalua
 :class:`~regaudit.shared.ckks.CkksBackend` through the circuit's ``accumulate``/``finalize``,
 decryption at ``plan.output_level`` and the circuit's own decoding. There is no daemon, no
 signature and no key custody: use the client / evaluator / regulator packages for that. With
-``backend="plaintext"`` the primitive's exact plaintext oracle (``<primitive>_reference``) is
-returned instead.
+``backend="plaintext"`` the primitive's exact reference (its ``reference`` role module) is
+returned instead. :func:`audit` runs any registered primitive (plug-ins included) on its
+input object.
 
 This module belongs to ``regaudit.shared`` and imports no role package. The CKKS path needs
 secret-key code, which lives in the ``regaudit-secretkey`` distribution: :func:`run_ckks`
@@ -19,17 +20,21 @@ an evaluator-only environment. ``backend="plaintext"`` never needs it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeAlias, cast
 
 from regaudit.shared.algebra import FloatArray
-from regaudit.shared.circuits.base import Circuit, Plan, PublicInputs, accumulate, iter_chunks
+from regaudit.shared.circuits.base import Circuit, Plan, PublicInputs, accumulate
 from regaudit.shared.errors import InputError, RegauditError
-from regaudit.shared.planning import make_plan
+from regaudit.shared.planning import data_chunks, make_plan
+from regaudit.shared.primitives import get_primitive
 from regaudit.shared.profiles import ParameterProfile
 
 Backend = Literal["ckks", "plaintext"]
+#: One released report field: a JSON value (number, bool, string, list or object) whose type
+#: depends on the field, so attribute access stays open to the caller's own typing.
+ReportField: TypeAlias = Any
 BACKENDS: tuple[str, ...] = ("ckks", "plaintext")
 
 
@@ -43,20 +48,6 @@ class AuditInput(Protocol):
     def public(self) -> PublicInputs: ...
 
     def columns(self) -> dict[str, FloatArray]: ...
-
-
-# --- chunks ------------------------------------------------------------------------------------
-
-
-def data_chunks(data: AuditInput, chunk_rows: int) -> Iterator[dict[str, FloatArray]]:
-    """Zero-padded chunks of ``data``: the data's own ``iter_chunks`` when it has one (it then
-    never builds whole columns, e.g. concordance's pair layout), else the generic split."""
-    own: Callable[[int], Iterator[dict[str, FloatArray]]] | None = getattr(
-        data, "iter_chunks", None
-    )
-    if own is not None:
-        return own(chunk_rows)
-    return iter_chunks(data.columns(), chunk_rows)
 
 
 # --- reports ------------------------------------------------------------------------------------
@@ -74,7 +65,7 @@ class AuditReport:
     plan: Mapping[str, Any] | None = None
     seconds: float = 0.0
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> ReportField:
         if name.startswith("__") or name == "fields":
             raise AttributeError(name)
         try:
@@ -84,7 +75,7 @@ class AuditReport:
                 f"{type(self).__name__} has no field {name!r} (fields: {', '.join(self.fields)})"
             ) from None
 
-    def __getitem__(self, name: str) -> Any:
+    def __getitem__(self, name: str) -> ReportField:
         return self.fields[name]
 
     def __contains__(self, name: object) -> bool:
@@ -180,39 +171,52 @@ def run_ckks(
     # 6.
     decryptor = SecretKeyDecryptor.from_bytes(plan.profile, keys.secret_key_bytes())
     values = [decryptor.decrypt(o.to_bytes(), level=plan.output_level) for o in outputs]
-    return plan, circuit.decode(values, public, data.rows)
+    decoded = get_primitive(circuit.circuit_id).report().decode(values, public, data.rows)
+    return plan, decoded
 
 
-def _run(
+#: The report class of each built-in primitive (a plug-in's reports are AuditReport).
+REPORT_TYPES: dict[str, type[AuditReport]] = {
+    "fairness": FairnessReport,
+    "concordance": ConcordanceReport,
+    "drift": DriftReport,
+    "disagreement": DisagreementReport,
+    "calibration": CalibrationReport,
+    "provenance": ProvenanceReport,
+}
+
+
+def audit(
     primitive: str,
-    data: AuditInput,
-    reference: Callable[[Any], dict[str, Any]],
-    report_type: type[AuditReport],
+    payload: Mapping[str, Any],
     *,
-    backend: str,
-    profile: ParameterProfile | str | None,
-) -> Any:
-    from regaudit.shared.circuits.registry import CIRCUITS
+    backend: Backend = "ckks",
+    profile: ParameterProfile | str | None = None,
+) -> AuditReport:
+    """Any registered primitive on its regaudit-fhe 0.1.0 input object (``payload``: the
+    primitive's ``<primitive>.input`` shape; numpy arrays allowed).
 
+    ``backend="ckks"`` runs the primitive's current circuit through the whole protocol in this
+    process (:func:`run_ckks`); ``backend="plaintext"`` returns its exact reference."""
     if backend not in BACKENDS:
         raise InputError(
             f"unknown backend {backend!r} (use {' or '.join(BACKENDS)})", field="backend"
         )
+    descriptor = get_primitive(primitive)
+    data = descriptor.inputs().parse({key: _seq(value) for key, value in payload.items()})
+    report_type = REPORT_TYPES.get(primitive, AuditReport)
     started = time.perf_counter()
     if backend == "plaintext":
-        fields = reference(data)
+        fields = descriptor.reference().reference(data)
         return report_type(primitive, backend, fields, None, time.perf_counter() - started)
-    versions = sorted((v for cid, v in CIRCUITS if cid == primitive), key=lambda v: (len(v), v))
-    if not versions:
-        raise InputError(f"no circuit registered for {primitive!r}", field="primitive")
-    circuit = CIRCUITS[(primitive, versions[-1])]
-    plan, fields = run_ckks(circuit, data, profile=profile)
+    plan, fields = run_ckks(descriptor.circuit, data, profile=profile)
     return report_type(primitive, backend, fields, plan.to_dict(), time.perf_counter() - started)
 
 
-def _seq(values: Any) -> Any:
+def _seq(values: object) -> object:
     """numpy arrays become lists (the parsers take regaudit-fhe 0.1.0's JSON shapes)."""
-    return values.tolist() if hasattr(values, "tolist") else values
+    tolist = getattr(values, "tolist", None)
+    return tolist() if callable(tolist) else values
 
 
 def _payload(**items: Any) -> dict[str, Any]:
@@ -235,22 +239,15 @@ def audit_fairness(
 ) -> FairnessReport:
     """Fairness of binary predictions between ``group_a``/``group_b`` membership columns
     (regaudit-fhe 0.1.0's shape) or across the categories of ``group``."""
-    from regaudit.shared.circuits.fairness import fairness_reference, parse_fairness_input
-
-    data = parse_fairness_input(
-        _payload(
-            y_true=y_true,
-            y_pred=y_pred,
-            group_a=group_a,
-            group_b=group_b,
-            group=group,
-            threshold=threshold,
-        )
+    payload = _payload(
+        y_true=y_true,
+        y_pred=y_pred,
+        group_a=group_a,
+        group_b=group_b,
+        group=group,
+        threshold=threshold,
     )
-    report: FairnessReport = _run(
-        "fairness", data, fairness_reference, FairnessReport, backend=backend, profile=profile
-    )
-    return report
+    return cast(FairnessReport, audit("fairness", payload, backend=backend, profile=profile))
 
 
 def audit_concordance(
@@ -262,21 +259,8 @@ def audit_concordance(
     profile: ParameterProfile | str | None = None,
 ) -> ConcordanceReport:
     """Harrell's C of ``risk`` against survival ``time`` with ``event`` indicators."""
-    from regaudit.shared.circuits.concordance import (
-        concordance_reference,
-        parse_concordance_input,
-    )
-
-    data = parse_concordance_input(_payload(risk=risk, time=time, event=event))
-    report: ConcordanceReport = _run(
-        "concordance",
-        data,
-        concordance_reference,
-        ConcordanceReport,
-        backend=backend,
-        profile=profile,
-    )
-    return report
+    payload = _payload(risk=risk, time=time, event=event)
+    return cast(ConcordanceReport, audit("concordance", payload, backend=backend, profile=profile))
 
 
 def audit_drift(
@@ -290,15 +274,10 @@ def audit_drift(
     profile: ParameterProfile | str | None = None,
 ) -> DriftReport:
     """Drift between histograms ``p`` and ``q`` (one feature, or F x B batches)."""
-    from regaudit.shared.circuits.drift import drift_reference, parse_drift_input
-
-    data = parse_drift_input(
-        _payload(p=p, q=q, drift_threshold=drift_threshold, bin_width=bin_width, w1_range=w1_range)
+    payload = _payload(
+        p=p, q=q, drift_threshold=drift_threshold, bin_width=bin_width, w1_range=w1_range
     )
-    report: DriftReport = _run(
-        "drift", data, drift_reference, DriftReport, backend=backend, profile=profile
-    )
-    return report
+    return cast(DriftReport, audit("drift", payload, backend=backend, profile=profile))
 
 
 def audit_disagreement(
@@ -311,28 +290,15 @@ def audit_disagreement(
     profile: ParameterProfile | str | None = None,
 ) -> DisagreementReport:
     """Mean pairwise squared disagreement of public polynomial models on private inputs."""
-    from regaudit.shared.circuits.disagreement import (
-        disagreement_reference,
-        parse_disagreement_input,
+    payload = _payload(
+        model_polynomials=[_seq(m) for m in model_polynomials],
+        test_input=test_input,
+        threshold=threshold,
+        input_bound=input_bound,
     )
-
-    data = parse_disagreement_input(
-        _payload(
-            model_polynomials=[_seq(m) for m in model_polynomials],
-            test_input=test_input,
-            threshold=threshold,
-            input_bound=input_bound,
-        )
+    return cast(
+        DisagreementReport, audit("disagreement", payload, backend=backend, profile=profile)
     )
-    report: DisagreementReport = _run(
-        "disagreement",
-        data,
-        disagreement_reference,
-        DisagreementReport,
-        backend=backend,
-        profile=profile,
-    )
-    return report
 
 
 def audit_calibration(
@@ -346,28 +312,13 @@ def audit_calibration(
 ) -> CalibrationReport:
     """Conformal prediction-set membership of one point (``scores`` = K values) or, with
     ``labels``, coverage and mean set size of a batch (``scores`` = n x K)."""
-    from regaudit.shared.circuits.calibration import (
-        calibration_reference,
-        parse_calibration_input,
+    payload = _payload(
+        scores=[_seq(s) for s in scores] if labels is not None else scores,
+        quantiles=quantiles,
+        labels=labels,
+        score_range=score_range,
     )
-
-    data = parse_calibration_input(
-        _payload(
-            scores=[_seq(s) for s in scores] if labels is not None else scores,
-            quantiles=quantiles,
-            labels=labels,
-            score_range=score_range,
-        )
-    )
-    report: CalibrationReport = _run(
-        "calibration",
-        data,
-        calibration_reference,
-        CalibrationReport,
-        backend=backend,
-        profile=profile,
-    )
-    return report
+    return cast(CalibrationReport, audit("calibration", payload, backend=backend, profile=profile))
 
 
 def audit_provenance(
@@ -381,25 +332,19 @@ def audit_provenance(
     profile: ParameterProfile | str | None = None,
 ) -> ProvenanceReport:
     """Per-bucket attribution totals (bucket = SHA-256(row id) mod n_buckets) and the top-K."""
-    from regaudit.shared.circuits.provenance import parse_provenance_input, provenance_reference
-
-    data = parse_provenance_input(
-        _payload(
-            attributions=attributions,
-            row_ids=row_ids,
-            n_buckets=n_buckets,
-            k=k,
-            attribution_scale=attribution_scale,
-        )
+    payload = _payload(
+        attributions=attributions,
+        row_ids=row_ids,
+        n_buckets=n_buckets,
+        k=k,
+        attribution_scale=attribution_scale,
     )
-    report: ProvenanceReport = _run(
-        "provenance", data, provenance_reference, ProvenanceReport, backend=backend, profile=profile
-    )
-    return report
+    return cast(ProvenanceReport, audit("provenance", payload, backend=backend, profile=profile))
 
 
 __all__ = [
     "BACKENDS",
+    "REPORT_TYPES",
     "AuditReport",
     "CalibrationReport",
     "ConcordanceReport",
@@ -407,12 +352,12 @@ __all__ = [
     "DriftReport",
     "FairnessReport",
     "ProvenanceReport",
+    "audit",
     "audit_calibration",
     "audit_concordance",
     "audit_disagreement",
     "audit_drift",
     "audit_fairness",
     "audit_provenance",
-    "data_chunks",
     "run_ckks",
 ]

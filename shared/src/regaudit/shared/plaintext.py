@@ -132,3 +132,9 @@ class PlaintextBackend:
 
     def slot_sum(self, a: PlainVector, *, width: int | None = None) -> PlainVector:
         return strided_sum(self, a, stride=1, count=width or self.slot_count)
+
+
+__all__ = [
+    "PlainVector",
+    "PlaintextBackend",
+]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -13,9 +13,11 @@ from regaudit.shared.circuits.base import (
     CANARY_COLUMN,
     Circuit,
     Plan,
+    PublicInputs,
     accumulate,
     canary_circuit,
     combine,
+    iter_chunks,
 )
 from regaudit.shared.errors import InputError, ProfileError
 from regaudit.shared.plaintext import PlaintextBackend, PlainVector
@@ -130,9 +132,6 @@ def _profiles() -> tuple[ParameterProfile, ...]:
     return PROFILES
 
 
-__all__ = ["CANARY_COLUMN", "MAX_ROWS", "make_plan", "run_plaintext"]
-
-
 def run_plaintext(
     circuit: Circuit,
     public: dict[str, Any],
@@ -157,3 +156,53 @@ def run_plaintext(
         raise InputError("an audit needs at least one chunk of data", field="rows")
     outputs = circuit.finalize(backend, accumulators, public, rows)
     return plan, [output.values for output in outputs]
+
+
+class PlaintextInput(Protocol):
+    """A validated primitive input, as every ``<package>.inputs.parse`` returns."""
+
+    @property
+    def rows(self) -> int: ...
+
+    @property
+    def public(self) -> PublicInputs: ...
+
+    def columns(self) -> dict[str, FloatArray]: ...
+
+
+def data_chunks(data: PlaintextInput, chunk_rows: int) -> Iterator[dict[str, FloatArray]]:
+    """Zero-padded chunks of ``data``: the data's own ``iter_chunks`` when it has one (it then
+    never builds whole columns, e.g. concordance's pair layout), else the generic split."""
+    own: Callable[[int], Iterator[dict[str, FloatArray]]] | None = getattr(
+        data, "iter_chunks", None
+    )
+    if own is not None:
+        return own(chunk_rows)
+    return iter_chunks(data.columns(), chunk_rows)
+
+
+def evaluate_plaintext(
+    circuit: Circuit, data: PlaintextInput, *, profile: ParameterProfile | None = None
+) -> tuple[Plan, list[FloatArray]]:
+    """The one plaintext evaluation path: ``circuit`` run on ``data`` exactly as the evaluator
+    runs it (plan, chunk, accumulate, finalize) on the plaintext backend. Returns the plan and
+    the (unencrypted) output vectors: the client's output check, the dry run and the tests'
+    oracle."""
+    return run_plaintext(
+        circuit,
+        data.public,
+        lambda chunk_rows: data_chunks(data, chunk_rows),
+        rows=data.rows,
+        profile=profile,
+    )
+
+
+__all__ = [
+    "CANARY_COLUMN",
+    "MAX_ROWS",
+    "PlaintextInput",
+    "data_chunks",
+    "evaluate_plaintext",
+    "make_plan",
+    "run_plaintext",
+]

@@ -147,3 +147,15 @@ def choose_profile(
         f"no profile fits depth {depth} with outputs up to {max_output_magnitude:g}"
         f" and a scale of at least 2^{min_scale_bits}"
     )
+
+
+__all__ = [
+    "MAX_DEPTH_BUDGET",
+    "PROFILES",
+    "PROFILE_N8192_D3",
+    "PROFILE_N16384_D6",
+    "ParameterProfile",
+    "choose_profile",
+    "get_profile",
+    "slot_sum_radix_for",
+]

@@ -17,12 +17,19 @@ descriptor, including when the process is killed. There is deliberately no fallb
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, TypeAlias
 
 import tenseal.sealapi as sealapi
 
 from regaudit.shared._internal import seal
 from regaudit.shared.errors import KeyMaterialError
+
+# ``tenseal.sealapi`` has no type stubs: its secret-key objects are named here, once (the public
+# ones in regaudit.shared._internal.seal).
+SealSecretKey: TypeAlias = Any  # tenseal.sealapi.SecretKey (no stubs)
+SealKeyGenerator: TypeAlias = Any  # tenseal.sealapi.KeyGenerator (no stubs)
+SealEncryptor: TypeAlias = Any  # tenseal.sealapi.Encryptor (no stubs)
+SealDecryptor: TypeAlias = Any  # tenseal.sealapi.Decryptor (no stubs)
 
 #: Name shown in ``/proc/<pid>/fd`` for the in-memory secret-key file (no file-system name).
 MEMFD_NAME = "regaudit-secret-key"
@@ -46,10 +53,12 @@ def _memfd() -> int:
 
 
 def _fd_path(fd: int) -> str:
+    """The ``/proc`` path through which SEAL reads or writes descriptor ``fd``."""
     return f"/proc/self/fd/{fd}"
 
 
 def _read_all(fd: int) -> bytes:
+    """Every byte of the file behind ``fd``."""
     size = os.fstat(fd).st_size
     parts: list[bytes] = []
     offset = 0
@@ -63,13 +72,14 @@ def _read_all(fd: int) -> bytes:
 
 
 def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` from offset 0."""
     view = memoryview(data)
     offset = 0
     while offset < len(view):
         offset += os.pwrite(fd, view[offset:], offset)
 
 
-def secret_key_to_bytes(secret_key: Any) -> bytes:
+def secret_key_to_bytes(secret_key: SealSecretKey) -> bytes:
     """Serialize a SEAL SecretKey (SEAL's default compression) through a memfd."""
     fd = _memfd()
     try:
@@ -82,7 +92,7 @@ def secret_key_to_bytes(secret_key: Any) -> bytes:
         os.close(fd)
 
 
-def secret_key_from_bytes(sctx: seal.SealContext, data: bytes) -> Any:
+def secret_key_from_bytes(sctx: seal.SealContext, data: bytes) -> SealSecretKey:
     """Load a SEAL SecretKey from bytes through a memfd (framing checked first, like
     :func:`regaudit.shared._internal.seal.from_bytes`); KeyMaterialError on any failure."""
     seal.check_serialized(data, what="secret key", error=KeyMaterialError)
@@ -98,26 +108,32 @@ def secret_key_from_bytes(sctx: seal.SealContext, data: bytes) -> Any:
     return key
 
 
-def new_key_generator(sctx: seal.SealContext) -> Any:
+def new_key_generator(sctx: seal.SealContext) -> SealKeyGenerator:
     """A fresh SEAL KeyGenerator (it draws a new secret key)."""
     return sealapi.KeyGenerator(sctx.context)
 
 
-def new_encryptor(sctx: seal.SealContext, secret_key: Any) -> Any:
+def new_encryptor(sctx: seal.SealContext, secret_key: SealSecretKey) -> SealEncryptor:
     """A symmetric (secret-key) Encryptor; no public key is ever created."""
     return sealapi.Encryptor(sctx.context, secret_key)
 
 
-def new_decryptor(sctx: seal.SealContext, secret_key: Any) -> Any:
+def new_decryptor(sctx: seal.SealContext, secret_key: SealSecretKey) -> SealDecryptor:
+    """A Decryptor for ``secret_key``."""
     return sealapi.Decryptor(sctx.context, secret_key)
 
 
-def new_plaintext() -> Any:
+def new_plaintext() -> seal.SealPlaintext:
+    """An empty SEAL plaintext (to decrypt into)."""
     return sealapi.Plaintext()
 
 
 __all__ = [
     "MEMFD_NAME",
+    "SealDecryptor",
+    "SealEncryptor",
+    "SealKeyGenerator",
+    "SealSecretKey",
     "new_decryptor",
     "new_encryptor",
     "new_key_generator",

@@ -1,1 +1,3 @@
 """Hazardous internals. Nothing here is public API."""
+
+__all__: list[str] = []

@@ -40,7 +40,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 import numpy as np
 import tenseal.sealapi as sealapi
@@ -49,6 +49,17 @@ from regaudit.shared.errors import ProfileError, RegauditError
 from regaudit.shared.profiles import ParameterProfile
 
 ParmsId = tuple[int, int, int, int]
+
+# ``tenseal.sealapi`` has no type stubs: its objects are named here, once, and annotated with
+# these aliases everywhere (the secret-key ones live in regaudit.secretkey._internal.seal).
+SealNativeContext: TypeAlias = Any  # tenseal.sealapi.SEALContext (no stubs)
+SealEncoder: TypeAlias = Any  # tenseal.sealapi.CKKSEncoder (no stubs)
+SealEvaluator: TypeAlias = Any  # tenseal.sealapi.Evaluator (no stubs)
+SealPlaintext: TypeAlias = Any  # tenseal.sealapi.Plaintext (no stubs)
+SealCiphertext: TypeAlias = Any  # tenseal.sealapi.Ciphertext (no stubs)
+SealRelinKeys: TypeAlias = Any  # tenseal.sealapi.RelinKeys (no stubs)
+SealGaloisKeys: TypeAlias = Any  # tenseal.sealapi.GaloisKeys (no stubs)
+SealObject: TypeAlias = Any  # any serializable tenseal.sealapi object (no stubs)
 
 #: SEAL serialization header: magic, header size, version, compression mode, reserved, size.
 SEAL_MAGIC = 0xA15E
@@ -78,9 +89,9 @@ class SealContext:
     """Everything SEAL needs for one profile. Immutable after construction (cached)."""
 
     profile: ParameterProfile
-    context: Any  # sealapi.SEALContext
-    encoder: Any  # sealapi.CKKSEncoder
-    evaluator: Any  # sealapi.Evaluator
+    context: SealNativeContext
+    encoder: SealEncoder
+    evaluator: SealEvaluator
     #: parms_id of every data level, index = level (0 = top)
     parms_ids: tuple[ParmsId, ...]
     #: the primes of every data level
@@ -90,6 +101,7 @@ class SealContext:
 
     @property
     def max_level(self) -> int:
+        """The deepest data level (level 0 is the top)."""
         return len(self.parms_ids) - 1
 
     def level_of(self, parms_id: Sequence[int]) -> int | None:
@@ -113,7 +125,9 @@ class SealContext:
         """The Galois element of a cyclic left rotation by ``step`` (1 <= step < slots)."""
         return int(self.context.first_context_data().galois_tool().get_elt_from_step(step))
 
-    def encode(self, values: np.ndarray | float, *, level: int, scale: float | None = None) -> Any:
+    def encode(
+        self, values: np.ndarray | float, *, level: int, scale: float | None = None
+    ) -> SealPlaintext:
         """Encode a float or ``slot_count`` floats at ``level`` (canonical scale by default)."""
         plain = sealapi.Plaintext()
         parms_id = list(self.parms_ids[level])
@@ -124,7 +138,7 @@ class SealContext:
             self.encoder.encode(float(values), parms_id, target, plain)
         return plain
 
-    def unit_plain(self, *, level: int) -> Any:
+    def unit_plain(self, *, level: int) -> SealPlaintext:
         """The plaintext polynomial 1 at ``level`` and scale s_level (every slot = 1/s_level).
 
         Used instead of an all-zero plaintext, which SEAL refuses to multiply by (the product
@@ -150,7 +164,7 @@ def _build_context(profile: ParameterProfile) -> SealContext:
     primes: list[tuple[int, ...]] = []
     data = context.first_context_data()
     while data is not None:
-        parms_ids.append(tuple(data.parms_id()))  # type: ignore[arg-type]
+        parms_ids.append(tuple(data.parms_id()))
         primes.append(tuple(int(m.value()) for m in data.parms().coeff_modulus()))
         data = data.next_context_data()
     if len(parms_ids) != profile.max_depth + 1:
@@ -262,7 +276,15 @@ def _scratch_path() -> str:
 
 
 class _Saveable(Protocol):
+    """A SEAL object that serializes itself to a file path."""
+
     def save(self, path: str) -> None: ...
+
+
+class _Loadable(Protocol):
+    """A SEAL object that loads itself from a file path for a context."""
+
+    def load(self, context: SealNativeContext, path: str) -> None: ...
 
 
 def to_bytes(obj: _Saveable) -> bytes:
@@ -277,7 +299,7 @@ def to_bytes(obj: _Saveable) -> bytes:
             os.unlink(path)
 
 
-T = TypeVar("T")
+_LoadableT = TypeVar("_LoadableT", bound=_Loadable)
 
 
 def check_serialized(data: bytes, *, what: str, error: type[RegauditError]) -> None:
@@ -366,13 +388,13 @@ def _zstd_inflated_bound(data: bytes, offset: int) -> int:
 
 
 def from_bytes(
-    factory: Callable[[], T],
+    factory: Callable[[], _LoadableT],
     sctx: SealContext,
     data: bytes,
     *,
     what: str,
     error: type[RegauditError],
-) -> T:
+) -> _LoadableT:
     """Load a SEAL object from bytes (framing checked first); SEAL's own errors -> ``error``."""
     check_serialized(data, what=what, error=error)
     obj = factory()
@@ -381,7 +403,7 @@ def from_bytes(
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        obj.load(sctx.context, path)  # type: ignore[attr-defined]
+        obj.load(sctx.context, path)
     except (ValueError, RuntimeError, TypeError, OSError, MemoryError) as exc:
         raise error(f"malformed {what}: {exc}") from None
     finally:
@@ -390,20 +412,23 @@ def from_bytes(
     return obj
 
 
-def is_valid_for(obj: Any, sctx: SealContext) -> bool:
+def is_valid_for(obj: SealObject, sctx: SealContext) -> bool:
     """SEAL's full validity check of a loaded object for the profile's context."""
     return bool(sealapi.is_valid_for(obj, sctx.context))
 
 
-def new_ciphertext() -> Any:
+def new_ciphertext() -> SealCiphertext:
+    """An empty SEAL ciphertext (to load into or compute into)."""
     return sealapi.Ciphertext()
 
 
-def new_relin_keys() -> Any:
+def new_relin_keys() -> SealRelinKeys:
+    """An empty SEAL relinearization-key set (to load into)."""
     return sealapi.RelinKeys()
 
 
-def new_galois_keys() -> Any:
+def new_galois_keys() -> SealGaloisKeys:
+    """An empty SEAL Galois-key set (to load into)."""
     return sealapi.GaloisKeys()
 
 
@@ -413,9 +438,25 @@ def scale_matches(actual: float, expected: float) -> bool:
 
 
 __all__ = [
+    "COMPR_NONE",
+    "COMPR_ZLIB",
+    "COMPR_ZSTD",
+    "INFLATION_SLACK_BYTES",
     "MAX_INFLATION_RATIO",
     "SCALE_RELATIVE_TOLERANCE",
+    "SCRATCH_PREFIX",
+    "SEAL_HEADER_SIZE",
+    "SEAL_MAGIC",
+    "ParmsId",
+    "SealCiphertext",
     "SealContext",
+    "SealEncoder",
+    "SealEvaluator",
+    "SealGaloisKeys",
+    "SealNativeContext",
+    "SealObject",
+    "SealPlaintext",
+    "SealRelinKeys",
     "check_serialized",
     "from_bytes",
     "get_context",

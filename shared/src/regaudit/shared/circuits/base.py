@@ -1,17 +1,15 @@
 """What every audit circuit provides, and the generic machinery around it.
 
-A circuit module has four visibly separate parts:
+A circuit is the evaluator's role module of a primitive (``regaudit.shared.primitives.<name>
+.circuit``; the other roles live beside it, see :mod:`regaudit.shared.primitives.descriptor`):
+``evaluate_chunk`` turns one chunk of encrypted columns into slot-wise partial accumulators
+(never reduced across slots), accumulators of all chunks are added, and ``finalize`` completes
+the slot-sums under encryption, zeroes every slot that is not an aggregate and packs the
+aggregates into as few output vectors as possible.
 
-1. input schema and validation (client side, plaintext),
-2. client-side encoding: layout of columns into slots and chunking,
-3. the circuit proper (evaluator side): ``evaluate_chunk`` turns one chunk of encrypted columns
-   into slot-wise partial accumulators (never reduced across slots), accumulators of all chunks
-   are added, and ``finalize`` completes the slot-sums under encryption, zeroes every slot that
-   is not an aggregate and packs the aggregates into as few output vectors as possible,
-4. decoding of the decrypted aggregates into the report (regulator side).
-
-The ``Plan`` is computed from sizes alone by running parts 3 on the plaintext backend with zero
-vectors: depth, rotation steps and operation counts are therefore exactly what the CKKS run does.
+The ``Plan`` is computed from sizes alone by running the circuit on the plaintext backend with
+zero vectors: depth, rotation steps and operation counts are therefore exactly what the CKKS run
+does.
 """
 
 from __future__ import annotations
@@ -59,13 +57,6 @@ class Circuit(Protocol):
         self, backend: SlotBackend[V], accumulators: list[V], public: PublicInputs, rows: int
     ) -> list[V]:
         """Reduce accumulators to output vectors holding aggregates only (others zeroed)."""
-        ...
-
-    def decode(
-        self, outputs: Sequence[FloatArray], public: PublicInputs, rows: int
-    ) -> dict[str, Any]:
-        """Regulator side: decrypted output vectors -> report fields (regaudit-fhe 0.1.0's
-        names)."""
         ...
 
 

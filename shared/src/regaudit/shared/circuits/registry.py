@@ -1,34 +1,43 @@
 """Every circuit regaudit can run, by (circuit id, version).
 
-The six primitives register here. Every circuit module is imported with a plain,
-static import statement -- no ``importlib``, no optional modules -- so that the import-linter
-contracts see everything the evaluator can load (key custody: a circuit that imported secret-key
-code would break the "evaluator never reaches secret-key code" contract).
+The circuits are those of the registered primitives (:mod:`regaudit.shared.primitives`, entry
+points ``regaudit.primitives``); loading a primitive imports its descriptor and circuit module
+only, so the evaluator, which reads this registry, never imports a primitive's client, regulator
+or reference code (an import-linter contract and ``tests/packaging`` check it).
 """
 
 from __future__ import annotations
 
-from regaudit.shared.circuits.base import Circuit
-from regaudit.shared.circuits.calibration import CalibrationCircuit
-from regaudit.shared.circuits.concordance import ConcordanceCircuit
-from regaudit.shared.circuits.disagreement import DisagreementCircuit
-from regaudit.shared.circuits.drift import DriftCircuit
-from regaudit.shared.circuits.fairness import FairnessCircuit
-from regaudit.shared.circuits.provenance import ProvenanceCircuit
-from regaudit.shared.errors import UnsupportedCircuitIdError
+from collections.abc import Iterator, Mapping
 
-#: (circuit_id, version) -> circuit instance (stateless, shared).
-CIRCUITS: dict[tuple[str, str], Circuit] = {
-    (circuit.circuit_id, circuit.version): circuit
-    for circuit in (
-        FairnessCircuit(),
-        ConcordanceCircuit(),
-        DriftCircuit(),
-        DisagreementCircuit(),
-        CalibrationCircuit(),
-        ProvenanceCircuit(),
-    )
-}
+from regaudit.shared.circuits.base import Circuit
+from regaudit.shared.errors import UnsupportedCircuitIdError
+from regaudit.shared.primitives import all_primitives
+
+
+class _Circuits(Mapping[tuple[str, str], Circuit]):
+    """(circuit_id, version) -> circuit instance (stateless, shared), read from the primitive
+    registry on first use (so importing this module loads no plug-in)."""
+
+    def _table(self) -> dict[tuple[str, str], Circuit]:
+        return {
+            (circuit.circuit_id, circuit.version): circuit
+            for primitive in all_primitives()
+            for circuit in primitive.circuits
+        }
+
+    def __getitem__(self, key: tuple[str, str]) -> Circuit:
+        return self._table()[key]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+#: (circuit_id, version) -> circuit instance, for every registered primitive.
+CIRCUITS: Mapping[tuple[str, str], Circuit] = _Circuits()
 
 
 def get_circuit(circuit_id: str, version: str) -> Circuit:

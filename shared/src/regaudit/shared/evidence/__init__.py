@@ -3,3 +3,5 @@ commitments, HPKE sealing of the CKKS secret key, signing identities and the tru
 
 Import the submodules directly (``from regaudit.shared.evidence.dsse import verify_envelope``).
 """
+
+__all__: list[str] = []

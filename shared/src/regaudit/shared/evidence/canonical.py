@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import rfc8785
 
@@ -30,19 +30,21 @@ _RFC3339 = re.compile(
 # --- canonical JSON ---------------------------------------------------------------------------
 
 
-def canonical_json(obj: Any) -> bytes:
+def canonical_json(obj: object) -> bytes:
     """RFC 8785 (JCS) canonical JSON of ``obj`` as UTF-8 bytes.
 
     Raises InputError if ``obj`` holds something JSON cannot represent exactly (NaN, infinity,
     integers beyond +-(2^53 - 1), non-string keys, bytes...).
     """
     try:
-        return rfc8785.dumps(obj)
+        # any object on purpose: rfc8785 checks every value at run time (TypeError, ValueError)
+        return rfc8785.dumps(obj)  # type: ignore[arg-type]
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise InputError(f"value cannot be canonicalized as JSON: {exc}") from exc
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook``: a JSON object, or ValueError on a repeated key."""
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
@@ -51,7 +53,8 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _reject_constant(name: str) -> Any:
+def _reject_constant(name: str) -> NoReturn:
+    """``parse_constant``: NaN and infinities are never accepted."""
     raise ValueError(f"non-finite number {name} is not allowed")
 
 
@@ -60,8 +63,10 @@ def strict_json_loads(
     *,
     what: str,
     error: type[RegauditError] = BundleFormatError,
-) -> Any:
-    """Parse JSON strictly: UTF-8, no duplicate keys, no NaN/Infinity. Raises ``error``."""
+) -> object:
+    """Parse JSON strictly: UTF-8, no duplicate keys, no NaN/Infinity. Raises ``error``.
+
+    The result is any JSON value: callers check its type before use."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
         return json.loads(
@@ -169,3 +174,19 @@ def parse_rfc3339(
     except ValueError as exc:
         raise error(f"invalid date-time {text!r}: {exc}", field=field) from exc
     return moment.astimezone(UTC)
+
+
+__all__ = [
+    "DIGEST_PREFIX",
+    "b64decode",
+    "b64encode",
+    "canonical_json",
+    "format_rfc3339",
+    "is_hex64",
+    "parse_digest",
+    "parse_rfc3339",
+    "sha256_digest",
+    "sha256_hex",
+    "strict_json_loads",
+    "utc_now",
+]

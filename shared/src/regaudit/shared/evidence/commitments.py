@@ -103,3 +103,14 @@ def verify_opening(
         raise DigestMismatchError(
             f"column {name!r} does not open its commitment", field="input_commitments"
         )
+
+
+__all__ = [
+    "COMMITMENT_TAG",
+    "MAX_COLUMN_NAME_BYTES",
+    "SALT_BYTES",
+    "ColumnCommitter",
+    "canonical_column_bytes",
+    "commit_column",
+    "verify_opening",
+]

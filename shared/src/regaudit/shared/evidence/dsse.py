@@ -136,3 +136,17 @@ def verify_envelope(
             f"payloadType is {envelope_type!r}, expected {payload_type!r}", field="payloadType"
         )
     return payload
+
+
+__all__ = [
+    "ED25519_SIGNATURE_BYTES",
+    "ENVELOPE_FIELDS",
+    "MAX_PAYLOAD_B64_CHARS",
+    "MAX_PAYLOAD_TYPE_CHARS",
+    "PAYLOAD_TYPE_INTOTO",
+    "SIGNATURE_FIELDS",
+    "envelope_payload_unverified",
+    "pae",
+    "sign_envelope",
+    "verify_envelope",
+]

@@ -262,3 +262,20 @@ class SigningIdentity:
             raise IdentityError(f"{pub_path} does not match the private key in {key_path}")
         assert record.created is not None  # from_dict always sets it
         return cls(kind=kind, private_key=private_key, created=record.created)
+
+
+__all__ = [
+    "ALGORITHM",
+    "ED25519_PUBLIC_KEY_BYTES",
+    "KINDS",
+    "MAX_IDENTITY_FILE_BYTES",
+    "PUBLIC_KEY_FIELDS",
+    "PublicKeyRecord",
+    "SigningIdentity",
+    "key_id_for",
+    "load_public_key_file",
+    "private_key_path",
+    "public_key_path",
+    "read_small_file",
+    "write_file_atomic",
+]

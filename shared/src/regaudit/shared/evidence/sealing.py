@@ -318,3 +318,38 @@ def seal_secret_key(
 def sealed_key_digest(sealed: Mapping[str, Any]) -> str:
     """Digest of a sealed key object: SHA-256 of its RFC 8785 canonical JSON."""
     return sha256_digest(canonical_json(dict(sealed)))
+
+
+__all__ = [
+    "AEAD_NAME",
+    "CARD_FIELDS",
+    "CARD_FILE",
+    "CARD_PAYLOAD_TYPE",
+    "CARD_SIGNER_KIND",
+    "HPKE_FIELDS",
+    "KDF_NAME",
+    "KEM_NAME",
+    "MAX_INFO_BYTES",
+    "MAX_KEY_FILE_BYTES",
+    "MAX_SEALED_CIPHERTEXT_BYTES",
+    "MLKEM768_PUBLIC_KEY_BYTES",
+    "MLKEM768_SEED_BYTES",
+    "PRIVATE_FIELDS",
+    "PRIVATE_KEY_FILE",
+    "PRIVATE_KEY_FORMAT",
+    "PUBLIC_KEY_BYTES",
+    "SEALED_FIELDS",
+    "SEALING_PURPOSE",
+    "SUITE",
+    "SUITE_DESCRIPTION",
+    "X25519_KEY_BYTES",
+    "RegulatorCard",
+    "card_signing_input",
+    "load_card",
+    "parse_card",
+    "seal_secret_key",
+    "sealed_key_digest",
+    "sealing_info",
+    "sign_card",
+    "unsigned_card",
+]

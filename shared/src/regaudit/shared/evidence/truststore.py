@@ -47,6 +47,7 @@ from regaudit.shared.evidence.identity import (
     read_small_file,
 )
 from regaudit.shared.files import write_file_atomic
+from regaudit.shared.primitives import all_primitives
 from regaudit.shared.profiles import PROFILES
 
 TRUST_STORE_VERSION = 1
@@ -59,18 +60,15 @@ DEFAULT_CLOCK_SKEW_SECONDS = 300
 MAX_TRUST_STORE_BYTES = 4 * 1024 * 1024
 MAX_NOTE_CHARS = 1024
 TRUSTABLE_KINDS = ("evaluator", "client", "regulator")
-#: Circuit versions a new trust store allows: every primitive at its current
-#: version (a verifier still requires the circuit to be in the registry, see
-#: ``circuits.registry``; a test keeps the two in step). Drift (the encrypted sign column) and
-#: disagreement (output gain) are at version 2; their version 1 was never released.
-DEFAULT_CIRCUITS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("fairness", ("1",)),
-    ("concordance", ("1",)),
-    ("drift", ("2",)),
-    ("disagreement", ("2",)),
-    ("calibration", ("1",)),
-    ("provenance", ("1",)),
-)
+
+
+def default_circuits() -> dict[str, list[str]]:
+    """Circuit versions a new trust store allows: every registered primitive
+    (:mod:`regaudit.shared.primitives`) at its current version, the last it registers. Drift
+    (the encrypted sign column) and disagreement (output gain) are at version 2; their version 1
+    was never released."""
+    return {p.circuit.circuit_id: [p.circuit.version] for p in all_primitives()}
+
 
 STORE_FIELDS = ("version", "keys", "profiles", "circuits", "max_age_seconds", "clock_skew_seconds")
 KEY_FIELDS = ("key_id", "kind", "algorithm", "public_key", "added_at", "revoked_at", "note")
@@ -150,7 +148,7 @@ class TrustStore:
         """No keys; every built-in profile and the built-in circuit versions allowed."""
         return cls(
             profiles={p.name: p.profile_hash for p in PROFILES},
-            circuits={cid: list(versions) for cid, versions in DEFAULT_CIRCUITS},
+            circuits=default_circuits(),
         )
 
     @property
@@ -427,3 +425,19 @@ def describe_trusted(entry: TrustedKey, *, already: bool) -> str:
     state = "already trusted" if already else "trusted"
     revoked = "" if entry.revoked_at is None else f" (revoked at {entry.revoked_at.isoformat()})"
     return f"{state}: {entry.record.kind} key {entry.record.key_id}{revoked}"
+
+
+__all__ = [
+    "DEFAULT_CLOCK_SKEW_SECONDS",
+    "DEFAULT_MAX_AGE_SECONDS",
+    "KEY_FIELDS",
+    "MAX_NOTE_CHARS",
+    "MAX_TRUST_STORE_BYTES",
+    "STORE_FIELDS",
+    "TRUSTABLE_KINDS",
+    "TRUST_STORE_VERSION",
+    "TrustStore",
+    "TrustedKey",
+    "default_circuits",
+    "describe_trusted",
+]

@@ -1,4 +1,7 @@
-"""Bundled Draft 2020-12 JSON Schemas (``<primitive>.input`` / ``<primitive>.output``).
+"""Bundled Draft 2020-12 JSON Schemas: the evidence documents (``bundle``, ``receipt``,
+``submission``) in this package and every registered primitive's ``<primitive>.input`` /
+``<primitive>.output``, which live in the primitive's own package (``input.schema.json``,
+``output.schema.json``; see :mod:`regaudit.shared.primitives`).
 
 ``validate`` raises InputError whose ``field`` is the JSON pointer (RFC 6901) of the offending
 value, e.g. ``/y_true/3`` or ``/threshold``.
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import jsonschema
@@ -23,21 +27,41 @@ _SUFFIX = ".json"
 FULL_VALIDATION_MAX_ITEMS = 50_000
 
 
-def list_schemas() -> list[str]:
-    """Names of every bundled schema, sorted (e.g. ``fairness.input``)."""
+#: A primitive's schemas, in its package: ``<kind>`` + this suffix (kind: input, output).
+PRIMITIVE_SCHEMA_SUFFIX = ".schema.json"
+PRIMITIVE_SCHEMA_KINDS = ("input", "output")
+
+
+def _sources() -> dict[str, Traversable]:
+    """Schema name -> its file, for the evidence schemas and every registered primitive."""
+    from regaudit.shared.primitives import all_primitives
+
     folder = resources.files(__package__)
-    return sorted(
-        entry.name[: -len(_SUFFIX)] for entry in folder.iterdir() if entry.name.endswith(_SUFFIX)
-    )
+    found: dict[str, Traversable] = {
+        entry.name[: -len(_SUFFIX)]: entry
+        for entry in folder.iterdir()
+        if entry.name.endswith(_SUFFIX)
+    }
+    for primitive in all_primitives():
+        package = resources.files(primitive.package)
+        for kind in PRIMITIVE_SCHEMA_KINDS:
+            found[f"{primitive.name}.{kind}"] = package / f"{kind}{PRIMITIVE_SCHEMA_SUFFIX}"
+    return found
+
+
+def list_schemas() -> list[str]:
+    """Names of every schema, sorted (e.g. ``fairness.input``)."""
+    return sorted(_sources())
 
 
 @cache
 def _load(name: str) -> str:
-    if name not in list_schemas():
+    sources = _sources()
+    if name not in sources:
         raise InputError(
-            f"unknown schema {name!r} (known: {', '.join(list_schemas())})", field="schema"
+            f"unknown schema {name!r} (known: {', '.join(sorted(sources))})", field="schema"
         )
-    return (resources.files(__package__) / f"{name}{_SUFFIX}").read_text(encoding="utf-8")
+    return sources[name].read_text(encoding="utf-8")
 
 
 def load_schema(name: str) -> dict[str, Any]:
@@ -84,7 +108,11 @@ def _raise_first(name: str, validator: jsonschema.Draft202012Validator, payload:
         raise InputError(f"does not match schema {name}: {error.message}", field=_pointer(error))
 
 
-def _without_items(node: Any) -> Any:
+#: A JSON value (what a schema document is made of).
+JsonValue = dict[str, "JsonValue"] | list["JsonValue"] | str | int | float | bool | None
+
+
+def _without_items(node: JsonValue) -> JsonValue:
     if isinstance(node, dict):
         return {key: _without_items(value) for key, value in node.items() if key != "items"}
     if isinstance(node, list):
@@ -123,6 +151,8 @@ def validate_document(
 
 __all__ = [
     "FULL_VALIDATION_MAX_ITEMS",
+    "PRIMITIVE_SCHEMA_KINDS",
+    "PRIMITIVE_SCHEMA_SUFFIX",
     "list_schemas",
     "load_schema",
     "validate",

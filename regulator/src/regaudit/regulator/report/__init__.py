@@ -1,0 +1,35 @@
+"""Reports of a verified audit: plain text (the CLI), self-contained HTML, and JSON.
+
+The renderers are generic over primitives: scalar metrics (shown as ``value ± bound`` when the
+result has an ``X_error_bound`` field), a per-group table (any ``groups`` mapping of name ->
+fields), maps of per-item values (``impact_ratios``...) and lists of records (drift's
+``features``) as tables, decisions (fields ending in ``_breached`` or ``_detected``) and the
+evidence summary. A value of ``None`` is printed as "undefined" (a rate with a zero
+denominator), never as 0; a decision of ``None`` is "indeterminate (undefined)" and a decision
+of ``"indeterminate"`` (the result lies within its error bound of the threshold) is
+"INDETERMINATE".
+
+The result model is :mod:`~regaudit.regulator.report.model` (with the single values' wording in
+:mod:`~regaudit.regulator.report.values`); the renderers are
+:mod:`~regaudit.regulator.report.text`, :mod:`~regaudit.regulator.report.html` and
+:mod:`~regaudit.regulator.report.json`.
+"""
+
+from __future__ import annotations
+
+from regaudit.regulator.report.html import render_html
+from regaudit.regulator.report.json import failure_json, result_json
+from regaudit.regulator.report.model import evidence_summary
+from regaudit.regulator.report.text import render_text
+from regaudit.regulator.report.values import DECISION_SUFFIXES, INDETERMINATE, UNDEFINED
+
+__all__ = [
+    "DECISION_SUFFIXES",
+    "INDETERMINATE",
+    "UNDEFINED",
+    "evidence_summary",
+    "failure_json",
+    "render_html",
+    "render_text",
+    "result_json",
+]

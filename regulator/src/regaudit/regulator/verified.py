@@ -1,0 +1,83 @@
+"""What a successful verification returns: the decoded aggregates and the evidence they rest on
+(:class:`VerifiedAudit`, built by :func:`regaudit.regulator.verify.verify_bundle`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from regaudit.shared.circuits.base import Plan
+from regaudit.shared.profiles import ParameterProfile
+
+
+@dataclass(frozen=True)
+class ReceiptSummary:
+    """What the evaluator attested (from the verified receipt)."""
+
+    job_id: str
+    evaluator_key_id: str
+    digest: str
+    started_at: datetime
+    finished_at: datetime
+    evaluation_keys_digest: str
+    inputs_manifest_digest: str
+    input_count: int
+    outputs: tuple[tuple[str, str], ...]
+    depth_planned: int
+    depth_observed: int
+    operation_counts: dict[str, Any]
+    software: dict[str, str]
+    #: the evaluator's attestation of what it deleted when the job ended
+    retention: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubmissionSummary:
+    """What the client attested (from the verified submission statement)."""
+
+    client_key_id: str
+    created_at: datetime
+    rows: int
+    columns: tuple[str, ...]
+    data_description: dict[str, Any]
+    input_commitments: dict[str, str]
+    sealed_key_digest: str
+    regulator_key_id: str
+
+
+@dataclass(frozen=True)
+class CanaryCheck:
+    """The key canary as it may leave the regulator: passed or not, the public value and the
+    tolerance applied. What decrypted is not kept (no raw CKKS decode in a report, JSON or
+    message; its low digits carry the noise key-recovery attacks use)."""
+
+    passed: bool
+    #: the public value sum(c * c) slot 0 must decrypt to (computed from the public seed)
+    expected: float
+    #: |slot 0 - expected| and every other |slot| must be at most this
+    tolerance: float
+
+
+@dataclass(frozen=True)
+class VerifiedAudit:
+    """A fully verified audit: the decoded aggregates and the evidence they rest on."""
+
+    audit_id: str
+    primitive: str
+    circuit_id: str
+    circuit_version: str
+    profile: ParameterProfile
+    public_inputs: dict[str, Any]
+    result: dict[str, Any]
+    plan: Plan
+    receipt: ReceiptSummary
+    submission: SubmissionSummary
+    canary: CanaryCheck
+    bundle_digest: str
+    regulator_key_id: str
+    verified_at: datetime
+    checks: tuple[str, ...] = field(default=())
+
+
+__all__ = ["CanaryCheck", "ReceiptSummary", "SubmissionSummary", "VerifiedAudit"]

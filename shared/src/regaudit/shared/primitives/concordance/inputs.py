@@ -1,0 +1,263 @@
+"""Concordance: the client's half -- validate the input, read tables, encode the pair layout.
+
+Parts, in order: 1. the validated data and its pair layout, 2. input validation
+(:func:`parse`, :func:`load_table`), 3. client-side encoding (ranks and tie weights).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from regaudit.shared.algebra import FloatArray
+from regaudit.shared.circuits.base import PublicInputs
+from regaudit.shared.errors import InputError
+from regaudit.shared.primitives import tables
+from regaudit.shared.primitives.concordance.layout import (
+    COLUMNS,
+    FIELDS,
+    MAX_PATIENTS,
+    MIN_PATIENTS,
+    describe,
+    pair_count,
+    validate_public,
+)
+from regaudit.shared.primitives.tables import ColumnMapping
+
+# ============================================================================================
+# 1. The validated input and its pair layout
+# ============================================================================================
+
+
+@dataclass(frozen=True)
+class ConcordanceData:
+    """Validated plaintext concordance input plus its client-side encoding."""
+
+    #: number of pair slots (N (N - 1) / 2); this is the plan's ``rows``
+    rows: int
+    public: PublicInputs
+    risk: FloatArray = field(repr=False)
+    time: FloatArray = field(repr=False)
+    event: FloatArray = field(repr=False)
+    #: per-patient encoded values (section 3)
+    risk_code: FloatArray = field(repr=False)
+    time_code: FloatArray = field(repr=False)
+    tie_weight: FloatArray = field(repr=False)
+
+    @property
+    def patients(self) -> int:
+        return int(self.public["patients"])
+
+    def columns(self) -> dict[str, FloatArray]:
+        """Every encrypted column in pair layout, name -> float64 array, in circuit order."""
+        i, j = np.triu_indices(self.patients, 1)
+        per_patient = {
+            "risk": self.risk_code,
+            "time": self.time_code,
+            "event": self.event,
+            "ties": self.tie_weight,
+        }
+        result: dict[str, FloatArray] = {}
+        for name in COLUMNS:
+            base, side = name.rsplit("_", 1)
+            result[name] = per_patient[base][i if side == "i" else j]
+        return result
+
+    def iter_chunks(self, chunk_rows: int) -> Iterator[dict[str, FloatArray]]:
+        """Zero-padded chunks of ``chunk_rows`` pair slots without building whole columns."""
+        n = self.patients
+        per_patient = {
+            "risk": self.risk_code,
+            "time": self.time_code,
+            "event": self.event,
+            "ties": self.tie_weight,
+        }
+        # row start offsets of i in the upper-triangle enumeration
+        starts = np.concatenate(([0], np.cumsum(np.arange(n - 1, 0, -1))))
+        for begin in range(0, self.rows, chunk_rows):
+            index = np.arange(begin, min(begin + chunk_rows, self.rows))
+            i = np.searchsorted(starts, index, side="right") - 1
+            j = index - starts[i] + i + 1
+            chunk: dict[str, FloatArray] = {}
+            for name in COLUMNS:
+                base, side = name.rsplit("_", 1)
+                part = np.zeros(chunk_rows, dtype=np.float64)
+                part[: index.size] = per_patient[base][i if side == "i" else j]
+                chunk[name] = part
+            yield chunk
+
+
+# ============================================================================================
+# 2. Input validation
+# ============================================================================================
+
+
+def _numbers(name: str, values: object, *, allow_bool: bool = False) -> FloatArray:
+    """A flat, finite float64 array; InputError naming ``name`` otherwise."""
+    if isinstance(values, np.ndarray):
+        if values.ndim != 1:
+            raise InputError(f"must be a flat array, got {values.ndim} dimensions", field=name)
+        kinds = "iufb" if allow_bool else "iuf"
+        if values.dtype.kind not in kinds:
+            raise InputError(f"must hold numbers, got dtype {values.dtype}", field=name)
+        array = values.astype(np.float64)
+    elif isinstance(values, list | tuple):
+        allowed = (int, float, bool) if allow_bool else (int, float)
+        for index, item in enumerate(values):
+            if type(item) not in allowed and not isinstance(item, np.integer | np.floating):
+                raise InputError(
+                    f"element {index} is {describe(item)}, expected a number", field=name
+                )
+            if isinstance(item, bool) and not allow_bool:
+                raise InputError(f"element {index} is a boolean, expected a number", field=name)
+        array = np.asarray(values, dtype=np.float64)
+    else:
+        raise InputError(f"must be an array, got {describe(values)}", field=name)
+    if array.size > MAX_PATIENTS:
+        raise InputError(
+            f"{array.size} patients exceed the limit of {MAX_PATIENTS} (pairs grow as N^2)",
+            field=name,
+        )
+    finite = np.isfinite(array)
+    if not finite.all():
+        index = int(np.argmin(finite))
+        raise InputError(f"element {index} is {array[index]!r}, not a finite number", field=name)
+    return array + 0.0  # normalizes -0.0
+
+
+def parse(payload: Mapping[str, Any]) -> ConcordanceData:
+    """Validate regaudit-fhe 0.1.0's concordance JSON shape
+    ``{"risk": [...], "time": [...], "event": [...]}`` and encode it. Raises InputError naming
+    the offending field: unknown or missing key, non-numbers, NaN/inf, negative time, non-binary
+    event, length mismatch, fewer than MIN_PATIENTS or more than MAX_PATIENTS patients, or no
+    comparable pair at all."""
+    if not isinstance(payload, Mapping):
+        raise InputError(f"concordance input must be a JSON object, got {describe(payload)}")
+    for key in payload:
+        if key not in FIELDS:
+            raise InputError("unknown field", field=str(key))
+    for key in FIELDS:
+        if key not in payload:
+            raise InputError("is required", field=key)
+    risk = _numbers("risk", payload["risk"])
+    time = _numbers("time", payload["time"])
+    event = _numbers("event", payload["event"], allow_bool=True)
+    n = risk.size
+    for name, column in (("time", time), ("event", event)):
+        if column.size != n:
+            raise InputError(f"has {column.size} values but risk has {n}", field=name)
+    if n < MIN_PATIENTS:
+        raise InputError(f"needs at least {MIN_PATIENTS} patients, got {n}", field="risk")
+    negative = time < 0
+    if negative.any():
+        index = int(np.argmax(negative))
+        raise InputError(f"element {index} is {time[index]!r}, times must be >= 0", field="time")
+    binary = (event == 0.0) | (event == 1.0)
+    if not binary.all():
+        index = int(np.argmax(~binary))
+        raise InputError(f"element {index} is {event[index]!r}, expected 0 or 1", field="event")
+    if exact_counts(risk, time, event)["comparable_pairs"] == 0:
+        raise InputError(
+            "no comparable pair: C is undefined (every patient is censored, or all events "
+            "happen at the same time with nobody at risk afterwards)",
+            field="event",
+        )
+    risk_code, time_code, tie_weight = encode_patients(risk, time, event)
+    public = validate_public({"patients": n})
+    return ConcordanceData(
+        rows=pair_count(n),
+        public=public,
+        risk=risk,
+        time=time,
+        event=event,
+        risk_code=risk_code,
+        time_code=time_code,
+        tie_weight=tie_weight,
+    )
+
+
+def load_table(path: Path, mapping: ColumnMapping, overrides: dict[str, Any]) -> ConcordanceData:
+    """One row per patient: the ``risk``, ``time`` and ``event`` columns (renamed by
+    ``mapping``). Concordance has no public input to override: ``overrides`` is not read."""
+    table = tables.read_table(path)
+    payload = {
+        name: tables.numbers(path, tables.column(path, table, mapping, name), field_name=name)
+        for name in FIELDS
+    }
+    return parse(payload)
+
+
+def exact_counts(risk: FloatArray, time: FloatArray, event: FloatArray) -> dict[str, Any]:
+    """Exact Harrell counts (sksurv semantics, exact risk equality), O(N^2) in numpy rows.
+
+    Used by :func:`parse` (C must be defined) and by the plaintext reference."""
+    n = risk.size
+    concordant = 0
+    tied_risk = 0
+    comparable = 0
+    tied_time = 0
+    for a in np.flatnonzero(event == 1.0):
+        later = (time > time[a]) | ((time == time[a]) & (event == 0.0))
+        tied_time += int(np.count_nonzero((time == time[a]) & (event == 0.0)))
+        others = risk[later]
+        comparable += others.size
+        concordant += int(np.count_nonzero(risk[a] > others))
+        tied_risk += int(np.count_nonzero(risk[a] == others))
+    c_index = None if comparable == 0 else (concordant + 0.5 * tied_risk) / comparable
+    return {
+        "patients": n,
+        "pairs": pair_count(n),
+        "c_index": c_index,
+        "concordant_pairs": concordant + 0.5 * tied_risk,
+        "comparable_pairs": comparable,
+        "tied_risk_pairs": tied_risk,
+        "tied_time_pairs": tied_time,
+    }
+
+
+# ============================================================================================
+# 3. Client-side encoding
+# ============================================================================================
+#
+# Per patient: risk -> average rank / (N - 1); time -> average rank of the key (time, censored)
+# / (N - 1) (an event sorts before a censoring at the same time; tied events stay tied);
+# ties -> event * (other events with the same time) / (N - 1). Values lie in [0, 1], so every
+# difference the evaluator forms lies in [-1, 1], the fitted domain of p. Pair layout: slot s of
+# the whole column enumerates i < j in numpy.triu_indices order; column "x_i" holds patient i's
+# value, "x_j" patient j's. Chunks of plan.chunk_rows slots are zero-padded: a padded slot has
+# every column 0, so it contributes exactly 0 to both outputs.
+
+
+def _average_ranks(keys: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Average ranks (0-based) of rows of ``keys`` (shape (N,) or (N, k)) and each row's tie
+    group size."""
+    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    average = starts + (counts - 1) / 2.0
+    return average[inverse].astype(np.float64), counts[inverse].astype(np.float64)
+
+
+def encode_patients(
+    risk: FloatArray, time: FloatArray, event: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(risk_code, time_code, tie_weight) per patient, see the section comment."""
+    n = risk.size
+    scale = 1.0 / (n - 1)
+    risk_rank, _ = _average_ranks(risk)
+    time_rank, group_size = _average_ranks(np.stack([time, 1.0 - event], axis=1))
+    tie_weight = event * (group_size - 1.0) * scale
+    return risk_rank * scale, time_rank * scale, tie_weight
+
+
+__all__ = [
+    "ConcordanceData",
+    "encode_patients",
+    "exact_counts",
+    "load_table",
+    "parse",
+]

@@ -1,0 +1,370 @@
+"""Fairness: the client's half -- validate the input (JSON object, CSV or Parquet table) into
+:class:`FairnessData`, whose columns the client encrypts.
+
+Two input forms: regaudit-fhe 0.1.0's binary ``group_a``/``group_b`` membership vectors, or a
+categorical ``group`` column (one label per row, optional ``groups``: the expected labels), which
+becomes one 0/1 membership column per group. Every error is an InputError naming the field.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence, Sized
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from regaudit.shared.algebra import FloatArray
+from regaudit.shared.circuits.base import PublicInputs
+from regaudit.shared.errors import InputError
+from regaudit.shared.primitives import tables
+from regaudit.shared.primitives.fairness.circuit import FairnessCircuit
+from regaudit.shared.primitives.fairness.layout import (
+    BINARY_GROUPS,
+    DEFAULT_THRESHOLD,
+    MAX_GROUPS,
+    MIN_GROUPS,
+    PRIMITIVE_NAME,
+    PRIMITIVE_TABLE_REQUIRED,
+    check_group_name,
+    check_threshold,
+    describe,
+    group_column,
+    max_rows,
+)
+from regaudit.shared.primitives.tables import ColumnMapping
+
+_BINARY_KEYS = frozenset({"y_true", "y_pred", "group_a", "group_b", "threshold"})
+_CATEGORICAL_KEYS = frozenset({"y_true", "y_pred", "group", "groups", "threshold"})
+
+
+@dataclass(frozen=True)
+class FairnessData:
+    """Validated plaintext fairness input: the client's private columns plus public inputs."""
+
+    rows: int
+    public: PublicInputs
+    y_true: FloatArray = field(repr=False)
+    y_pred: FloatArray = field(repr=False)
+    #: group name -> 0/1 membership column, in ``public["groups"]`` order
+    memberships: dict[str, FloatArray] = field(repr=False)
+
+    @property
+    def unassigned_rows(self) -> int:
+        """Rows that belong to no group (excluded from every group metric)."""
+        assigned = sum(int(column.sum()) for column in self.memberships.values())
+        return self.rows - assigned
+
+    def columns(self) -> dict[str, FloatArray]:
+        """Every encrypted column, name -> float64 array, in the circuit's column order
+        (client-side encoding: one slot per row, see :mod:`.layout`)."""
+        result: dict[str, FloatArray] = {"y_true": self.y_true, "y_pred": self.y_pred}
+        for name in self.public["groups"]:
+            result[group_column(name)] = self.memberships[name]
+        return result
+
+
+def _sequence(name: str, values: object) -> Sequence[Any] | np.ndarray:
+    if isinstance(values, np.ndarray):
+        if values.ndim != 1:
+            raise InputError(f"must be a flat array, got {values.ndim} dimensions", field=name)
+    elif not isinstance(values, list | tuple):
+        raise InputError(f"must be an array, got {describe(values)}", field=name)
+    if len(values) == 0:
+        raise InputError("must not be empty", field=name)
+    if len(values) > max_rows():
+        raise InputError(f"{len(values)} rows exceed the limit of {max_rows()} rows", field=name)
+    return values
+
+
+_NUMBER_TYPES = frozenset({int, float})
+
+
+def _binary_column(name: str, values: object) -> FloatArray:
+    """A 0/1 column as float64; InputError naming ``name`` for anything else."""
+    seq = _sequence(name, values)
+    if isinstance(seq, np.ndarray):
+        if seq.dtype.kind not in "iuf":
+            raise InputError(f"must hold numbers 0 or 1, got dtype {seq.dtype}", field=name)
+    else:
+        types = set(map(type, seq))
+        if not types <= _NUMBER_TYPES:
+            for index, item in enumerate(seq):
+                if type(item) not in _NUMBER_TYPES:
+                    raise InputError(
+                        f"element {index} is {describe(item)}, expected 0 or 1", field=name
+                    )
+    array = np.asarray(seq, dtype=np.float64)
+    finite = np.isfinite(array)
+    if not finite.all():
+        index = int(np.argmin(finite))
+        raise InputError(f"element {index} is {array[index]!r}, not a finite number", field=name)
+    binary = (array == 0.0) | (array == 1.0)
+    if not binary.all():
+        index = int(np.argmin(binary))
+        raise InputError(f"element {index} is {array[index]!r}, expected 0 or 1", field=name)
+    return array + 0.0  # normalizes -0.0
+
+
+def _label_name(name: str, label: object) -> str:
+    if isinstance(label, bool | np.bool_):
+        raise InputError("group labels must be strings or integers, got a boolean", field=name)
+    if isinstance(label, int | np.integer):
+        return str(int(label))
+    if isinstance(label, str):
+        return label
+    raise InputError(f"group labels must be strings or integers, got {describe(label)}", field=name)
+
+
+def _label_names(name: str, values: object) -> list[str]:
+    """Categorical labels (str or int) as their names, one per row."""
+    seq = _sequence(name, values)
+    if isinstance(seq, np.ndarray):
+        if seq.dtype.kind in "iu":
+            return [str(int(v)) for v in seq]
+        if seq.dtype.kind == "U":
+            return [str(v) for v in seq]
+        if seq.dtype.kind != "O":
+            raise InputError(
+                f"group labels must be strings or integers, not {seq.dtype}", field=name
+            )
+    types = set(map(type, seq))
+    if types <= {str}:
+        return list(seq)
+    labels = [_label_name(name, item) for item in seq]
+    if str in types:
+        # the names of integer labels must not collide with string labels ("1" vs 1)
+        as_int = {str(int(v)) for v in seq if not isinstance(v, str)}
+        as_str = {v for v in seq if isinstance(v, str)}
+        clash = sorted(as_int & as_str)
+        if clash:
+            raise InputError(
+                f"labels {clash[0]!r} (string) and {clash[0]} (integer) would be the same group",
+                field=name,
+            )
+    return labels
+
+
+def _check_lengths(columns: Mapping[str, Sized]) -> int:
+    names = list(columns)
+    rows = len(columns[names[0]])
+    for other in names[1:]:
+        if len(columns[other]) != rows:
+            raise InputError(
+                f"has {len(columns[other])} values but {names[0]} has {rows}", field=other
+            )
+    return rows
+
+
+def parse(payload: Mapping[str, Any]) -> FairnessData:
+    """Validate regaudit-fhe 0.1.0's fairness JSON shape (binary ``group_a``/``group_b`` membership
+    vectors) or the categorical form (``group``: one label per row, optional ``groups``: the
+    expected labels). Raises InputError naming the offending field."""
+    if not isinstance(payload, Mapping):
+        raise InputError(f"fairness input must be a JSON object, got {describe(payload)}")
+    categorical = "group" in payload
+    allowed = _CATEGORICAL_KEYS if categorical else _BINARY_KEYS
+    for key in payload:
+        if key not in allowed:
+            if categorical and key in BINARY_GROUPS:
+                raise InputError("cannot be combined with 'group'", field=str(key))
+            raise InputError("unknown field", field=str(key))
+    required = (
+        ("y_true", "y_pred", "group") if categorical else ("y_true", "y_pred", *BINARY_GROUPS)
+    )
+    for key in required:
+        if key not in payload:
+            raise InputError("is required", field=key)
+    threshold = check_threshold(payload.get("threshold", DEFAULT_THRESHOLD))
+
+    raw = {key: _sequence(key, payload[key]) for key in required}
+    rows = _check_lengths(raw)
+    y_true = _binary_column("y_true", raw["y_true"])
+    y_pred = _binary_column("y_pred", raw["y_pred"])
+    if categorical:
+        memberships = _categorical_memberships(raw["group"], payload.get("groups"))
+    else:
+        memberships = _binary_memberships(raw["group_a"], raw["group_b"])
+    public = FairnessCircuit().validate_public(
+        {"threshold": threshold, "groups": list(memberships)}
+    )
+    return FairnessData(
+        rows=rows, public=public, y_true=y_true, y_pred=y_pred, memberships=memberships
+    )
+
+
+def _binary_memberships(group_a: object, group_b: object) -> dict[str, FloatArray]:
+    a = _binary_column("group_a", group_a)
+    b = _binary_column("group_b", group_b)
+    both = (a == 1.0) & (b == 1.0)
+    if both.any():
+        index = int(np.argmax(both))
+        raise InputError(
+            f"row {index} is a member of both group_a and group_b (at most one allowed)",
+            field="group_b",
+        )
+    for name, column in (("group_a", a), ("group_b", b)):
+        if not column.any():
+            raise InputError("the group has no members", field=name)
+    return {"group_a": a, "group_b": b}
+
+
+def _categorical_memberships(group: object, declared: object) -> dict[str, FloatArray]:
+    labels = _label_names("group", group)
+    present = sorted(set(labels))
+    index_of = {name: i for i, name in enumerate(present)}
+    inverse = np.fromiter((index_of[label] for label in labels), dtype=np.int64, count=len(labels))
+    for name in present:
+        check_group_name(name, where="group")
+    if declared is None:
+        groups = present
+    else:
+        declared_seq = _sequence("groups", declared)
+        groups = sorted({_label_name("groups", item) for item in declared_seq})
+        if len(groups) != len(declared_seq):
+            raise InputError("group labels must be unique", field="groups")
+        for name in groups:
+            check_group_name(name, where="groups")
+        undeclared = sorted(set(present) - set(groups))
+        if undeclared:
+            raise InputError(f"label {undeclared[0]!r} is not listed in 'groups'", field="group")
+        for name in groups:
+            if name not in present:
+                raise InputError("the group has no members", field=f"group[{name}]")
+    if len(groups) < MIN_GROUPS:
+        raise InputError(
+            f"needs at least {MIN_GROUPS} groups, found {len(groups)}",
+            field="group" if declared is None else "groups",
+        )
+    if len(groups) > MAX_GROUPS:
+        raise InputError(
+            f"at most {MAX_GROUPS} groups are supported, found {len(groups)}",
+            field="group" if declared is None else "groups",
+        )
+    return {name: (inverse == index_of[name]).astype(np.float64) for name in groups}
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+def _parse_csv_number(text: str, *, column: str, line: int) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"line {line}: {text!r} is not a number", field=column) from None
+    return value
+
+
+def load_fairness_csv(
+    path: str | Path,
+    *,
+    y_true: str = "y_true",
+    y_pred: str = "y_pred",
+    group: str = "group",
+    threshold: float = DEFAULT_THRESHOLD,
+    groups: Sequence[str] | None = None,
+) -> FairnessData:
+    """Read a CSV with a header row: two 0/1 columns and one categorical group column (labels are
+    read as strings). Column names are mapped with the keyword arguments; InputError names the
+    CSV column (and line) at fault."""
+    path = Path(path)
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}", field="input") from None
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise InputError(f"{path} is empty", field="input") from None
+        except csv.Error as exc:
+            raise InputError(f"{path}: {exc}", field="input") from None
+        positions: dict[str, int] = {}
+        for role, header_name in (("y_true", y_true), ("y_pred", y_pred), ("group", group)):
+            if header_name not in header:
+                raise InputError(
+                    f"column {header_name!r} is missing from {path.name}", field=header_name
+                )
+            positions[role] = header.index(header_name)
+        truth: list[float] = []
+        pred: list[float] = []
+        labels: list[str] = []
+        limit = max_rows()
+        try:
+            for line, record in enumerate(reader, start=2):
+                if not record:
+                    continue
+                if len(record) != len(header):
+                    raise InputError(
+                        f"line {line} has {len(record)} fields, the header has {len(header)}",
+                        field="input",
+                    )
+                truth.append(
+                    _parse_csv_number(record[positions["y_true"]], column=y_true, line=line)
+                )
+                pred.append(
+                    _parse_csv_number(record[positions["y_pred"]], column=y_pred, line=line)
+                )
+                labels.append(record[positions["group"]])
+                if len(labels) > limit:
+                    raise InputError(f"more than {limit} rows", field="input")
+        except csv.Error as exc:
+            raise InputError(f"{path}: {exc}", field="input") from None
+    if not labels:
+        raise InputError(f"{path.name} has no data rows", field="input")
+    payload: dict[str, Any] = {
+        "y_true": truth,
+        "y_pred": pred,
+        "group": labels,
+        "threshold": threshold,
+    }
+    if groups is not None:
+        payload["groups"] = list(groups)
+    try:
+        return parse(payload)
+    except InputError as exc:
+        # name the CSV column, not the JSON key
+        mapping = {"y_true": y_true, "y_pred": y_pred, "group": group}
+        column: str | None = mapping.get(exc.field or "", exc.field)
+        if exc.field and exc.field.startswith("group["):
+            column = group + exc.field[len("group") :]
+        raise InputError(exc.message, field=column) from None
+
+
+def load_table(path: Path, mapping: ColumnMapping, overrides: dict[str, Any]) -> FairnessData:
+    """A CSV (through :func:`load_fairness_csv`) or Parquet file with ``y_true``, ``y_pred`` and
+    ``group`` columns (or, unmapped, regaudit-fhe 0.1.0's ``group_a``/``group_b``), renamed by
+    ``mapping``; ``overrides`` may set the ``threshold``."""
+    tables.require_overrides(PRIMITIVE_NAME, PRIMITIVE_TABLE_REQUIRED, overrides)
+    threshold = overrides.get("threshold")
+    if path.suffix.lower() in tables.CSV_SUFFIXES:
+        options: dict[str, Any] = dict(mapping.as_options())
+        if threshold is not None:
+            options["threshold"] = threshold
+        return load_fairness_csv(path, **options)
+    table = tables.read_table(path)
+    names: dict[str, Any] = {"y_true": "y_true", "y_pred": "y_pred", "group": "group"}
+    names.update(mapping.as_options())
+    payload: dict[str, Any] = {}
+    for field_name in ("y_true", "y_pred"):
+        payload[field_name] = tables.column(path, table, mapping, field_name)
+    if names["group"] in table:
+        payload["group"] = table[names["group"]]
+    elif "group_a" in table and "group_b" in table and "group" not in mapping:
+        payload["group_a"], payload["group_b"] = table["group_a"], table["group_b"]
+    else:
+        raise InputError(f"{path}: column {names['group']!r} not found", field="group")
+    if threshold is not None:
+        payload["threshold"] = threshold
+    return parse(payload)
+
+
+__all__ = [
+    "FairnessData",
+    "load_fairness_csv",
+    "load_table",
+    "parse",
+]
