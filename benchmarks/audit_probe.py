@@ -97,7 +97,7 @@ def _timed(owner: object, attribute: str, key: str) -> None:
 
 def _instrument() -> None:
     """Wrap the functions run_audit calls for the stages AuditOutcome.timings does not cover."""
-    from regaudit.client import audit
+    from regaudit.client import audit, evidence
     from regaudit.client.transport import EvaluatorConnection
     from regaudit.shared import bundle
     from regaudit.shared.evidence import commitments, dsse, sealing
@@ -105,7 +105,7 @@ def _instrument() -> None:
     _timed(EvaluatorConnection, "fetch_result", "result_fetch_s")
     _timed(audit, "verify_receipt", "receipt_check_s")
     _timed(commitments, "commit_column", "commitments_s")
-    _timed(audit, "write_openings", "openings_write_s")
+    _timed(evidence, "write_openings", "openings_write_s")
     _timed(sealing, "seal_secret_key", "sealing_s")
     _timed(dsse, "sign_envelope", "signing_s")
     _timed(bundle.AuditBundle, "write", "bundle_write_s")

@@ -12,12 +12,13 @@ import numpy.typing as npt
 from harness import JsonObject
 
 if TYPE_CHECKING:
-    from regaudit.shared.primitives.descriptor import AuditData
+    from regaudit.shared.primitives import AuditData
 
 __all__ = [
     "DATA_SEED",
     "MODELS",
     "Case",
+    "Payload",
     "SurvivalSample",
     "calibration_payload",
     "cases",

@@ -18,6 +18,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from support.daemon import start_evaluator, stop_evaluator
 from support.jobs import fairness_payload as random_fairness_payload
+from support.signing import CLIENT as SIGNING_CLIENT
 
 from regaudit.evaluator.server import EvaluatorServer, create_server
 from regaudit.secretkey.ckks import ClientKeys
@@ -35,7 +36,7 @@ PYTHON = sys.executable
 
 
 #: The client that signs the tests' job headers, and the regulator key id they name.
-CLIENT = SigningIdentity.generate("client")
+CLIENT = SIGNING_CLIENT
 REGULATOR_KEY_ID = "ab" * 32
 
 

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from support.daemon import start_evaluator, stop_evaluator
+from support.signing import connect
 
-from regaudit.client.transport import EvaluatorConnection
 from regaudit.evaluator.jobs import scoped_idempotency_key
 from regaudit.evaluator.server import EvaluatorStartError, create_server, wait_for_ready_file
 from regaudit.shared.errors import ProtocolError
@@ -240,7 +240,7 @@ def test_a_second_serve_on_a_served_port_is_refused(
         assert "listening" not in second.stdout
         assert not ready.exists()
         proto.assert_serving(address)
-        with EvaluatorConnection(address) as connection:
+        with connect(address) as connection:
             assert connection.capabilities().server_version.startswith("regaudit-evaluator")
         assert first.poll() is None
         assert stop_evaluator(first) == 0
@@ -273,7 +273,7 @@ def test_a_second_serve_on_a_store_in_use_is_refused(
         assert again.returncode == 2, again.stderr
         assert first_ready.read_text() == f"{address}\n"
         proto.assert_serving(address)
-        with EvaluatorConnection(address) as connection:
+        with connect(address) as connection:
             assert connection.capabilities().protocol_version
         assert stop_evaluator(first) == 0
         assert (store / "evaluator.lock").read_text() == ""  # released on a graceful stop
@@ -336,7 +336,7 @@ def test_job_survives_a_daemon_restart(identity_dir: Path, tmp_path: Path, proto
     header = case.header()
     daemon = proto.start_daemon(identity_dir, store, workers=1, grace=0.2)
     try:
-        with EvaluatorConnection(daemon.address) as connection:
+        with connect(daemon.address) as connection:
             connection.upload_evaluation_keys(case.keys.evaluation_keys())
             # encrypted up front so the upload is much faster than the single worker
             accepted = connection.submit_job(header, iter(list(case.ciphertexts(header))))
@@ -363,7 +363,7 @@ def test_job_survives_a_daemon_restart(identity_dir: Path, tmp_path: Path, proto
 
     restarted = proto.start_daemon(identity_dir, store, workers=2)
     try:
-        with EvaluatorConnection(restarted.address) as connection:
+        with connect(restarted.address) as connection:
             final = connection.wait_for_job(accepted.job_id)
             assert final.state is JobState.SUCCEEDED
             result = connection.fetch_result(accepted.job_id)
@@ -387,7 +387,7 @@ def test_job_survives_a_daemon_restart(identity_dir: Path, tmp_path: Path, proto
 def _audit_once(address: str, case: Any) -> tuple[Any, str]:
     """One fairness audit against ``address``: (its header, the job id), once it succeeded."""
     header = case.header()
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         connection.upload_evaluation_keys(case.keys.evaluation_keys())
         accepted = connection.submit_job(header, case.ciphertexts(header))
         assert connection.wait_for_job(accepted.job_id).state is JobState.SUCCEEDED
@@ -559,11 +559,11 @@ def test_mutual_tls(tmp_path: Path, evaluator_identity: Any) -> None:
             certificate_chain=_pem(client_cert),
             private_key=_key_pem(client_key),
         )
-        with EvaluatorConnection(f"localhost:{port}", tls=client_tls) as connection:
+        with connect(f"localhost:{port}", tls=client_tls) as connection:
             assert ("fairness", "1") in connection.capabilities().circuits
         # without a client certificate the handshake fails
         with (
-            EvaluatorConnection(
+            connect(
                 f"localhost:{port}", tls=TlsOptions(root_certificates=_pem(ca)), timeout=5
             ) as connection,
             pytest.raises(ProtocolError) as info,
@@ -572,7 +572,7 @@ def test_mutual_tls(tmp_path: Path, evaluator_identity: Any) -> None:
         assert info.value.grpc_code in ("UNAVAILABLE", "DEADLINE_EXCEEDED")  # type: ignore[attr-defined]
         # a plaintext client cannot talk to the TLS port
         with (
-            EvaluatorConnection(f"127.0.0.1:{port}", timeout=5) as connection,
+            connect(f"127.0.0.1:{port}", timeout=5) as connection,
             pytest.raises(ProtocolError),
         ):
             connection.capabilities()
@@ -595,7 +595,7 @@ def test_worker_crash_fails_the_job_and_the_daemon_recovers(
     try:
         big = proto.make_case(rows=200_000, seed=5)
         header = big.header()
-        with EvaluatorConnection(address) as connection:
+        with connect(address) as connection:
             connection.upload_evaluation_keys(big.keys.evaluation_keys())
             accepted = connection.submit_job(header, iter(list(big.ciphertexts(header))))
             (pid,) = server.manager.worker_pids()
@@ -652,7 +652,7 @@ def test_a_failed_job_leaves_no_partials_behind(
                 time.sleep(0.01)
             raise InputError("encryption failed on the client", field="y_pred")
 
-        with EvaluatorConnection(f"127.0.0.1:{port}") as connection:
+        with connect(f"127.0.0.1:{port}") as connection:
             connection.upload_evaluation_keys(case.keys.evaluation_keys())
             with pytest.raises(InputError):
                 connection.submit_job(header, breaking())
@@ -728,7 +728,7 @@ def test_graceful_stop_ends_open_watch_streams(tmp_path: Path, evaluator_identit
     record, _ = server.store.create_job(
         idempotency_key="never-finishes", header_digest="sha256:" + "0" * 64, header=b"", n_chunks=1
     )
-    with EvaluatorConnection(f"127.0.0.1:{port}") as connection:
+    with connect(f"127.0.0.1:{port}") as connection:
         updates = connection.watch_job(record.id)
         assert next(updates).state is JobState.RECEIVING
         stopper = threading.Thread(target=server.stop, kwargs={"grace": 30.0})

@@ -8,8 +8,8 @@ from typing import Any
 
 import grpc
 import pytest
+from support.signing import connect, signed
 
-from regaudit.client.transport import EvaluatorConnection
 from regaudit.evaluator.jobs import scoped_idempotency_key
 from regaudit.evaluator.server import EvaluatorServer, create_server
 from regaudit.secretkey.ckks import ClientKeys
@@ -32,21 +32,21 @@ from regaudit.shared.protocol import (
 def uploaded(address: str, small_case: Any) -> Any:
     """The small case with its evaluation keys uploaded (again: a job deletes its keys when it
     ends)."""
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         connection.upload_evaluation_keys(small_case.keys.evaluation_keys())
     return small_case
 
 
 def reupload(address: str, case: Any) -> None:
     """Upload the case's evaluation keys again (every job deletes its keys when it ends)."""
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         connection.upload_evaluation_keys(case.keys.evaluation_keys())
 
 
 def still_serving(address: str, proto: Any) -> None:
     """Health says SERVING and a second, good call succeeds."""
     proto.assert_serving(address)
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         assert ("fairness", "1") in connection.capabilities().circuits
 
 
@@ -55,7 +55,7 @@ def submit_raw(address: str, messages: Iterator[pb.SubmitJobRequest]) -> errors.
     with grpc.insecure_channel(address, options=list(GRPC_OPTIONS)) as channel:
         stub = pb_grpc.EvaluatorStub(channel)
         with pytest.raises(grpc.RpcError) as info:
-            stub.SubmitJob(messages, timeout=60)
+            stub.SubmitJob(messages, timeout=60, metadata=signed("SubmitJob"))
     return error_from_rpc(info.value)
 
 
@@ -90,7 +90,7 @@ def test_garbage_ciphertext_then_retry_with_same_key(
     address: str, uploaded: Any, server: EvaluatorServer, proto: Any
 ) -> None:
     header = uploaded.header()
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         with pytest.raises(errors.CiphertextError) as info:
             connection.submit_job(
                 header, replace_one(uploaded, header, ("y_true", 1), secrets.token_bytes(5000))
@@ -114,7 +114,7 @@ def test_ciphertext_at_the_wrong_level(address: str, uploaded: Any, proto: Any) 
     header = uploaded.header()
     chunk0 = next(iter(uploaded.data.columns().values()))[:4096]
     wrong = uploaded.keys.encrypt(chunk0, level=uploaded.plan.input_level + 1)
-    with EvaluatorConnection(address) as connection, pytest.raises(errors.CiphertextError) as info:
+    with connect(address) as connection, pytest.raises(errors.CiphertextError) as info:
         connection.submit_job(header, replace_one(uploaded, header, ("y_pred", 0), wrong))
     assert code_of(info.value) == "INVALID_ARGUMENT"
     assert "expected level 0" in str(info.value)
@@ -162,7 +162,7 @@ def test_too_many_ciphertexts(
     capped.start()
     try:
         header = uploaded.header()
-        with EvaluatorConnection(f"127.0.0.1:{port}") as connection:
+        with connect(f"127.0.0.1:{port}") as connection:
             assert connection.capabilities().limits.max_job_ciphertexts == 12
             connection.upload_evaluation_keys(uploaded.keys.evaluation_keys())
             with pytest.raises(LimitExceededError) as info:
@@ -191,7 +191,7 @@ def test_header_disagreeing_with_the_plan(address: str, uploaded: Any, proto: An
         "columns": uploaded.header(columns=tuple(reversed(plan.columns))),
         "input_level": uploaded.header(input_level=plan.input_level + 1),
     }
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         for field, header in cases.items():
             with pytest.raises(errors.InputError) as info:
                 connection.submit_job(header, iter(()))
@@ -201,7 +201,7 @@ def test_header_disagreeing_with_the_plan(address: str, uploaded: Any, proto: An
 
 
 def test_unknown_circuit_profile_and_profile_hash(address: str, uploaded: Any, proto: Any) -> None:
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         with pytest.raises(errors.CircuitError) as info:
             connection.submit_job(uploaded.header(circuit_id="no-such-circuit"), iter(()))
         assert code_of(info.value) == "INVALID_ARGUMENT"
@@ -223,7 +223,7 @@ def test_keys_missing_a_rotation_step_and_unknown_keys(
 ) -> None:
     plan = uploaded.plan
     partial = ClientKeys.generate(plan.profile, galois_steps=plan.rotation_steps[:-1])
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         digest = connection.upload_evaluation_keys(partial.evaluation_keys())
         header = uploaded.header(evaluation_keys_digest=digest)
         with pytest.raises(errors.KeyMaterialError) as info:
@@ -248,7 +248,7 @@ def test_bad_key_uploads(address: str, uploaded: Any, proto: Any) -> None:
         galois_keys=good.galois_keys,
         galois_steps=good.galois_steps,
     )
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         with pytest.raises(errors.KeyMaterialError) as info:
             connection.upload_evaluation_keys(garbage)
         assert code_of(info.value) == "INVALID_ARGUMENT"
@@ -275,7 +275,9 @@ def test_bad_key_uploads(address: str, uploaded: Any, proto: Any) -> None:
             for i in range(0, len(good.galois_keys), CHUNK_BYTES)
         ]
         with pytest.raises(grpc.RpcError) as rpc_info:
-            stub.UploadEvaluationKeys(iter(messages), timeout=60)
+            stub.UploadEvaluationKeys(
+                iter(messages), timeout=60, metadata=signed("UploadEvaluationKeys")
+            )
         error = error_from_rpc(rpc_info.value)
         assert isinstance(error, errors.KeyMaterialError)
         assert error.field == "digest"
@@ -287,7 +289,7 @@ def test_idempotency_key_reused_with_different_content(
 ) -> None:
     key = "conflict-" + secrets.token_hex(8)
     header = uploaded.header(idempotency_key=key)
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         first = connection.submit_job(header, uploaded.ciphertexts(header))
         other = uploaded.header(idempotency_key=key)  # new canary seed: different content
         with pytest.raises(IdempotencyConflictError) as info:
@@ -324,7 +326,7 @@ def test_plaintext_refused_off_loopback(tmp_path: Any, evaluator_identity: Any) 
         create_server("0.0.0.0:0", identity=evaluator_identity, store_path=tmp_path, workers=1)
     assert "TLS" in str(info.value)
     with pytest.raises(errors.InputError):
-        EvaluatorConnection("192.0.2.10:443")
+        connect("192.0.2.10:443")
 
 
 def test_client_side_failure_mid_stream_is_reported_and_job_fails(
@@ -338,7 +340,7 @@ def test_client_side_failure_mid_stream_is_reported_and_job_fails(
                 raise errors.InputError("encryption failed on the client", field="y_pred")
             yield item
 
-    with EvaluatorConnection(address) as connection, pytest.raises(errors.InputError) as info:
+    with connect(address) as connection, pytest.raises(errors.InputError) as info:
         connection.submit_job(header, breaking())
     assert "encryption failed on the client" in str(info.value)
     # the evaluator saw a cancelled stream: the job failed as an incomplete upload
@@ -377,7 +379,7 @@ def test_job_header_with_a_bad_client_signature_is_unauthenticated(
             }
         ),
     }
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         for name, forged in cases.items():
             with pytest.raises(errors.BadSignatureError) as info:
                 connection.submit_job(forged, uploaded.ciphertexts(forged))
@@ -400,14 +402,16 @@ def test_idempotency_keys_are_scoped_to_the_client(
 
     key = "shared-idempotency-key"
     victim = uploaded.header(idempotency_key=key)
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         first = connection.submit_job(victim, uploaded.ciphertexts(victim))
         assert connection.wait_for_job(first.job_id).state is JobState.SUCCEEDED
         connection.upload_evaluation_keys(uploaded.keys.evaluation_keys())
-        intruder = uploaded.header(idempotency_key=key, client=SigningIdentity.generate("client"))
-        second = connection.submit_job(intruder, uploaded.ciphertexts(intruder))
-        assert not second.deduplicated and second.job_id != first.job_id
-        assert connection.wait_for_job(second.job_id).state is JobState.SUCCEEDED
+        stranger = SigningIdentity.generate("client")
+        intruder = uploaded.header(idempotency_key=key, client=stranger)
+        with connect(address, identity=stranger) as theirs:
+            second = theirs.submit_job(intruder, uploaded.ciphertexts(intruder))
+            assert not second.deduplicated and second.job_id != first.job_id
+            assert theirs.wait_for_job(second.job_id).state is JobState.SUCCEEDED
         again = connection.submit_job(victim, iter(()))
         assert again.deduplicated and again.job_id == first.job_id
     assert server.store.find_by_idempotency_key(scoped_idempotency_key(victim)).id == first.job_id

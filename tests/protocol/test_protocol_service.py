@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from support.signing import CLIENT, connect
 
-from regaudit.client.transport import EvaluatorConnection
 from regaudit.evaluator.server import EvaluatorServer
 from regaudit.shared.circuits.base import CANARY_DEPTH, CANARY_TOLERANCE, canary_expected
 from regaudit.shared.evidence.dsse import verify_envelope
@@ -34,7 +34,7 @@ from regaudit.shared.protocol import (
 
 
 def test_capabilities(address: str, evaluator_identity: SigningIdentity) -> None:
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         caps = connection.capabilities()
     assert caps.protocol_version == PROTOCOL_VERSION
     profiles = {p.name: p for p in caps.profiles}
@@ -64,7 +64,7 @@ def test_health_and_reflection(address: str, proto: Any) -> None:
 
 def test_key_upload_is_idempotent(address: str, small_case: Any, server: EvaluatorServer) -> None:
     keys = small_case.keys.evaluation_keys()
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         digest = connection.upload_evaluation_keys(keys)
         assert digest == keys.digest
         assert connection.has_evaluation_keys(digest)
@@ -88,7 +88,7 @@ def _run_job(address: str, case: Any, **header_changes: object):
             yield column, chunk, data
 
     updates = []
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         connection.upload_evaluation_keys(case.keys.evaluation_keys())
         accepted = connection.submit_job(header, recording())
         final = connection.wait_for_job(accepted.job_id, progress=updates.append)
@@ -156,7 +156,7 @@ def test_same_idempotency_key_same_content_is_deduplicated_not_rerun(
 ) -> None:
     case = small_case
     header = case.header(idempotency_key="dedup-key-1")
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         connection.upload_evaluation_keys(case.keys.evaluation_keys())
         first = connection.submit_job(header, case.ciphertexts(header))
         connection.wait_for_job(first.job_id)
@@ -180,7 +180,7 @@ def test_same_idempotency_key_same_content_is_deduplicated_not_rerun(
 
 
 def test_unknown_job_and_unfinished_job(address: str, server: EvaluatorServer, proto: Any) -> None:
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         with pytest.raises(UnknownJobError) as info:
             connection.fetch_result("no-such-job")
         assert info.value.grpc_code == "NOT_FOUND"  # type: ignore[attr-defined]
@@ -188,14 +188,14 @@ def test_unknown_job_and_unfinished_job(address: str, server: EvaluatorServer, p
             list(connection.watch_job("no-such-job"))
     # a job row that is still receiving answers FAILED_PRECONDITION for its result
     record, created = server.store.create_job(
-        idempotency_key="unfinished-probe",
+        idempotency_key=f"{CLIENT.key_id}/unfinished-probe",  # the tests' client owns it
         header_digest="sha256:" + "0" * 64,
         header=b"",
         n_chunks=1,
     )
     assert created
     try:
-        with EvaluatorConnection(address) as connection, pytest.raises(JobNotFinishedError) as info:
+        with connect(address) as connection, pytest.raises(JobNotFinishedError) as info:
             connection.fetch_result(record.id)
         assert info.value.grpc_code == "FAILED_PRECONDITION"  # type: ignore[attr-defined]
     finally:

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.signing import connect
 
 from regaudit.client.remote import EvaluatorUnavailableError, remote_call
-from regaudit.client.transport import EvaluatorConnection
 from regaudit.evaluator import store as store_module
 from regaudit.evaluator.jobs import scoped_idempotency_key
 from regaudit.evaluator.server import EvaluatorServer, create_server
@@ -54,7 +54,7 @@ def daemon(tmp_path: Path, evaluator_identity: Any) -> Iterator[tuple[EvaluatorS
 
 def still_serving(address: str, proto: Any) -> None:
     proto.assert_serving(address)
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         assert ("fairness", "1") in connection.capabilities().circuits
 
 
@@ -92,7 +92,7 @@ def test_store_failure_under_a_running_job_fails_it_and_the_daemon_keeps_serving
 
     monkeypatch.setattr(store, "update_job", update_job)
     header = small_case.header()
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         connection.upload_evaluation_keys(small_case.keys.evaluation_keys())
         accepted = connection.submit_job(header, small_case.ciphertexts(header))
         job_id = accepted.job_id
@@ -127,7 +127,7 @@ def test_store_failure_under_a_running_job_fails_it_and_the_daemon_keeps_serving
     server.stop(grace=1.0)
     restarted, again = _start(root, evaluator_identity)
     try:
-        with EvaluatorConnection(again) as connection:
+        with connect(again) as connection:
             final = connection.wait_for_job(job_id, timeout=WAIT_S)
         assert final.state is JobState.SUCCEEDED
         still_serving(again, proto)
@@ -183,7 +183,7 @@ def test_disk_full_during_an_upload_is_resource_exhausted_and_leaves_nothing_hal
     full = _FullDisk(nth=3)
     monkeypatch.setattr(files_module, "os", full)
     header = small_case.header()
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         connection.upload_evaluation_keys(small_case.keys.evaluation_keys())
         with pytest.raises(errors.DiskFullError) as info:
             connection.submit_job(header, small_case.ciphertexts(header))
@@ -206,7 +206,7 @@ def test_disk_full_during_an_upload_is_resource_exhausted_and_leaves_nothing_hal
 
     # space freed: the same submission is accepted again and runs to the end
     monkeypatch.undo()
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         connection.upload_evaluation_keys(small_case.keys.evaluation_keys())
         accepted = connection.submit_job(header, small_case.ciphertexts(header))
         final = connection.wait_for_job(accepted.job_id, timeout=WAIT_S)
@@ -230,7 +230,7 @@ def test_disk_full_while_storing_evaluation_keys(
 
     monkeypatch.setattr(store_module, "write_file_atomic", write_file_atomic)
     keys = small_case.keys.evaluation_keys()
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         with pytest.raises(errors.DiskFullError) as info:
             connection.upload_evaluation_keys(keys, force=True)
         assert info.value.grpc_code == "RESOURCE_EXHAUSTED"

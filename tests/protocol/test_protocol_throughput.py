@@ -8,8 +8,8 @@ import time
 from typing import Any
 
 import pytest
+from support.signing import connect
 
-from regaudit.client.transport import EvaluatorConnection
 from regaudit.evaluator.active_jobs import BATCH_CHUNKS
 from regaudit.evaluator.jobs import scoped_idempotency_key
 from regaudit.evaluator.server import EvaluatorServer
@@ -34,7 +34,7 @@ def test_throughput_100k_rows(address: str, server: EvaluatorServer, proto: Any)
     batches_before = len(server.manager.batch_seconds)
     evaluated_during_upload: list[int] = []
 
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         started = time.perf_counter()
         connection.upload_evaluation_keys(keys)
         keys_s = time.perf_counter() - started

@@ -10,8 +10,8 @@ from typing import Any
 
 import grpc
 import pytest
+from support.signing import connect, signed
 
-from regaudit.client.transport import EvaluatorConnection
 from regaudit.evaluator.jobs import scoped_idempotency_key
 from regaudit.evaluator.server import EvaluatorServer
 from regaudit.shared import errors
@@ -35,14 +35,14 @@ MIB = 1024 * 1024
 
 @pytest.fixture
 def uploaded(address: str, small_case: Any) -> Any:
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         connection.upload_evaluation_keys(small_case.keys.evaluation_keys())
     return small_case
 
 
 def still_serving(address: str, proto: Any) -> None:
     proto.assert_serving(address)
-    with EvaluatorConnection(address) as connection:
+    with connect(address) as connection:
         assert ("fairness", "1") in connection.capabilities().circuits
 
 
@@ -65,7 +65,9 @@ def upload_raw(address: str, messages: Iterator[pb.UploadEvaluationKeysRequest])
     with grpc.insecure_channel(address, options=list(GRPC_OPTIONS)) as channel:
         stub = pb_grpc.EvaluatorStub(channel)
         with pytest.raises(grpc.RpcError) as info:
-            stub.UploadEvaluationKeys(messages, timeout=120)
+            stub.UploadEvaluationKeys(
+                messages, timeout=120, metadata=signed("UploadEvaluationKeys")
+            )
     return error_from_rpc(info.value)
 
 
@@ -93,7 +95,7 @@ def test_replayed_ciphertext_is_refused(
             yield column, chunk, data
 
     with (
-        EvaluatorConnection(address) as connection,
+        connect(address) as connection,
         pytest.raises(errors.DuplicateCiphertextError) as info,
     ):
         connection.submit_job(header, replayed())
@@ -126,7 +128,7 @@ def test_job_claiming_too_many_bytes_is_refused_at_admission(
         sent.append(1)
         yield from ()
 
-    with EvaluatorConnection(address) as connection, pytest.raises(LimitExceededError) as info:
+    with connect(address) as connection, pytest.raises(LimitExceededError) as info:
         connection.submit_job(header, nothing())
     assert code_of(info.value) == "RESOURCE_EXHAUSTED"
     assert info.value.reason == "limit_exceeded"
@@ -137,7 +139,7 @@ def test_job_claiming_too_many_bytes_is_refused_at_admission(
     try:
         small = uploaded.header()
         with (
-            EvaluatorConnection(address) as connection,
+            connect(address) as connection,
             pytest.raises(LimitExceededError) as info,
         ):
             connection.submit_job(small, uploaded.ciphertexts(small))

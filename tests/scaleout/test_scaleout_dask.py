@@ -19,8 +19,8 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from support.jobs import FairnessJob  # noqa: E402
+from support.signing import connect  # noqa: E402
 
-from regaudit.client.transport import EvaluatorConnection  # noqa: E402
 from regaudit.evaluator.active_jobs import BATCH_CHUNKS  # noqa: E402
 from regaudit.evaluator.dask_executor import (  # noqa: E402
     REASON_DASK_UNAVAILABLE,
@@ -62,7 +62,7 @@ class Job(FairnessJob):
 
     def run(self, server: EvaluatorServer) -> tuple[Any, float]:
         """Upload keys, submit, wait; (result, seconds from submit to SUCCEEDED)."""
-        with EvaluatorConnection(f"127.0.0.1:{server.port}") as connection:
+        with connect(f"127.0.0.1:{server.port}") as connection:
             connection.upload_evaluation_keys(self.keys.evaluation_keys())
             started = time.perf_counter()
             accepted = connection.submit_job(self.header(), iter(self.ciphertexts))
@@ -251,7 +251,7 @@ def test_dead_cluster_fails_the_job_not_the_daemon_and_a_new_one_serves(
     server.start()
     try:
         small.close()
-        with EvaluatorConnection(f"127.0.0.1:{evaluator_port}") as connection:
+        with connect(f"127.0.0.1:{evaluator_port}") as connection:
             connection.upload_evaluation_keys(job.keys.evaluation_keys())
             accepted = connection.submit_job(job.header(), iter(job.ciphertexts))
             with pytest.raises(JobFailedError) as info:
@@ -357,7 +357,7 @@ def test_serve_dask_scheduler_command(cluster: Any, tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         job = Job(PROFILE_N8192_D3.slot_count * 2, seed=14)
-        with EvaluatorConnection(address) as connection:
+        with connect(address) as connection:
             connection.upload_evaluation_keys(job.keys.evaluation_keys())
             accepted = connection.submit_job(job.header(), iter(job.ciphertexts))
             assert connection.wait_for_job(accepted.job_id).state is JobState.SUCCEEDED

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 from support.jobs import FairnessJob
+from support.signing import connect
 
-from regaudit.client.transport import EvaluatorConnection
 from regaudit.evaluator.checks import REASON_WORKER_OUTPUT_INVALID
 from regaudit.evaluator.local_executor import LocalExecutor
 from regaudit.evaluator.server import EvaluatorServer, create_server
@@ -187,7 +187,7 @@ def test_job_end_deletes_inputs_and_keys_and_the_result_stays(
     job_id, state, _reason = job.submit(server)
     assert state is JobState.SUCCEEDED
     _assert_released(server, job_id, job.digest)
-    with EvaluatorConnection(f"127.0.0.1:{server.port}") as connection:
+    with connect(f"127.0.0.1:{server.port}") as connection:
         assert not connection.has_evaluation_keys(job.digest)
         result = connection.fetch_result(job_id)
         # the receipt attests the deletion, its counts are the plan's, its depth the plan's
@@ -239,7 +239,7 @@ def test_keys_shared_with_a_running_job_stay_until_it_ends(
     server, _executor = tampering
     job = Job(seed=202)
     # another job that has not ended (still receiving) uses the same keys
-    with EvaluatorConnection(f"127.0.0.1:{server.port}") as connection:
+    with connect(f"127.0.0.1:{server.port}") as connection:
         connection.upload_evaluation_keys(job.keys.evaluation_keys())
     holder = Job.__new__(Job)
     holder.__dict__.update(job.__dict__, idempotency_key=secrets.token_hex(16))
@@ -255,7 +255,7 @@ def test_keys_shared_with_a_running_job_stay_until_it_ends(
     assert state is JobState.SUCCEEDED
     assert not (server.store.job_dir(job_id) / "inputs").exists()
     assert server.store.get_keys(job.digest) is not None
-    with EvaluatorConnection(f"127.0.0.1:{server.port}") as connection:
+    with connect(f"127.0.0.1:{server.port}") as connection:
         receipt = parse_receipt(
             verify_envelope(
                 connection.fetch_result(job_id).receipt_envelope,

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from regaudit.client.transport import EvaluatorConnection
 from regaudit.secretkey.ckks import ClientKeys
 from regaudit.shared.circuits.base import CANARY_COLUMN, canary_vector, iter_chunks
 from regaudit.shared.circuits.registry import get_circuit
@@ -17,9 +16,11 @@ from regaudit.shared.planning import make_plan
 from regaudit.shared.primitives.fairness.inputs import parse as parse_fairness_input
 from regaudit.shared.profiles import PROFILE_N8192_D3
 from regaudit.shared.protocol import JobFailedError, JobHeader, JobState
+from support.signing import CLIENT as SIGNING_CLIENT
+from support.signing import connect
 
 #: the client that signs the test jobs' headers, and the regulator key id they name
-CLIENT = SigningIdentity.generate("client")
+CLIENT = SIGNING_CLIENT
 REGULATOR_KEY_ID = SigningIdentity.generate("regulator").key_id
 
 
@@ -86,7 +87,7 @@ class FairnessJob:
     ) -> tuple[str, JobState, str]:
         """Upload the keys (again, if the daemon deleted them), submit, wait: (job id, final
         state, failure reason or "")."""
-        with EvaluatorConnection(address) as connection:
+        with connect(address) as connection:
             connection.upload_evaluation_keys(self.keys.evaluation_keys())
             header = self.header(idempotency_key=idempotency_key)
             accepted = connection.submit_job(header, iter(self.ciphertexts))

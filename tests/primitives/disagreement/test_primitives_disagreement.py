@@ -204,7 +204,7 @@ def test_real_ckks_matches_reference(ckks_run) -> None:  # type: ignore[no-untyp
     )
 
 
-#: The benchmark's five near-agreeing surrogates (benchmarks/bench_primitives.py, MODELS).
+#: The benchmark's five near-agreeing surrogates (benchmarks/cases.py, MODELS).
 NEAR_AGREEING = [
     [0.0, 1.0],
     [0.05, 0.95, 0.02],

@@ -36,7 +36,7 @@ def connect(
 
     try:
         connection = EvaluatorConnection(
-            run.evaluator, timeout=min(timeout, DEADLINE_UNARY_S), tls=tls
+            run.evaluator, timeout=min(timeout, DEADLINE_UNARY_S), tls=tls, identity=run.identity
         )
     except RegauditError:
         raise

@@ -113,20 +113,49 @@ def remote_iter(make: Callable[[], Iterable[_T]], address: str) -> Iterator[_T]:
 def _classify(exc: RegauditError, address: str) -> RegauditError:
     """Errors the evaluator reported: input errors (exit 2) and verification errors (exit 1)
     keep their class; anything else means the evaluator could not do the job (exit 3)."""
-    from regaudit.shared.errors import VerificationError
+    from regaudit.shared.errors import (
+        ClientNotAllowedError,
+        UnauthenticatedError,
+        VerificationError,
+    )
 
     if isinstance(exc, EvaluatorUnavailableError | InputError | VerificationError):
         return exc
-    return EvaluatorUnavailableError(
-        f"evaluator {address} could not do the job: {exc.message} (reason: {exc.reason})",
+    if isinstance(exc, UnauthenticatedError | ClientNotAllowedError):
+        # the evaluator refused this client: keep the reason (exit 3) and say so plainly
+        refused = type(exc)(
+            f"evaluator {address} refused the call ({exc.reason}): {exc.message}",
+            field=exc.field,
+        )
+        return refused
+    error = EvaluatorUnavailableError(
+        f"evaluator {address} could not do the job: {exc.message} (reason: {exc.reason}"
+        f"{retry_hint(exc.retry_after_s)})",
         field=exc.field,
     )
+    error.retry_after_s = exc.retry_after_s
+    return error
 
 
 def _classify_rpc(exc: grpc.RpcError, address: str) -> RegauditError:
-    code = exc.code().name if hasattr(exc, "code") else "UNKNOWN"
-    details = exc.details() if hasattr(exc, "details") else str(exc)
-    return EvaluatorUnavailableError(f"evaluator {address}: {code}: {details}")
+    from regaudit.shared.protocol import remote_error_info
+
+    info = remote_error_info(exc)
+    error = EvaluatorUnavailableError(
+        f"evaluator {address}: {info.code.name}: {info.message}"
+        f"{retry_hint(info.retry_delay_s, alone=True)}"
+    )
+    error.retry_after_s = info.retry_delay_s
+    return error
+
+
+def retry_hint(delay_s: float | None, *, alone: bool = False) -> str:
+    """``"; retry after N s"`` for an evaluator's retry delay (RESOURCE_EXHAUSTED with a
+    google.rpc.RetryInfo), ``" (retry after N s)"`` with ``alone``; "" without a delay."""
+    if delay_s is None:
+        return ""
+    text = f"retry after {delay_s:g} s"
+    return f" ({text})" if alone else f"; {text}"
 
 
 __all__ = [
@@ -136,4 +165,5 @@ __all__ = [
     "remaining",
     "remote_call",
     "remote_iter",
+    "retry_hint",
 ]

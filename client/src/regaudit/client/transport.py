@@ -4,7 +4,9 @@ Every call has a deadline, message sizes are set explicitly, large objects are s
 in pieces of at most ``CHUNK_BYTES``, and gRPC failures become regaudit errors carrying the
 evaluator's stable reason (``error.reason``), its status code (``error.grpc_code``) and field
 violations (``error.violations``). Plaintext channels are refused unless the address is
-loopback.
+loopback. With an ``identity`` (the audit's client key) every call but GetCapabilities carries a
+request signature (:mod:`regaudit.shared.protocol.authentication`); the evaluator refuses
+unsigned calls (UNAUTHENTICATED) and clients it does not allow (PERMISSION_DENIED).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2_grpc as pb_grpc
 from regaudit.shared.ckks import EvaluationKeys
 from regaudit.shared.errors import InputError, ProtocolError, RegauditError
+from regaudit.shared.evidence.identity import SigningIdentity
 from regaudit.shared.protocol import (
     CANARY_OUTPUT_NAME,
     CHUNK_BYTES,
@@ -42,7 +45,9 @@ from regaudit.shared.protocol import (
     TlsOptions,
     capabilities_from_proto,
     error_from_rpc,
+    method_path,
     output_name,
+    request_metadata,
     split_bytes,
 )
 
@@ -71,6 +76,7 @@ class EvaluatorConnection:
         *,
         timeout: float = DEADLINE_UNARY_S,
         tls: TlsOptions | None = None,
+        identity: SigningIdentity | None = None,
     ) -> None:
         host, sep, port = address.rpartition(":")
         if not sep or not host or not port.isdigit():
@@ -83,6 +89,8 @@ class EvaluatorConnection:
             )
         self.address = address
         self.timeout = timeout
+        #: the client key that signs every call (None: unsigned, only GetCapabilities works)
+        self.identity = identity
         options: list[tuple[str, int | str]] = list(GRPC_OPTIONS)
         if tls is None:
             self._channel = grpc.insecure_channel(address, options=options)
@@ -117,6 +125,12 @@ class EvaluatorConnection:
     def channel(self) -> grpc.Channel:
         return self._channel
 
+    def _signed(self, name: str, subject: str = "") -> list[tuple[str, str]] | None:
+        """The request signature metadata of one call of ``name`` on ``subject``."""
+        if self.identity is None:
+            return None
+        return request_metadata(self.identity, method_path(name), subject)
+
     # --- calls --------------------------------------------------------------------------------
 
     def capabilities(self) -> Capabilities:
@@ -129,7 +143,9 @@ class EvaluatorConnection:
     def has_evaluation_keys(self, digest: str) -> bool:
         try:
             reply = self._stub.HasEvaluationKeys(
-                pb.HasEvaluationKeysRequest(digest=digest), timeout=self.timeout
+                pb.HasEvaluationKeysRequest(digest=digest),
+                timeout=self.timeout,
+                metadata=self._signed("HasEvaluationKeys"),
             )
         except grpc.RpcError as exc:
             raise error_from_rpc(exc) from exc
@@ -158,7 +174,9 @@ class EvaluatorConnection:
 
         try:
             reply = self._stub.UploadEvaluationKeys(
-                messages(), timeout=max(self.timeout, DEADLINE_UPLOAD_KEYS_S)
+                messages(),
+                timeout=max(self.timeout, DEADLINE_UPLOAD_KEYS_S),
+                metadata=self._signed("UploadEvaluationKeys"),
             )
         except grpc.RpcError as exc:
             raise error_from_rpc(exc) from exc
@@ -212,7 +230,9 @@ class EvaluatorConnection:
                 raise
 
         try:
-            reply = self._stub.SubmitJob(messages(), timeout=timeout)
+            reply = self._stub.SubmitJob(
+                messages(), timeout=timeout, metadata=self._signed("SubmitJob")
+            )
         except grpc.RpcError as exc:
             with lock:
                 if failure:  # our own iterator failed (e.g. encryption): report that
@@ -223,7 +243,12 @@ class EvaluatorConnection:
     def watch_job(self, job_id: str, *, timeout: float = DEADLINE_WATCH_S) -> Iterator[JobProgress]:
         """Progress updates until the job is SUCCEEDED or FAILED."""
         try:
-            for message in self._stub.WatchJob(pb.WatchJobRequest(job_id=job_id), timeout=timeout):
+            stream = self._stub.WatchJob(
+                pb.WatchJobRequest(job_id=job_id),
+                timeout=timeout,
+                metadata=self._signed("WatchJob", job_id),
+            )
+            for message in stream:
                 yield JobProgress.from_proto(message)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc) from exc
@@ -252,7 +277,11 @@ class EvaluatorConnection:
     def fetch_result(self, job_id: str, *, timeout: float = DEADLINE_RESULT_S) -> JobResult:
         """Encrypted outputs ("output/0"...), the canary output and the receipt envelope."""
         try:
-            stream = self._stub.GetResult(pb.GetResultRequest(job_id=job_id), timeout=timeout)
+            stream = self._stub.GetResult(
+                pb.GetResultRequest(job_id=job_id),
+                timeout=timeout,
+                metadata=self._signed("GetResult", job_id),
+            )
             first = next(stream, None)
             if first is None or first.WhichOneof("kind") != "header":
                 raise ProtocolError("result stream did not start with a header")

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import grpc
 
+from regaudit.evaluator.authentication import require_submitter
 from regaudit.evaluator.jobs import JobManager
 from regaudit.evaluator.logs import log_event, prefix
 from regaudit.evaluator.status import RpcAbort, check_digest, profile_named
@@ -60,7 +61,11 @@ class Admission:
         self.max_job_bytes = max_job_bytes
 
     def admit(
-        self, messages: Iterator[pb.SubmitJobRequest], *, peer: str = ""
+        self,
+        messages: Iterator[pb.SubmitJobRequest],
+        *,
+        peer: str = "",
+        client: str | None = None,
     ) -> tuple[JobRecord, Plan, bool]:
         """Read the job header from ``messages`` and admit the job.
 
@@ -70,6 +75,7 @@ class Admission:
         5. idempotency: same key + same header = the existing job, never run twice.
         Returns (job, plan, deduplicated); a deduplicated job receives no ciphertexts. An
         admitted job is logged (``job_admitted``, with ``peer``, the caller's address).
+        ``client``: the key id that signed the call; the header must name that key.
         """
         # 1. header
         first = next(messages, None)
@@ -83,6 +89,8 @@ class Admission:
             header.verify_signature()
         except VerificationError as exc:
             raise RpcAbort(exc, code=grpc.StatusCode.UNAUTHENTICATED) from exc
+        if client is not None:
+            require_submitter(header.client_key().key_id, client)
         # 2. plan
         plan = self.plan_for(header)
         # 3. an identical resubmission of a job that exists

@@ -1,4 +1,4 @@
-"""``regaudit-evaluator``: ``init`` an identity, ``serve`` the daemon.
+"""``regaudit-evaluator``: ``init`` an identity, ``serve`` the daemon, ``gc`` a stopped store.
 
 Exit codes: 0 ok, 2 bad arguments or input (usage errors, unreadable identity, refused address,
 a port already in use, a store another evaluator holds).
@@ -6,6 +6,7 @@ a port already in use, a store another evaluator holds).
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -16,11 +17,19 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from regaudit.evaluator.flow_control import (
+    DEFAULT_MAX_STREAMS,
+    DEFAULT_MIN_FREE_BYTES,
+    DEFAULT_STREAM_STALL_S,
+    FlowLimits,
+)
+from regaudit.evaluator.gc_command import gc
 from regaudit.shared.cli_failure import fail, fail_usage
 from regaudit.shared.errors import RegauditError
 from regaudit.shared.protocol import MAX_JOB_BYTES, SHUTDOWN_GRACE_S, TlsOptions
 
 if TYPE_CHECKING:
+    from regaudit.evaluator.authentication import ClientPolicy
     from regaudit.evaluator.dask_executor import DaskExecutor
 
 app = typer.Typer(
@@ -122,6 +131,66 @@ def serve(
             "many bytes (ciphertext count x the largest seeded ciphertext at its input level)",
         ),
     ] = MAX_JOB_BYTES,
+    max_streams: Annotated[
+        int,
+        typer.Option(
+            "--max-streams",
+            min=1,
+            help="long streams (key uploads, job submissions, watches, results) served at "
+            "once; more are refused with RESOURCE_EXHAUSTED server_busy and a retry delay. "
+            "The gRPC thread pool is this plus a reserve for short calls",
+        ),
+    ] = DEFAULT_MAX_STREAMS,
+    stream_stall_seconds: Annotated[
+        float,
+        typer.Option(
+            "--stream-stall-seconds",
+            min=0.001,
+            help="abort a key upload or job submission whose client sends no message for "
+            "this long (DEADLINE_EXCEEDED stream_stalled; the partial upload is discarded)",
+        ),
+    ] = DEFAULT_STREAM_STALL_S,
+    min_free_bytes: Annotated[
+        int,
+        typer.Option(
+            "--min-free-bytes",
+            min=0,
+            help="refuse a key upload or a job (RESOURCE_EXHAUSTED disk_full) while the "
+            "store's file system has less free space than this",
+        ),
+    ] = DEFAULT_MIN_FREE_BYTES,
+    allow_client: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-client",
+            help="allow this client: a 64-hex key id or a client.pub.json file (repeatable)",
+        ),
+    ] = None,
+    client_allowlist: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--client-allowlist",
+            help="allow the unrevoked client keys of this trust file ('regaudit-regulator "
+            "trust add' writes it; repeatable)",
+        ),
+    ] = None,
+    allow_any_client: Annotated[
+        bool,
+        typer.Option(
+            "--allow-any-client",
+            help="accept every signed client on a non-loopback address (no allow-list); "
+            "each job stays visible to its submitter only",
+        ),
+    ] = False,
+    retain: Annotated[
+        str,
+        typer.Option(
+            "--retain",
+            help="delete a succeeded or failed job's outputs, receipt and row this long after "
+            "it ended: 30m, 12h, 7d (a tombstone answers result_expired); collected at start "
+            "and every min(DURATION/10, 1h)",
+        ),
+    ] = "30d",
     log_format: Annotated[
         LogFormat,
         typer.Option(
@@ -146,6 +215,7 @@ def serve(
 
     configure_logging(log_format.value, verbose=verbose)
     human = log_format is LogFormat.text
+    from regaudit.evaluator.collection import parse_duration
     from regaudit.evaluator.server import create_server
     from regaudit.shared.evidence.identity import SigningIdentity
 
@@ -185,6 +255,8 @@ def serve(
     except OSError as exc:
         fail_usage(f"cannot read TLS material: {exc}")
     try:
+        retain_s = parse_duration(retain)
+        policy = _client_policy(allow_client, client_allowlist, allow_any_client)
         signing = SigningIdentity.load(identity, kind="evaluator")
         executor = None
         if dask_scheduler is not None:
@@ -197,6 +269,9 @@ def serve(
             tls=tls,
             max_job_bytes=max_job_bytes,
             executor=executor,
+            client_policy=policy,
+            limits=FlowLimits(max_streams, stream_stall_seconds, min_free_bytes),
+            retain_s=retain_s,
         )
     except RegauditError as exc:
         _fail(exc)
@@ -249,6 +324,19 @@ def serve(
     log_event("evaluator_stopped", address=server.address)
 
 
+def _client_policy(
+    allow_client: list[str] | None, allowlists: list[Path] | None, allow_any: bool
+) -> ClientPolicy:
+    """The :class:`~regaudit.evaluator.authentication.ClientPolicy` of ``serve``'s options."""
+    from regaudit.evaluator.authentication import ClientPolicy
+    from regaudit.evaluator.logs import log_event
+
+    policy = ClientPolicy.from_options(allow_client or (), allowlists or (), allow_any=allow_any)
+    if allow_any:
+        log_event("any_signed_client_allowed", logging.WARNING)
+    return policy
+
+
 def _write_ready_file(path: Path, address: str) -> None:
     """``HOST:PORT`` + newline, atomically: a reader sees no file or the whole address."""
     from regaudit.shared.files import write_file_atomic
@@ -277,11 +365,14 @@ def _dask_executor(
     return DaskExecutor(address, security=security)
 
 
+app.command("gc")(gc)
+
+
 def main() -> None:
     app()
 
 
-__all__ = ["LogFormat", "app", "init", "main", "serve"]
+__all__ = ["LogFormat", "app", "gc", "init", "main", "serve"]
 
 
 if __name__ == "__main__":

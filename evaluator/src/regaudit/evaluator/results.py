@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterator
 
 import grpc
 
+from regaudit.evaluator.collection import missing_job_error
 from regaudit.evaluator.jobs import JobManager
 from regaudit.evaluator.status import RpcAbort
-from regaudit.evaluator.store import Store
+from regaudit.evaluator.store import JobRecord, Store
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
 from regaudit.shared.errors import ProtocolError
 from regaudit.shared.protocol import (
@@ -19,7 +20,6 @@ from regaudit.shared.protocol import (
     JobNotFinishedError,
     JobProgress,
     JobState,
-    UnknownJobError,
 )
 
 #: How often a WatchJob stream re-checks a job that did not signal a change.
@@ -39,7 +39,7 @@ def watch_progress(
     while True:
         progress = manager.progress(job_id)
         if progress is None:
-            raise UnknownJobError(f"no job {job_id!r}", field="job_id")
+            raise missing_job_error(manager.store, job_id)
         if progress != last:
             yield progress.to_proto()
             last = progress
@@ -67,7 +67,7 @@ def result_messages(
         )
     record = store.get_job(job_id) if job_id else None
     if record is None:
-        raise UnknownJobError(f"no job {job_id!r}", field="job_id")
+        raise missing_job_error(store, job_id)
     if record.state is JobState.FAILED:
         raise JobFailedError(
             f"job {record.id} failed ({record.error_reason}): {record.error_message}",
@@ -75,6 +75,16 @@ def result_messages(
         )
     if record.state is not JobState.SUCCEEDED or record.receipt is None:
         raise JobNotFinishedError(f"job {record.id} is {record.state.value}", field="job_id")
+    try:
+        yield from _stream(store, record)
+    except FileNotFoundError:
+        # retention collected the job while it streamed: say so (else the store lost a file)
+        if store.get_job(record.id) is None:
+            raise missing_job_error(store, record.id) from None
+        raise
+
+
+def _stream(store: Store, record: JobRecord) -> Iterator[pb.GetResultResponse]:
     outputs = [store.output_path(record.id, i) for i in range(record.output_count)]
     canary = store.canary_output_path(record.id)
     yield pb.GetResultResponse(

@@ -16,11 +16,8 @@ process listens on is refused ("address HOST:PORT is already in use"), and the s
 
 from __future__ import annotations
 
-import errno
-import ipaddress
 import logging
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -30,8 +27,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from regaudit.evaluator.addresses import bind_error, is_loopback, peer_of, split_address
 from regaudit.evaluator.admission import Admission
+from regaudit.evaluator.authentication import Authenticator, ClientPolicy, require_owner
+from regaudit.evaluator.collection import DEFAULT_RETAIN_S, Collector, daemon_guard
 from regaudit.evaluator.executors import Executor
+from regaudit.evaluator.flow_control import FlowControl, FlowLimits
 from regaudit.evaluator.jobs import JobManager, new_executor
 from regaudit.evaluator.readiness import (
     READY_OUTPUT_LINES,
@@ -66,13 +67,12 @@ from regaudit.shared.protocol import (
     Limits,
     TlsOptions,
     capabilities_to_proto,
+    method_path,
     profile_info,
 )
 
 log = logging.getLogger("regaudit.evaluator.server")
 
-#: gRPC handler threads (long-lived WatchJob streams each hold one).
-SERVER_THREADS = 32
 SERVER_VERSION = "regaudit-evaluator 0.1.0"
 #: The server's channel options: the protocol's, and no ``SO_REUSEPORT`` (gRPC turns it on by
 #: default, which lets a second daemon bind a port that one already serves).
@@ -93,10 +93,16 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
         *,
         max_job_ciphertexts: int = MAX_JOB_CIPHERTEXTS,
         max_job_bytes: int = MAX_JOB_BYTES,
+        authenticator: Authenticator | None = None,
+        flow: FlowControl | None = None,
     ) -> None:
         self.store = store
+        #: stall timers, the long-stream limit, the free-disk check (see :mod:`.flow_control`)
+        self.flow = flow or FlowControl(FlowLimits(), store.root)
         self.manager = manager
         self.identity = identity
+        #: signed requests, the client allow-list, replays (see :mod:`.authentication`)
+        self.auth = authenticator or Authenticator()
         self.admission = Admission(
             store, manager, max_job_ciphertexts=max_job_ciphertexts, max_job_bytes=max_job_bytes
         )
@@ -150,27 +156,54 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
     def HasEvaluationKeys(  # noqa: N802
         self, request: pb.HasEvaluationKeysRequest, context: grpc.ServicerContext
     ) -> pb.HasEvaluationKeysResponse:
-        return guarded(context, lambda: self._has_keys(request.digest))
+        def body() -> pb.HasEvaluationKeysResponse:
+            self._authenticate(context, "HasEvaluationKeys")
+            return self._has_keys(request.digest)
+
+        return guarded(context, body)
 
     def UploadEvaluationKeys(  # noqa: N802
         self,
         request_iterator: Iterator[pb.UploadEvaluationKeysRequest],
         context: grpc.ServicerContext,
     ) -> pb.UploadEvaluationKeysResponse:
-        return guarded(context, lambda: receive_upload_keys(self.store, iter(request_iterator)))
+        def body() -> pb.UploadEvaluationKeysResponse:
+            self._authenticate(context, "UploadEvaluationKeys")
+            return self.flow.client_stream(
+                "UploadEvaluationKeys",
+                iter(request_iterator),
+                lambda messages: receive_upload_keys(self.store, messages),
+            )
+
+        return guarded(context, body)
 
     def SubmitJob(  # noqa: N802
         self, request_iterator: Iterator[pb.SubmitJobRequest], context: grpc.ServicerContext
     ) -> pb.JobAccepted:
-        return guarded(context, lambda: self._submit(iter(request_iterator), peer=_peer(context)))
+        def body() -> pb.JobAccepted:
+            client = self._authenticate(context, "SubmitJob")
+            return self.flow.client_stream(
+                "SubmitJob",
+                iter(request_iterator),
+                lambda messages: self._submit(messages, peer=peer_of(context), client=client),
+            )
+
+        return guarded(context, body)
 
     def WatchJob(  # noqa: N802
         self, request: pb.WatchJobRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.JobProgress]:
         try:
-            yield from watch_progress(
-                self.manager, request.job_id, is_active=context.is_active, stopping=self.stopping
+            require_owner(
+                self.store, request.job_id, self._authenticate(context, "WatchJob", request.job_id)
             )
+            with self.flow.stream_slot("WatchJob"):
+                yield from watch_progress(
+                    self.manager,
+                    request.job_id,
+                    is_active=context.is_active,
+                    stopping=self.stopping,
+                )
         except Exception as exc:  # noqa: BLE001 - mapped to a status
             abort(context, exc)
 
@@ -178,15 +211,25 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
         self, request: pb.GetResultRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.GetResultResponse]:
         try:
-            yield from result_messages(
-                self.store,
-                request.job_id,
-                held_failure=self.manager.held_failure(request.job_id) if request.job_id else None,
+            require_owner(
+                self.store, request.job_id, self._authenticate(context, "GetResult", request.job_id)
             )
+            with self.flow.stream_slot("GetResult"):
+                yield from result_messages(
+                    self.store,
+                    request.job_id,
+                    held_failure=(
+                        self.manager.held_failure(request.job_id) if request.job_id else None
+                    ),
+                )
         except Exception as exc:  # noqa: BLE001 - mapped to a status
             abort(context, exc)
 
     # --- RPC bodies ---------------------------------------------------------------------------
+
+    def _authenticate(self, context: grpc.ServicerContext, name: str, subject: str = "") -> str:
+        """The key id of the client that signed this call (see :mod:`.authentication`)."""
+        return self.auth.authenticate(context, method_path(name), subject)
 
     def _has_keys(self, digest: str) -> pb.HasEvaluationKeysResponse:
         check_digest(digest, field="digest")
@@ -197,9 +240,11 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
             present=True, profile_name=record.profile_name, galois_steps=list(record.galois_steps)
         )
 
-    def _submit(self, messages: Iterator[pb.SubmitJobRequest], *, peer: str = "") -> pb.JobAccepted:
+    def _submit(
+        self, messages: Iterator[pb.SubmitJobRequest], *, peer: str = "", client: str | None = None
+    ) -> pb.JobAccepted:
         # 1. header, plan, keys and idempotency; 2. ciphertexts, each validated before it is kept
-        record, plan, deduplicated = self.admission.admit(messages, peer=peer)
+        record, plan, deduplicated = self.admission.admit(messages, peer=peer, client=client)
         if not deduplicated:
             record = receive_job_ciphertexts(self.manager, record.id, plan, messages)
         return pb.JobAccepted(
@@ -207,32 +252,7 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
         )
 
 
-def _peer(context: grpc.ServicerContext) -> str:
-    """The caller's address as gRPC reports it (``ipv4:127.0.0.1:PORT``); "" if unknown."""
-    try:
-        return str(context.peer() or "")
-    except Exception:  # noqa: BLE001 - a log field, never a failure
-        return ""
-
-
 # --- server assembly --------------------------------------------------------------------------
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """``HOST:PORT`` / ``[V6]:PORT`` -> (host, port); InputError if malformed."""
-    host, sep, port_text = address.rpartition(":")
-    if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
-        raise InputError(f"address must be HOST:PORT, got {address!r}", field="listen")
-    return host.strip("[]"), int(port_text)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class EvaluatorServer:
@@ -257,6 +277,8 @@ class EvaluatorServer:
         self.port = port
         self.host = host
         self._stopped = threading.Event()
+        #: retention of ended jobs (:mod:`.collection`): collects at start, then periodically
+        self.collector: Collector | None = None
 
     @property
     def address(self) -> str:
@@ -278,6 +300,8 @@ class EvaluatorServer:
         resumed = self.manager.resume(unwrap(self.service.plan_for), unwrap(self.service.keys_for))
         if resumed:
             log.info("resumed %d job(s)", len(resumed))
+        if self.collector is not None:
+            self.collector.start()
         self.server.start()
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -295,6 +319,8 @@ class EvaluatorServer:
         # in-flight calls get `grace` seconds; then the workers stop (unfinished jobs stay
         # QUEUED/RUNNING in the store and resume on the next start)
         self.server.stop(grace).wait()
+        if self.collector is not None:
+            self.collector.stop()
         self.manager.stop()
         self.store.close()
 
@@ -312,6 +338,9 @@ def create_server(
     max_job_ciphertexts: int = MAX_JOB_CIPHERTEXTS,
     max_job_bytes: int = MAX_JOB_BYTES,
     executor: Executor | None = None,
+    client_policy: ClientPolicy | None = None,
+    limits: FlowLimits | None = None,
+    retain_s: float = DEFAULT_RETAIN_S,
 ) -> tuple[EvaluatorServer, int]:
     """Build the evaluator server bound to ``address`` (port 0 picks a free port).
 
@@ -326,6 +355,11 @@ def create_server(
     largest seeded ciphertext at the plan's input level), refused at admission.
     ``executor`` (e.g. a ``DaskExecutor``, created before this call) replaces the local pool;
     the server owns it from here on and shuts it down on stop or on a failed start.
+    ``client_policy`` (default: any signed client, loopback only) decides which signed clients
+    may call; a non-loopback address needs an allow-list or an explicit "any client".
+    ``limits`` bounds streams, stalls and free disk (:mod:`.flow_control`; its defaults
+    otherwise) and sizes the gRPC thread pool.
+    ``retain_s``: ended jobs older than this are collected (:mod:`.collection`).
     Returns (server, bound port); call ``server.start()``.
     """
     # custody: every primitive plug-in's circuit is loaded first (entry points are imported
@@ -340,8 +374,11 @@ def create_server(
         )
     if tls is not None and (tls.certificate_chain is None or tls.private_key is None):
         raise InputError("TLS needs a certificate chain and a private key", field="tls")
+    policy = client_policy or ClientPolicy()
+    policy.check_listen(host, loopback=is_loopback(host))
     if not isinstance(identity, SigningIdentity):
         identity = SigningIdentity.load(identity, kind="evaluator")
+    limits = limits or FlowLimits()
     store_lock: StoreLock | None = None
     store: Store | None = None
     try:
@@ -364,11 +401,14 @@ def create_server(
             identity,
             max_job_ciphertexts=max_job_ciphertexts,
             max_job_bytes=max_job_bytes,
+            authenticator=Authenticator(policy),
+            flow=FlowControl(limits, store.root),
         )
-        # 3. the gRPC server
+        # 3. the gRPC server: a thread per long stream plus a reserve for short calls
         server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=SERVER_THREADS, thread_name_prefix="rpc"),
+            futures.ThreadPoolExecutor(max_workers=limits.server_threads, thread_name_prefix="rpc"),
             options=list(SERVER_GRPC_OPTIONS),
+            maximum_concurrent_rpcs=limits.maximum_concurrent_rpcs,
         )
         # (generated gRPC code: no annotations)
         pb_grpc.add_EvaluatorServicer_to_server(service, server)  # type: ignore[no-untyped-call]
@@ -393,7 +433,7 @@ def create_server(
         except RuntimeError:  # grpcio raises where older versions returned 0
             bound = 0
         if bound == 0:
-            raise _bind_error(host, port, bind)
+            raise bind_error(host, port, bind)
     except BaseException:
         if executor is not None:
             executor.shutdown()
@@ -402,41 +442,17 @@ def create_server(
         elif store_lock is not None:
             store_lock.release()
         raise
-    return (
-        EvaluatorServer(
-            server,
-            service=service,
-            manager=manager,
-            health_servicer=health_servicer,
-            store=store,
-            port=bound,
-            host=host,
-        ),
-        bound,
+    evaluator = EvaluatorServer(
+        server,
+        service=service,
+        manager=manager,
+        health_servicer=health_servicer,
+        store=store,
+        port=bound,
+        host=host,
     )
-
-
-def _bind_error(host: str, port: int, bind: str) -> InputError:
-    """Why gRPC could not bind ``bind``: gRPC only says that it failed, so a plain socket tries
-    the same address (with ``SO_REUSEADDR``, as gRPC: only a listener is a conflict)."""
-    problem = None
-    try:
-        candidates = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-    except OSError:
-        candidates = []
-    for family, kind, proto, _name, sockaddr in candidates if port else []:
-        try:
-            with socket.socket(family, kind, proto) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                probe.bind(sockaddr)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return InputError(f"address {bind} is already in use", field="listen")
-            problem = exc.strerror or str(exc)
-    detail = f": {problem}" if problem else ""
-    return InputError(f"cannot bind {bind}{detail}", field="listen")
+    evaluator.collector = Collector(store, retain_s, guard=daemon_guard(manager))
+    return evaluator, bound
 
 
 def _tenseal_version() -> str:

@@ -1,8 +1,12 @@
 """The evaluator's embedded job store: SQLite (WAL) for job metadata, blob files for bytes.
 
+One concept at about 500 lines: every write to a table and its blob file stays in this one
+class, so that the crash-safety of each (file first, row last) can be read in one place.
+
 Layout under the store root::
 
-    jobs.sqlite3                      jobs and per-job ciphertext manifests
+    jobs.sqlite3                      jobs, per-job ciphertext manifests, tombstones of
+                                      collected jobs (schema: :mod:`.store_schema`)
     keys/<hex>/meta.json              evaluation keys, content-addressed by their digest
     keys/<hex>/relin.bin, galois.bin
     jobs/<job_id>/inputs/<index>.ct   received ciphertexts, index = upload order (0 = canary)
@@ -11,6 +15,8 @@ Layout under the store root::
 
 Inputs and partials of a job are deleted once it reaches a terminal state, and so are its
 evaluation keys once no job that has not ended uses them (``retention``).
+Outputs, receipt and row of an ended job go ``--retain`` after it ended, leaving a tombstone
+(:mod:`.collection`).
 One daemon at a time: the store holds its :class:`~regaudit.evaluator.store_lock.StoreLock`
 (an exclusive ``flock`` on ``evaluator.lock``) from the moment it opens until :meth:`Store.close`.
 
@@ -38,39 +44,11 @@ from pathlib import Path
 from typing import TypeAlias
 
 from regaudit.evaluator.store_lock import StoreLock
+from regaudit.evaluator.store_schema import prepare_schema
 from regaudit.shared.errors import KeyMaterialError
 from regaudit.shared.evidence.canonical import parse_digest
 from regaudit.shared.files import write_file_atomic
 from regaudit.shared.protocol import JobState
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    idempotency_key TEXT NOT NULL UNIQUE,
-    header_digest TEXT NOT NULL,
-    header BLOB NOT NULL,
-    state TEXT NOT NULL,
-    chunks_received INTEGER NOT NULL DEFAULT 0,
-    chunks_evaluated INTEGER NOT NULL DEFAULT 0,
-    n_chunks INTEGER NOT NULL,
-    error_reason TEXT,
-    error_message TEXT,
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    started REAL,
-    receipt BLOB,
-    output_count INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS ciphertexts (
-    job_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    col TEXT NOT NULL,
-    chunk INTEGER NOT NULL,
-    digest TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    PRIMARY KEY (job_id, idx)
-);
-"""
 
 #: Reason recorded for a job whose upload stream ended or broke before the last ciphertext.
 UPLOAD_INCOMPLETE = "upload_incomplete"
@@ -98,6 +76,15 @@ class JobRecord:
 
 
 @dataclass(frozen=True)
+class ExpiredJob:
+    """The tombstone of a job that retention collected."""
+
+    id: str
+    client_key_id: str
+    expired: float
+
+
+@dataclass(frozen=True)
 class KeyRecord:
     digest: str
     profile_name: str
@@ -114,11 +101,13 @@ class Store:
     for this root) and holds it until :meth:`close`: a store in use by another process raises
     :class:`InputError` before anything else is touched."""
 
-    def __init__(self, root: str | os.PathLike[str], *, lock: StoreLock | None = None) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, lock: StoreLock | None = None, sweep: bool = True
+    ) -> None:
         self.root = Path(root)
         self.store_lock = lock if lock is not None else StoreLock.acquire(self.root)
         try:
-            self._open()
+            self._open(sweep=sweep)
         except BaseException:
             db = getattr(self, "_db", None)
             if db is not None:
@@ -126,13 +115,15 @@ class Store:
             self.store_lock.release()
             raise
 
-    def _open(self) -> None:
+    def _open(self, *, sweep: bool) -> None:
         (self.root / "keys").mkdir(exist_ok=True)
         (self.root / "jobs").mkdir(exist_ok=True)
-        # scratch left by a previous run (an interrupted key upload) is garbage
-        shutil.rmtree(self.root / "tmp", ignore_errors=True)
+        self.swept: list[Path] = []
+        if sweep:  # (``gc`` opens without: it reports what it deletes, and --dry-run deletes none)
+            # scratch left by a previous run (an interrupted key upload) is garbage
+            shutil.rmtree(self.root / "tmp", ignore_errors=True)
+            self.swept = self.sweep_stale_scratch()
         (self.root / "tmp").mkdir(exist_ok=True)
-        self.swept = self.sweep_stale_scratch()
         self._lock = threading.RLock()
         self._db = sqlite3.connect(
             self.root / "jobs.sqlite3", check_same_thread=False, isolation_level=None
@@ -140,7 +131,8 @@ class Store:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        #: the schema version the store had when it was opened (0: new; migrated if older)
+        self.opened_version = prepare_schema(self._db, path=str(self.root))
 
     def close(self) -> None:
         """Close the database and release the store lock (idempotent)."""
@@ -418,6 +410,60 @@ class Store:
             self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
+    # --- retention (:mod:`.collection`) ------------------------------------------------------
+
+    def ended_before(self, cutoff: float) -> list[JobRecord]:
+        """Succeeded or failed jobs last updated (ended) before ``cutoff``, oldest first."""
+        ended = (JobState.SUCCEEDED.value, JobState.FAILED.value)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM jobs WHERE state IN (?, ?) AND updated < ? ORDER BY updated",
+                (*ended, cutoff),
+            ).fetchall()
+        return [self._record(r) for r in rows]
+
+    def expire_job(self, job_id: str, *, client_key_id: str, now: float) -> None:
+        """Replace an ended job by its tombstone (one transaction), then delete its files."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO expired_jobs (id, client_key_id, expired) VALUES (?, ?, ?)",
+                (job_id, client_key_id, now),
+            )
+            self._db.execute("DELETE FROM ciphertexts WHERE job_id = ?", (job_id,))
+            self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
+    def expired_job(self, job_id: str) -> ExpiredJob | None:
+        """The tombstone of a collected job (None if ``job_id`` was never collected)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, client_key_id, expired FROM expired_jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+        return ExpiredJob(row["id"], row["client_key_id"], row["expired"]) if row else None
+
+    def drop_tombstones(self, cutoff: float, *, dry_run: bool = False) -> int:
+        """Forget tombstones written before ``cutoff``; returns how many (would) go."""
+        with self._lock:
+            if dry_run:
+                row = self._db.execute(
+                    "SELECT COUNT(*) FROM expired_jobs WHERE expired < ?", (cutoff,)
+                ).fetchone()
+                return int(row[0])
+            return self._db.execute(
+                "DELETE FROM expired_jobs WHERE expired < ?", (cutoff,)
+            ).rowcount
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it (after retention deleted rows, so the
+        freed pages are reused and the WAL does not grow with the number of jobs)."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def job_ids(self) -> set[str]:
+        """The ids of every job row."""
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT id FROM jobs").fetchall()}
+
     def record_ciphertext(
         self,
         job_id: str,
@@ -462,4 +508,4 @@ class Store:
             self._db.execute(statement, (*fields.values(), job_id))
 
 
-__all__ = ["UPLOAD_INCOMPLETE", "Column", "JobRecord", "KeyRecord", "Store"]
+__all__ = ["UPLOAD_INCOMPLETE", "Column", "ExpiredJob", "JobRecord", "KeyRecord", "Store"]

@@ -37,12 +37,17 @@ The hierarchy (reason, exit code, gRPC status)::
     ├── InternalError                     internal_error         2  INTERNAL
     ├── ProtocolError                     protocol_error         3  INVALID_ARGUMENT
     │   ├── UnknownJobError               unknown_job            3  NOT_FOUND
+    │   │   └── ResultExpiredError        result_expired         3  NOT_FOUND
     │   ├── JobNotFinishedError           job_not_finished       3  FAILED_PRECONDITION
     │   ├── JobFailedError                job_failed             3  FAILED_PRECONDITION
     │   ├── IdempotencyConflictError      idempotency_conflict   3  ALREADY_EXISTS
     │   ├── LimitExceededError            limit_exceeded         3  RESOURCE_EXHAUSTED
+    │   ├── UnauthenticatedError          unauthenticated        3  UNAUTHENTICATED
+    │   ├── ClientNotAllowedError         client_not_allowed     3  PERMISSION_DENIED
+    │   ├── StreamStalledError            stream_stalled         3  DEADLINE_EXCEEDED
     │   └── RemoteError                   (the remote reason)    3  INVALID_ARGUMENT  [2]
     ├── DiskFullError                     disk_full              3  RESOURCE_EXHAUSTED
+    ├── ServerBusyError                   server_busy            3  RESOURCE_EXHAUSTED
     └── VerificationError                 verification_failed    1  INTERNAL
         ├── BundleFormatError             malformed_bundle       1  INTERNAL
         ├── UntrustedIssuerError          untrusted_issuer       1  INTERNAL
@@ -61,12 +66,14 @@ The hierarchy (reason, exit code, gRPC status)::
 
 Role packages add their own classes, registered when their module is imported (the client's
 in ``regaudit.client.remote``; the evaluator's in ``regaudit.evaluator.failures``,
-``.retention``, ``.checks``, ``.worker_keys``, ``.dask_executor`` and ``.dask_security``)::
+``.retention``, ``.store_schema``, ``.checks``, ``.worker_keys``, ``.dask_executor`` and
+``.dask_security``)::
 
     RegauditError
     ├── EvaluatorUnavailableError       evaluator_unavailable       3  INTERNAL   client
     ├── StoreFailedError                store_failed                2  INTERNAL   failures
     ├── DeletionFailedError             deletion_failed             2  INTERNAL   retention
+    ├── StoreVersionUnsupportedError    store_version_unsupported   2  INTERNAL   store_schema
     ├── PlanMismatchError               plan_mismatch               2  INTERNAL   failures
     ├── WorkerOutputError               worker_output_invalid       2  INTERNAL   checks
     ├── KeysNotCachedError              evaluation_keys_not_cached  2  INTERNAL   worker_keys
@@ -181,6 +188,9 @@ class RegauditError(Exception):
     #: and the BadRequest field violations the evaluator sent.
     grpc_code: str | None = None
     violations: tuple[tuple[str, str], ...] = ()
+    #: Seconds the caller should wait before retrying (sent as a google.rpc.RetryInfo detail;
+    #: on a rebuilt error, the delay the evaluator asked for); ``None``: no hint.
+    retry_after_s: float | None = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -331,6 +341,15 @@ class UnknownJobError(ProtocolError):
     grpc_status = "NOT_FOUND"
 
 
+class ResultExpiredError(UnknownJobError):
+    """The job existed but retention has deleted it, its outputs and receipt (NOT_FOUND; the
+    evaluator keeps a tombstone of the id). A subclass of UnknownJobError: the job is gone."""
+
+    reason = "result_expired"
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "NOT_FOUND"
+
+
 class JobNotFinishedError(ProtocolError):
     """The job has not finished yet (FAILED_PRECONDITION)."""
 
@@ -368,6 +387,24 @@ class LimitExceededError(ProtocolError):
     grpc_status = "RESOURCE_EXHAUSTED"
 
 
+class UnauthenticatedError(ProtocolError):
+    """A call carried no valid request signature: missing, malformed, badly signed, outside the
+    allowed clock skew or replayed (UNAUTHENTICATED)."""
+
+    reason = "unauthenticated"
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "UNAUTHENTICATED"
+
+
+class ClientNotAllowedError(ProtocolError):
+    """A correctly signed call from a client key the evaluator does not allow, or a job header
+    signed by another key than the one that signed the call (PERMISSION_DENIED)."""
+
+    reason = "client_not_allowed"
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "PERMISSION_DENIED"
+
+
 class RemoteError(ProtocolError):
     """A call failed on the evaluator with a reason this process does not know (or with no
     regaudit details at all). ``reason`` is the remote reason string, ``protocol_error`` when
@@ -387,6 +424,32 @@ class RemoteError(ProtocolError):
         self.remote_reason = remote_reason
         if remote_reason:
             self.reason = remote_reason
+
+
+class StreamStalledError(ProtocolError):
+    """A client-streaming call (a key upload, a job submission) sent no message for the
+    evaluator's stall period (``--stream-stall-seconds``): the stream is aborted
+    (DEADLINE_EXCEEDED) and its partial upload discarded."""
+
+    reason = "stream_stalled"
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "DEADLINE_EXCEEDED"
+
+
+class ServerBusyError(RegauditError):
+    """The evaluator already serves as many long streams (uploads, submissions, watches,
+    results) as it allows (``--max-streams``): RESOURCE_EXHAUSTED with a retry delay
+    (:attr:`retry_after_s`, a google.rpc.RetryInfo detail). Not the client's fault."""
+
+    reason = "server_busy"
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+    def __init__(
+        self, message: str, *, field: str | None = None, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s
 
 
 class DiskFullError(RegauditError):
@@ -561,6 +624,7 @@ __all__ = [
     "BundleFormatError",
     "CiphertextError",
     "CircuitError",
+    "ClientNotAllowedError",
     "CustodyViolationError",
     "DepthExceededError",
     "DigestMismatchError",
@@ -583,9 +647,13 @@ __all__ = [
     "RegauditError",
     "RemoteError",
     "ReplayError",
+    "ResultExpiredError",
     "RevokedKeyError",
+    "ServerBusyError",
     "SignColumnError",
     "StaleEvidenceError",
+    "StreamStalledError",
+    "UnauthenticatedError",
     "UnknownJobError",
     "UnsupportedCircuitError",
     "UnsupportedCircuitIdError",

@@ -7,6 +7,8 @@ never touches a secret key.
 * :mod:`~regaudit.shared.protocol.messages` -- dataclasses mirroring the other ``regaudit.v1``
   messages, with their conversions;
 * :mod:`~regaudit.shared.protocol.tls` -- :class:`TlsOptions`;
+* :mod:`~regaudit.shared.protocol.authentication` -- signed requests (client key, time, nonce
+  and signature in the call's metadata);
 * :mod:`~regaudit.shared.protocol.status` -- regaudit errors <-> rich gRPC status
   (``google.rpc.Status`` with an ``ErrorInfo``: domain ``regaudit.dev``, reason = the error's
   stable ``reason``, metadata naming the error class and field; ``BadRequest`` field
@@ -17,12 +19,22 @@ Everything is re-exported here, together with the protocol-level error classes (
 """
 
 from regaudit.shared.errors import (
+    ClientNotAllowedError,
     IdempotencyConflictError,
     JobFailedError,
     JobNotFinishedError,
     LimitExceededError,
     RemoteError,
+    UnauthenticatedError,
     UnknownJobError,
+)
+from regaudit.shared.protocol.authentication import (
+    MAX_CLOCK_SKEW_S,
+    SignedRequest,
+    method_path,
+    request_metadata,
+    verify_request,
+    verify_request_metadata,
 )
 from regaudit.shared.protocol.chunking import split_bytes, upload_order
 from regaudit.shared.protocol.job_header import JOB_HEADER_PAYLOAD_TYPE, JobHeader
@@ -93,6 +105,7 @@ __all__ = [
     "JOB_HEADER_PAYLOAD_TYPE",
     "MAX_AUDIT_ID_CHARS",
     "MAX_CIPHERTEXT_BYTES",
+    "MAX_CLOCK_SKEW_S",
     "MAX_COLUMNS",
     "MAX_EVALUATION_KEY_BYTES",
     "MAX_GALOIS_STEPS",
@@ -108,6 +121,7 @@ __all__ = [
     "SERVICE_NAME",
     "SHUTDOWN_GRACE_S",
     "Capabilities",
+    "ClientNotAllowedError",
     "IdempotencyConflictError",
     "JobAccepted",
     "JobFailedError",
@@ -121,7 +135,9 @@ __all__ = [
     "ProfileInfo",
     "RemoteError",
     "RemoteErrorInfo",
+    "SignedRequest",
     "TlsOptions",
+    "UnauthenticatedError",
     "UnknownJobError",
     "capabilities_from_proto",
     "capabilities_to_proto",
@@ -130,10 +146,14 @@ __all__ = [
     "error_status",
     "max_job_input_bytes",
     "max_seeded_ciphertext_bytes",
+    "method_path",
     "opcounts_from_dict",
     "output_name",
     "profile_info",
     "remote_error_info",
+    "request_metadata",
     "split_bytes",
     "upload_order",
+    "verify_request",
+    "verify_request_metadata",
 ]

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import cast
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -30,8 +31,9 @@ def error_status(
     code: grpc.StatusCode | None = None,
     violations: Sequence[tuple[str, str]] = (),
 ) -> grpc.Status:
-    """A ``grpc.Status`` (for ``context.abort_with_status``) carrying ErrorInfo and BadRequest;
-    the code is the error class's ``grpc_status`` unless ``code`` overrides it."""
+    """A ``grpc.Status`` (for ``context.abort_with_status``) carrying ErrorInfo and BadRequest
+    (and RetryInfo when ``error.retry_after_s`` is set); the code is the error class's
+    ``grpc_status`` unless ``code`` overrides it."""
     code = code or default_status_code(error)
     info = error_details_pb2.ErrorInfo(
         reason=error.reason,
@@ -41,7 +43,11 @@ def error_status(
             **({"field": error.field} if error.field else {}),
         },
     )
-    details = [info]
+    details: list[Message] = [info]
+    if error.retry_after_s is not None:
+        delay = duration_pb2.Duration()
+        delay.FromMilliseconds(max(0, round(error.retry_after_s * 1000)))
+        details.append(error_details_pb2.RetryInfo(retry_delay=delay))
     all_violations = list(violations)
     if error.field and not any(f == error.field for f, _ in all_violations):
         all_violations.insert(0, (error.field, error.message))
@@ -76,6 +82,8 @@ class RemoteErrorInfo:
     error_class: str | None
     field: str | None
     violations: tuple[tuple[str, str], ...]
+    #: the google.rpc.RetryInfo delay in seconds, ``None`` without one
+    retry_delay_s: float | None = None
 
 
 def remote_error_info(exc: grpc.RpcError) -> RemoteErrorInfo:
@@ -84,6 +92,7 @@ def remote_error_info(exc: grpc.RpcError) -> RemoteErrorInfo:
     message = exc.details() if hasattr(exc, "details") else str(exc)
     reason = error_class = error_field = None
     violations: list[tuple[str, str]] = []
+    retry_delay_s: float | None = None
     try:
         status = rpc_status.from_call(exc)
     except (ValueError, AttributeError):
@@ -101,6 +110,10 @@ def remote_error_info(exc: grpc.RpcError) -> RemoteErrorInfo:
                 bad = error_details_pb2.BadRequest()
                 detail.Unpack(bad)
                 violations.extend((v.field, v.description) for v in bad.field_violations)
+            elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                retry = error_details_pb2.RetryInfo()
+                detail.Unpack(retry)
+                retry_delay_s = retry.retry_delay.ToMilliseconds() / 1000
     return RemoteErrorInfo(
         code=code,
         message=message or "",
@@ -108,6 +121,7 @@ def remote_error_info(exc: grpc.RpcError) -> RemoteErrorInfo:
         error_class=error_class,
         field=error_field,
         violations=tuple(violations),
+        retry_delay_s=retry_delay_s,
     )
 
 
@@ -119,7 +133,7 @@ def error_from_rpc(exc: grpc.RpcError) -> RegauditError:
     a :class:`~regaudit.shared.errors.RemoteError` keeping the remote reason string.
 
     The error's ``grpc_code`` is the status code name and ``violations`` the BadRequest field
-    violations."""
+    violations; ``retry_after_s`` the RetryInfo delay, if any."""
     info = remote_error_info(exc)
     message = f"evaluator: {info.code.name}: {info.message}"
     cls = REASONS.get(info.reason) if info.reason else None
@@ -130,7 +144,9 @@ def error_from_rpc(exc: grpc.RpcError) -> RegauditError:
         )
     else:
         error = cls(message, field=info.field)
-    return error.from_remote(grpc_code=info.code.name, violations=info.violations)
+    error = error.from_remote(grpc_code=info.code.name, violations=info.violations)
+    error.retry_after_s = info.retry_delay_s
+    return error
 
 
 __all__ = [
