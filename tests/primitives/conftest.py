@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support.ckks_run import evaluate_keylessly
 
 from regaudit.secretkey.ckks import ClientKeys
 from regaudit.shared.algebra import FloatArray
-from regaudit.shared.circuits.base import Circuit, Plan, accumulate, iter_chunks
-from regaudit.shared.ckks import CkksBackend, load_evaluation_keys
+from regaudit.shared.circuits.base import Circuit, Plan, iter_chunks
 
 CkksRun = Callable[[Circuit, Plan, dict[str, FloatArray], dict[str, Any]], list[FloatArray]]
 
@@ -27,17 +27,7 @@ def run_ckks(
         {name: keys.encrypt(values, level=plan.input_level) for name, values in chunk.items()}
         for chunk in iter_chunks(columns, plan.chunk_rows)
     ]
-    loaded = load_evaluation_keys(
-        plan.profile, keys.evaluation_keys(), required_steps=plan.rotation_steps
-    )
-    backend = CkksBackend(plan.profile, loaded)
-    chunks = (
-        {name: backend.load(blob, level=plan.input_level) for name, blob in upload.items()}
-        for upload in uploads
-    )
-    accumulators = accumulate(circuit, backend, chunks, public)
-    assert accumulators is not None
-    outputs = circuit.finalize(backend, accumulators, public, plan.rows)
+    outputs, backend = evaluate_keylessly(circuit, plan, keys, uploads, public, plan.rows)
     assert [o.level for o in outputs] == [plan.output_level] * plan.n_outputs
     assert backend.counts.max_level <= plan.profile.max_depth
     blobs = [o.to_bytes() for o in outputs]

@@ -672,7 +672,9 @@ def test_a_failed_job_leaves_no_partials_behind(
         while partials.exists() and time.monotonic() < deadline:
             time.sleep(0.05)  # the done-callbacks run just after the futures resolve
         assert not partials.exists(), sorted(p.name for p in partials.iterdir())
-        assert not (server.store.job_dir(record.id) / "inputs").exists()
+        # an interrupted upload keeps the inputs it holds: its client may resume it
+        assert record.error_reason == "upload_incomplete"
+        assert (server.store.job_dir(record.id) / "inputs").exists()
     finally:
         server.stop(grace=1.0)
 
@@ -681,7 +683,8 @@ def test_restart_deletes_the_scratch_of_finished_jobs(
     tmp_path: Path, evaluator_identity: Any
 ) -> None:
     """Scratch a previous run could not delete (its daemon stopped first) goes at the next
-    start: failed, succeeded and interrupted-upload jobs keep only their record and outputs."""
+    start: failed and succeeded jobs keep only their record and outputs; an interrupted upload
+    keeps its inputs (not its partials) for its client to resume."""
     from regaudit.evaluator.store import Store
 
     store = Store(tmp_path)
@@ -705,8 +708,10 @@ def test_restart_deletes_the_scratch_of_finished_jobs(
     )
     server.start()
     try:
-        for job_id in jobs.values():
-            assert not (server.store.job_dir(job_id) / "inputs").exists()
+        for name, job_id in jobs.items():
+            # an interrupted upload keeps its inputs for RESUME_WINDOW_S: its client may resume
+            kept = name == "uploading"
+            assert (server.store.job_dir(job_id) / "inputs").exists() is kept, name
             assert not server.store.partials_dir(job_id).exists()
         assert server.store.output_path(jobs["succeeded"], 0).read_bytes() == b"output"
         interrupted = server.store.get_job(jobs["uploading"])

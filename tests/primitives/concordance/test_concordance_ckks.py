@@ -9,10 +9,9 @@ import time
 
 import numpy as np
 import pytest
+from support.ckks_run import evaluate_keylessly
 
 from regaudit.secretkey.ckks import ClientKeys
-from regaudit.shared.circuits.base import accumulate
-from regaudit.shared.ckks import CkksBackend, load_evaluation_keys
 from regaudit.shared.planning import evaluate_plaintext, make_plan
 from regaudit.shared.primitives.concordance.circuit import ConcordanceCircuit
 from regaudit.shared.primitives.concordance.inputs import parse
@@ -49,17 +48,7 @@ def test_ckks_run_equals_plaintext_run() -> None:
 
     # evaluator: keyless, every ciphertext validated on load
     started = time.perf_counter()
-    loaded = load_evaluation_keys(
-        plan.profile, keys.evaluation_keys(), required_steps=plan.rotation_steps
-    )
-    backend = CkksBackend(plan.profile, loaded)
-    chunks = (
-        {name: backend.load(blob, level=plan.input_level) for name, blob in upload.items()}
-        for upload in uploads
-    )
-    accumulators = accumulate(circuit, backend, chunks, data.public)
-    assert accumulators is not None
-    outputs = circuit.finalize(backend, accumulators, data.public, data.rows)
+    outputs, backend = evaluate_keylessly(circuit, plan, keys, uploads, data.public, data.rows)
     evaluator_seconds = time.perf_counter() - started
     assert [o.level for o in outputs] == [plan.output_level] * 2
     # the CKKS run used exactly the planned work (minus the canary, run elsewhere)

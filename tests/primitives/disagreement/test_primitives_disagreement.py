@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support.validation import assert_rejects_field
 
-from regaudit.shared.errors import InputError, NoiseBoundError
+from regaudit.shared.errors import NoiseBoundError
 from regaudit.shared.planning import evaluate_plaintext, make_plan
 from regaudit.shared.primitives.disagreement.circuit import DisagreementCircuit, plan_disagreement
 from regaudit.shared.primitives.disagreement.inputs import parse
@@ -151,14 +152,7 @@ def test_validation_names_the_field(change: dict[str, object], field: str) -> No
         "test_input": [0.5, -0.25, 0.75],
         "threshold": 0.1,
     }
-    for key, value in change.items():
-        if value is None:
-            payload.pop(key)
-        else:
-            payload[key] = value
-    with pytest.raises(InputError) as error:
-        parse(payload)
-    assert error.value.field == field
+    assert_rejects_field(parse, payload, change, field)
 
 
 def test_decode_rejects_leaks() -> None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from support.ckks_run import evaluate_keylessly
 
 from regaudit.secretkey.ckks import ClientKeys
-from regaudit.shared.circuits.base import accumulate, iter_chunks
+from regaudit.shared.circuits.base import iter_chunks
 from regaudit.shared.ckks import CkksBackend, load_evaluation_keys
 from regaudit.shared.planning import evaluate_plaintext, make_plan
 from regaudit.shared.primitives.fairness.circuit import FairnessCircuit
@@ -47,17 +48,7 @@ def test_ckks_run_equals_plaintext_run() -> None:
 
     # evaluator: keyless backend, every ciphertext validated on load
     started = time.perf_counter()
-    loaded = load_evaluation_keys(
-        plan.profile, keys.evaluation_keys(), required_steps=plan.rotation_steps
-    )
-    backend = CkksBackend(plan.profile, loaded)
-    chunks = (
-        {name: backend.load(blob, level=plan.input_level) for name, blob in upload.items()}
-        for upload in uploads
-    )
-    accumulators = accumulate(circuit, backend, chunks, data.public)
-    assert accumulators is not None
-    outputs = circuit.finalize(backend, accumulators, data.public, rows)
+    outputs, _ = evaluate_keylessly(circuit, plan, keys, uploads, data.public, rows)
     evaluator_seconds = time.perf_counter() - started
     assert [o.level for o in outputs] == [plan.output_level]
     blobs = [o.to_bytes() for o in outputs]

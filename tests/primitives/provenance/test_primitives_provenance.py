@@ -6,8 +6,9 @@ import hashlib
 
 import numpy as np
 import pytest
+from support.validation import assert_rejects_field
 
-from regaudit.shared.errors import InputError, NoiseBoundError
+from regaudit.shared.errors import NoiseBoundError
 from regaudit.shared.planning import evaluate_plaintext, make_plan
 from regaudit.shared.primitives.provenance.circuit import ProvenanceCircuit
 from regaudit.shared.primitives.provenance.inputs import bucket_of, parse
@@ -105,14 +106,7 @@ def test_validation_names_the_field(change: dict[str, object], field: str) -> No
         "n_buckets": 2,
         "k": 1,
     }
-    for key, value in change.items():
-        if value is None:
-            payload.pop(key)
-        else:
-            payload[key] = value
-    with pytest.raises(InputError) as error:
-        parse(payload)
-    assert error.value.field == field
+    assert_rejects_field(parse, payload, change, field)
 
 
 def test_decode_rejects_leaks() -> None:

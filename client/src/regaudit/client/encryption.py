@@ -25,6 +25,7 @@ The SHA-256 of every ciphertext is computed in the worker and recorded in an
 from __future__ import annotations
 
 import hashlib
+import itertools
 import multiprocessing
 import os
 import threading
@@ -231,13 +232,15 @@ class EncryptionPool:
         manifest: InputManifest,
         on_encrypted: Callable[[ManifestEntry], None] | None = None,
         chunks: Iterable[Mapping[str, FloatArray]] | None = None,
+        skip: int = 0,
     ) -> Iterator[EncryptedChunk]:
         """Encrypt the canary and every chunk at ``plan.input_level``: either of whole
         ``columns`` or, for inputs too large to hold as columns, of the zero-padded ``chunks``
         (``plan.n_chunks`` dicts of ``plan.chunk_rows`` values per column, produced lazily).
 
         Yields ``(column, chunk_index, ciphertext)`` lazily in :func:`upload_order`, appending
-        each ciphertext's digest to ``manifest`` as it is yielded.
+        each ciphertext's digest to ``manifest`` as it is yielded. ``skip``: leave out (do not
+        encrypt) the first ``skip`` ciphertexts (a resumed upload: the evaluator holds them).
         """
         if self._closed:
             raise RuntimeError("the encryption pool is closed")
@@ -250,7 +253,10 @@ class EncryptionPool:
         else:
             assert chunks is not None
             source = _checked_chunks(plan, chunks)
-        return self._run(_tasks(plan, source, canary_seed), manifest, on_encrypted)
+        tasks = _tasks(plan, source, canary_seed)
+        if skip:
+            tasks = itertools.islice(tasks, skip, None)
+        return self._run(tasks, manifest, on_encrypted)
 
     def _run(
         self,

@@ -8,20 +8,26 @@ fetched here are checked by the steps after these, once the connection is closed
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from regaudit.client.anchors import check_capabilities, check_evaluator_key
-from regaudit.client.encryption import EncryptionPool, ManifestEntry
+from regaudit.client.encryption import EncryptionPool, InputManifest, ManifestEntry
+from regaudit.client.reconnect import Reconnector, is_transient
 from regaudit.client.remote import EvaluatorUnavailableError, keep_watching, remaining, remote_call
-from regaudit.shared.errors import ProtocolError, RegauditError
+from regaudit.shared.errors import KeyMaterialError, ProtocolError, RegauditError
 from regaudit.shared.planning import data_chunks
 
 if TYPE_CHECKING:
     from regaudit.client.audit import AuditRun
     from regaudit.client.transport import EvaluatorConnection
-    from regaudit.shared.protocol import TlsOptions
+    from regaudit.shared.protocol import JobAccepted, JobHeader, TlsOptions
+
+
+def _reconnector(run: AuditRun, connection: EvaluatorConnection) -> Reconnector:
+    """Retries of one step's calls after the evaluator or the connection went away."""
+    return Reconnector(connection, address=run.evaluator, deadline=run.deadline, sink=run.sink)
 
 
 @contextmanager
@@ -43,6 +49,7 @@ def connect(
     except Exception as exc:  # grpc raises plain exceptions for bad addresses
         raise EvaluatorUnavailableError(f"cannot connect to {run.evaluator}: {exc}") from exc
     with connection:
+        # (no retry: an evaluator unreachable before the audit starts fails it, exit 3)
         caps = remote_call(connection.capabilities, run.evaluator)
         run.evaluator_key = check_capabilities(caps, run.plan)
         check_evaluator_key(run.evaluator_key, run.accepted_evaluators, address=run.evaluator)
@@ -57,8 +64,8 @@ def upload_keys(run: AuditRun, connection: EvaluatorConnection) -> None:
         f"uploading evaluation keys ({plan.profile.name}, "
         f"{len(plan.rotation_steps)} rotation steps)"
     )
-    uploaded_digest = remote_call(
-        lambda: connection.upload_evaluation_keys(evaluation_keys), run.evaluator
+    uploaded_digest = _reconnector(run, connection).call(
+        lambda: connection.upload_evaluation_keys(evaluation_keys)
     )
     if uploaded_digest != evaluation_keys.digest:
         raise ProtocolError(
@@ -97,20 +104,12 @@ def submit(run: AuditRun, connection: EvaluatorConnection, pool: EncryptionPool)
         sink.update("upload", completed=sent, total=total)
 
     mark = time.monotonic()
-    ciphertexts = pool.encrypt_audit(
-        plan,
-        run.columns,
-        canary_seed=run.canary_seed,
-        manifest=manifest,
-        on_encrypted=on_encrypted,
-        chunks=data_chunks(run.data, plan.chunk_rows) if run.columns is None else None,
+    retry = _reconnector(run, connection)
+    accepted, sent = _submit_until_accepted(
+        run, connection, pool, header, retry, on_encrypted, on_uploaded
     )
-    run.accepted = accepted = remote_call(
-        lambda: connection.submit_job(
-            header, ciphertexts, progress=on_uploaded, timeout=remaining(run.deadline)
-        ),
-        run.evaluator,
-    )
+    run.accepted = accepted
+    manifest.entries[:] = sent.entries
     run.timings["encrypt_upload_s"] = time.monotonic() - mark
     pool.close()  # the secret key leaves the workers' memory
     sink.update("upload", completed=n_ciphertexts, total=n_ciphertexts)
@@ -121,6 +120,107 @@ def submit(run: AuditRun, connection: EvaluatorConnection, pool: EncryptionPool)
         )
 
 
+def _submit_until_accepted(
+    run: AuditRun,
+    connection: EvaluatorConnection,
+    pool: EncryptionPool,
+    header: JobHeader,
+    retry: Reconnector,
+    on_encrypted: Callable[[ManifestEntry], None],
+    on_uploaded: Callable[[int, int, int], None],
+) -> tuple[JobAccepted, InputManifest]:
+    """Submit the job, resubmitting the same signed header (so the same idempotency key) after
+    a transient failure until the evaluator accepts it or the audit's deadline passes.
+
+    Each attempt encrypts afresh into its own manifest. A job the evaluator still holds as
+    RECEIVING (the broken stream is not noticed yet) is waited for; a resubmission answered
+    with the existing job (``deduplicated``: an earlier attempt's upload was complete) keeps
+    that attempt's manifest. Evaluation keys the evaluator lost (deleted with a failed upload,
+    or a fresh store) are uploaded again: only if HasEvaluationKeys says they are missing.
+    Returns the accepted job and the manifest of what it holds.
+    """
+    from regaudit.shared.protocol import JobState
+
+    plan = run.plan
+    complete: InputManifest | None = None
+    attempt = InputManifest()
+    attempts = [attempt]  # every attempt's manifest: what this client encrypted and sent
+    skip = 0
+    while True:
+        ciphertexts = pool.encrypt_audit(
+            plan,
+            run.columns,
+            canary_seed=run.canary_seed,
+            manifest=attempt,
+            on_encrypted=on_encrypted,
+            chunks=data_chunks(run.data, plan.chunk_rows) if run.columns is None else None,
+            skip=skip,
+        )
+        try:
+            accepted = connection.submit_job(
+                header, ciphertexts, progress=on_uploaded, timeout=remaining(run.deadline)
+            )
+        except Exception as exc:
+            if len(attempt.entries) == plan.input_count:
+                complete = attempt
+            keys_lost = retry.attempts > 0 and isinstance(exc, KeyMaterialError)
+            if not (is_transient(exc) or keys_lost) or time.monotonic() >= run.deadline:
+                retry.give_up(exc)
+            retry.pause(str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+            _ensure_keys(run, connection, retry)
+            attempt, skip = _resume_from(run, connection, retry, header, attempts)
+            attempts.append(attempt)
+            continue
+        if not accepted.deduplicated:
+            return accepted, attempt
+        if accepted.state is JobState.RECEIVING:
+            # the evaluator has not yet noticed that the earlier stream broke: wait for it
+            retry.pause(f"job {accepted.job_id} is still receiving the interrupted upload")
+            attempt, skip = _resume_from(run, connection, retry, header, attempts)
+            attempts.append(attempt)
+            continue
+        return accepted, complete if complete is not None else attempt
+
+
+def _resume_from(
+    run: AuditRun,
+    connection: EvaluatorConnection,
+    retry: Reconnector,
+    header: JobHeader,
+    attempts: list[InputManifest],
+) -> tuple[InputManifest, int]:
+    """What the next attempt sends: the evaluator holds the first N ciphertexts of an
+    interrupted upload of this very header (GetUploadState), each of which an earlier attempt
+    must have sent (checked by digest, ProtocolError otherwise); the next attempt keeps their
+    manifest entries and encrypts and sends only the rest. Returns (the next attempt's
+    manifest, N); N = 0 starts afresh."""
+    state = retry.call(lambda: connection.upload_state(run.job_key))
+    if not (state.found and state.resumable and state.header_digest == header.digest):
+        return InputManifest(), 0
+    entries: list[ManifestEntry] = []
+    for index, digest in enumerate(state.held_digests):
+        sent = [m.entries[index] for m in attempts if len(m.entries) > index]
+        match = next((entry for entry in sent if entry.digest == digest), None)
+        if match is None:
+            raise ProtocolError(
+                f"the evaluator holds a ciphertext #{index} of job {state.job_id} that this "
+                "client did not send",
+                field="ciphertexts",
+            )
+        entries.append(match)
+    if entries:
+        run.sink.note(f"resuming the upload of job {state.job_id} after {len(entries)} ciphertexts")
+    return InputManifest(entries=entries), len(entries)
+
+
+def _ensure_keys(run: AuditRun, connection: EvaluatorConnection, retry: Reconnector) -> None:
+    """Upload the evaluation keys again if the evaluator lacks them (HasEvaluationKeys)."""
+    keys = run.evaluation_keys
+    if not retry.call(lambda: connection.has_evaluation_keys(keys.digest)):
+        run.sink.note("the evaluator lacks the evaluation keys: uploading them again")
+        retry.call(lambda: connection.upload_evaluation_keys(keys))
+
+
 def watch(run: AuditRun, connection: EvaluatorConnection) -> None:
     """8. Watch the evaluation (re-attaching if the stream ends before a final state)."""
     from regaudit.shared.protocol import JobState
@@ -128,8 +228,10 @@ def watch(run: AuditRun, connection: EvaluatorConnection) -> None:
     job_id = run.accepted.job_id
     mark = time.monotonic()
     run.sink.stage("evaluate", total=run.plan.n_chunks)
-    final_state = keep_watching(
-        connection, job_id, address=run.evaluator, deadline=run.deadline, sink=run.sink
+    final_state = _reconnector(run, connection).call(
+        lambda: keep_watching(
+            connection, job_id, address=run.evaluator, deadline=run.deadline, sink=run.sink
+        )
     )
     if final_state != JobState.SUCCEEDED:
         raise EvaluatorUnavailableError(
@@ -141,7 +243,7 @@ def watch(run: AuditRun, connection: EvaluatorConnection) -> None:
 def fetch(run: AuditRun, connection: EvaluatorConnection) -> None:
     """9. Fetch the encrypted outputs and the receipt (checked later, in steps 10)."""
     job_id = run.accepted.job_id
-    result = remote_call(lambda: connection.fetch_result(job_id), run.evaluator)
+    result = _reconnector(run, connection).call(lambda: connection.fetch_result(job_id))
     if result.job_id != job_id:
         raise ProtocolError(
             f"asked for job {job_id}, got the result of {result.job_id}", field="job_id"

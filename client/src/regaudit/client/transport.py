@@ -15,6 +15,7 @@ import ipaddress
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeAlias
 
@@ -58,6 +59,23 @@ EvaluatorStub: TypeAlias = Any
 _new_stub: Callable[[grpc.Channel], EvaluatorStub] = pb_grpc.EvaluatorStub
 
 
+@dataclass(frozen=True)
+class UploadState:
+    """``GetUploadState``: the caller's job under an idempotency key (``found``) and the
+    ciphertexts it holds (the first ``ciphertexts_held`` in upload order); ``resumable``: a
+    SubmitJob with the same header continues after them."""
+
+    found: bool
+    job_id: str
+    #: (None when no job was found)
+    state: JobState | None
+    header_digest: str
+    ciphertexts_held: int
+    resumable: bool
+    #: the digest of each held ciphertext, in upload order
+    held_digests: tuple[str, ...] = ()
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -91,19 +109,31 @@ class EvaluatorConnection:
         self.timeout = timeout
         #: the client key that signs every call (None: unsigned, only GetCapabilities works)
         self.identity = identity
-        options: list[tuple[str, int | str]] = list(GRPC_OPTIONS)
-        if tls is None:
-            self._channel = grpc.insecure_channel(address, options=options)
-        else:
-            if tls.server_name_override:
-                options.append(("grpc.ssl_target_name_override", tls.server_name_override))
-            credentials = grpc.ssl_channel_credentials(
-                root_certificates=tls.root_certificates,
-                private_key=tls.private_key,
-                certificate_chain=tls.certificate_chain,
-            )
-            self._channel = grpc.secure_channel(address, credentials, options=options)
+        self._tls = tls
+        self._channel = self._open_channel()
         self._stub: EvaluatorStub = _new_stub(self._channel)
+
+    def _open_channel(self) -> grpc.Channel:
+        options: list[tuple[str, int | str]] = list(GRPC_OPTIONS)
+        tls = self._tls
+        if tls is None:
+            return grpc.insecure_channel(self.address, options=options)
+        if tls.server_name_override:
+            options.append(("grpc.ssl_target_name_override", tls.server_name_override))
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=tls.root_certificates,
+            private_key=tls.private_key,
+            certificate_chain=tls.certificate_chain,
+        )
+        return grpc.secure_channel(self.address, credentials, options=options)
+
+    def reconnect(self) -> None:
+        """Close the channel and open a fresh one to the same address (after the evaluator
+        restarted or the connection dropped: a new channel does not wait out the old one's
+        reconnection backoff)."""
+        self._channel.close()
+        self._channel = self._open_channel()
+        self._stub = _new_stub(self._channel)
 
     # --- context manager ----------------------------------------------------------------------
 
@@ -240,6 +270,26 @@ class EvaluatorConnection:
             raise error_from_rpc(exc) from exc
         return JobAccepted.from_proto(reply)
 
+    def upload_state(self, idempotency_key: str) -> UploadState:
+        """How much of the caller's job under ``idempotency_key`` the evaluator holds."""
+        try:
+            reply = self._stub.GetUploadState(
+                pb.GetUploadStateRequest(idempotency_key=idempotency_key),
+                timeout=self.timeout,
+                metadata=self._signed("GetUploadState"),
+            )
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc) from exc
+        return UploadState(
+            found=bool(reply.found),
+            job_id=str(reply.job_id),
+            state=JobState.from_proto(reply.state) if reply.found else None,
+            header_digest=str(reply.header_digest),
+            ciphertexts_held=int(reply.ciphertexts_held),
+            resumable=bool(reply.resumable),
+            held_digests=tuple(str(d) for d in reply.held_digests),
+        )
+
     def watch_job(self, job_id: str, *, timeout: float = DEADLINE_WATCH_S) -> Iterator[JobProgress]:
         """Progress updates until the job is SUCCEEDED or FAILED."""
         try:
@@ -308,7 +358,7 @@ class EvaluatorConnection:
                 raise ProtocolError(f"result object {name} incomplete")
         try:
             envelope = json.loads(header.receipt_envelope_json)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: deeply nested JSON
             raise ProtocolError(f"receipt envelope is not JSON: {exc}") from exc
         if not isinstance(envelope, dict):
             raise ProtocolError("receipt envelope is not a JSON object")
@@ -321,4 +371,4 @@ class EvaluatorConnection:
         )
 
 
-__all__ = ["EvaluatorConnection", "RegauditError", "UploadProgress"]
+__all__ = ["EvaluatorConnection", "RegauditError", "UploadProgress", "UploadState"]

@@ -31,6 +31,8 @@ from regaudit.shared.protocol import MAX_JOB_BYTES, SHUTDOWN_GRACE_S, TlsOptions
 if TYPE_CHECKING:
     from regaudit.evaluator.authentication import ClientPolicy
     from regaudit.evaluator.dask_executor import DaskExecutor
+    from regaudit.evaluator.metrics import EvaluatorMetrics
+    from regaudit.evaluator.server import EvaluatorServer
 
 app = typer.Typer(
     name="regaudit-evaluator",
@@ -191,6 +193,15 @@ def serve(
             "and every min(DURATION/10, 1h)",
         ),
     ] = "30d",
+    metrics_listen: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-listen",
+            help="serve Prometheus metrics over plain HTTP on HOST:PORT (port 0: any free "
+            "port; off by default). They hold no secrets or identifiers, so any address may "
+            "be given; the bound address is the 'metrics' field of evaluator_started",
+        ),
+    ] = None,
     log_format: Annotated[
         LogFormat,
         typer.Option(
@@ -216,6 +227,7 @@ def serve(
     configure_logging(log_format.value, verbose=verbose)
     human = log_format is LogFormat.text
     from regaudit.evaluator.collection import parse_duration
+    from regaudit.evaluator.metrics import metrics_for
     from regaudit.evaluator.server import create_server
     from regaudit.shared.evidence.identity import SigningIdentity
 
@@ -256,6 +268,7 @@ def serve(
         fail_usage(f"cannot read TLS material: {exc}")
     try:
         retain_s = parse_duration(retain)
+        metrics = metrics_for(metrics_listen)
         policy = _client_policy(allow_client, client_allowlist, allow_any_client)
         signing = SigningIdentity.load(identity, kind="evaluator")
         executor = None
@@ -272,6 +285,7 @@ def serve(
             client_policy=policy,
             limits=FlowLimits(max_streams, stream_stall_seconds, min_free_bytes),
             retain_s=retain_s,
+            metrics=metrics,
         )
     except RegauditError as exc:
         _fail(exc)
@@ -293,6 +307,7 @@ def serve(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    metrics_at = _serve_metrics(server, metrics, metrics_listen)
     server.start()
     log_event(
         "evaluator_started",
@@ -302,9 +317,12 @@ def serve(
         executor="dask" if dask_scheduler is not None else "local",
         tls=tls is not None,
         mtls=tls is not None and tls.require_client_auth,
+        metrics=metrics_at,  # the bound --metrics-listen address (None: off)
     )
     if human:
         print(f"listening on {server.address}", flush=True)
+        if metrics_at:
+            print(f"metrics on http://{metrics_at}/metrics", flush=True)
     try:
         if ready_file is not None:
             _write_ready_file(ready_file, server.address)
@@ -321,6 +339,8 @@ def serve(
         print("shutting down", file=sys.stderr, flush=True)
     log_event("evaluator_stopping", address=server.address, grace_seconds=grace)
     server.stop(grace)
+    if metrics is not None:
+        metrics.close()
     log_event("evaluator_stopped", address=server.address)
 
 
@@ -335,6 +355,20 @@ def _client_policy(
     if allow_any:
         log_event("any_signed_client_allowed", logging.WARNING)
     return policy
+
+
+def _serve_metrics(
+    server: EvaluatorServer, metrics: EvaluatorMetrics | None, listen: str | None
+) -> str | None:
+    """Bind ``--metrics-listen`` before serving gRPC; its bound ``HOST:PORT`` (None when off).
+    A refused address stops the unstarted server and exits 2."""
+    if metrics is None or listen is None:
+        return None
+    try:
+        return metrics.serve(listen)
+    except RegauditError as exc:
+        server.stop(0)
+        _fail(exc)
 
 
 def _write_ready_file(path: Path, address: str) -> None:

@@ -55,6 +55,11 @@ _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": _DAY_S}
 _DURATION = re.compile(r"([0-9]+)([smhd])")
 
 
+#: How often a running daemon looks for interrupted uploads past their resumption window
+#: (seconds; their inputs are then deleted).
+STALE_UPLOAD_CHECK_S = 60.0
+
+
 def parse_duration(text: str, *, option: str = "--retain") -> float:
     """``30m``, ``12h``, ``7d``, ``45s`` -> seconds (> 0, at most ten years); InputError else."""
     match = _DURATION.fullmatch(text.strip())
@@ -252,17 +257,23 @@ class Collector:
         retain_s: float,
         *,
         guard: Callable[[str], contextlib.AbstractContextManager[bool]] | None = None,
+        release_stale_uploads: Callable[[], object] | None = None,
     ) -> None:
         self.store = store
         self.retain_s = retain_s
         self.interval = collect_interval(retain_s)
+        if release_stale_uploads is not None:
+            self.interval = min(self.interval, STALE_UPLOAD_CHECK_S)
         self.guard = guard
+        self.release_stale_uploads = release_stale_uploads
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def collect(self) -> Collected:
         """One collection; a failure is logged (the next one retries)."""
         try:
+            if self.release_stale_uploads is not None:
+                self.release_stale_uploads()
             done = collect_expired(self.store, self.retain_s, guard=self.guard)
         except Exception as exc:  # noqa: BLE001 - retention must never stop the daemon
             log.warning("retention: collection failed: %s", exc)
@@ -299,6 +310,7 @@ __all__ = [
     "MAX_RETAIN_S",
     "MIN_COLLECT_INTERVAL_S",
     "ORPHAN_MIN_AGE_S",
+    "STALE_UPLOAD_CHECK_S",
     "TOMBSTONE_TTL_S",
     "Collected",
     "Collector",

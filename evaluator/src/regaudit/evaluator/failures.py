@@ -123,6 +123,7 @@ class JobFailures:
             message[:MAX_MESSAGE_CHARS],
             n_chunks=active.plan.n_chunks,
             started=active.record.started or time.time(),
+            primitive=active.plan.circuit_id,
         )
         # (during an upload the handler may still write inputs; upload_failed discards again
         # once it is done). A failure the store could not record keeps the job's inputs and
@@ -139,12 +140,20 @@ class JobFailures:
         *,
         n_chunks: int,
         started: float | None = None,
+        primitive: str = "",
     ) -> bool:
         """Store a job's failure (and its ``started`` time, if given); whether the store
         recorded it. If the store fails too, the failure is held in memory: WatchJob and
         GetResult answer from it, the next start fails or re-queues the job from what the store
         holds."""
-        log_event("job_failed", logging.WARNING, job_id=job_id, reason=reason, message=message)
+        log_event(
+            "job_failed",
+            logging.WARNING,
+            job_id=job_id,
+            reason=reason,
+            message=message,
+            **({"primitive": primitive} if primitive else {}),
+        )
         fields: dict[str, Column] = {
             "state": JobState.FAILED,
             "error_reason": reason,

@@ -31,6 +31,12 @@ from regaudit.evaluator.executors import Executor
 from regaudit.evaluator.failures import STORE_ERRORS, JobFailures, store_error
 from regaudit.evaluator.local_executor import LocalExecutor
 from regaudit.evaluator.logs import log_event
+from regaudit.evaluator.resumption import (
+    drop_partials_when_idle,
+    interrupted,
+    keep_for_resumption,
+    reopen,
+)
 from regaudit.evaluator.retention import IDLE_KEYS_TTL_S, Retention
 from regaudit.evaluator.store import UPLOAD_INCOMPLETE, JobRecord, KeyRecord, Store
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
@@ -126,6 +132,9 @@ class JobManager:
                 upload_failed = record.state is JobState.FAILED and record.started is None
                 if not upload_failed:
                     return record, True
+                reopened = reopen(self, record, header, plan, keys)
+                if reopened is not None:
+                    return reopened, False
                 self.store.delete_job(record.id)
                 record, created = self.store.create_job(
                     idempotency_key=scoped_key,
@@ -284,8 +293,13 @@ class JobManager:
                 reason,
                 str(error),
                 n_chunks=active.plan.n_chunks if active is not None else 0,
+                primitive=active.plan.circuit_id if active is not None else "",
             )
-            if recorded:  # (else the next start fails the upload and sweeps its scratch)
+            # (not recorded: the next start fails the upload and sweeps its scratch; an
+            # interrupted upload keeps its inputs: it may resume)
+            if recorded and reason == UPLOAD_INCOMPLETE:
+                drop_partials_when_idle(self, job_id, active.futures if active is not None else [])
+            elif recorded:
                 self.retention.discard_quietly(job_id, active.futures if active is not None else [])
             self.changed.notify_all()
 
@@ -324,6 +338,8 @@ class JobManager:
                 finished = self.store.get_job(job_id)
                 if finished is None:
                     self.store.discard_scratch(job_id)
+                elif keep_for_resumption(finished):  # (it may resume: its inputs stay)
+                    shutil.rmtree(self.store.partials_dir(job_id), ignore_errors=True)
                 elif finished.state in (JobState.FAILED, JobState.SUCCEEDED):
                     self.retention.release(job_id)
         self.sweep_idle_keys()
@@ -368,6 +384,28 @@ class JobManager:
         return resumed
 
     # --- progress -----------------------------------------------------------------------------
+
+    def release_stale_uploads(self, now: float | None = None) -> list[str]:
+        """Delete the inputs (and, unless another job uses them, the keys) of interrupted
+        uploads whose resumption window has passed; a running daemon calls this from its
+        collector, so an interrupted upload's ciphertexts never outlive the window by more than
+        one collection interval. Returns the released job ids."""
+        released: list[str] = []
+        with self._lock:
+            for job_id in self.store.jobs_with_scratch():
+                record = self.store.get_job(job_id)
+                if (
+                    record is None
+                    or job_id in self.table.active
+                    or not interrupted(record)
+                    or keep_for_resumption(record, now)
+                ):
+                    continue
+                self.retention.release(job_id)
+                released.append(job_id)
+        if released:
+            log_event("interrupted_uploads_released", jobs=len(released))
+        return released
 
     def sweep_idle_keys(self, ttl: float = IDLE_KEYS_TTL_S) -> list[str]:
         """Delete evaluation keys stored more than ``ttl`` seconds ago that no job that has not

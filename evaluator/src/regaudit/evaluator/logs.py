@@ -5,16 +5,20 @@ event's name and whose fields travel under one ``extra`` key (``extra={"fields":
 :func:`log_event` writes one. ``serve`` logs events at INFO without ``-v`` (other INFO lines,
 e.g. evaluation-key deletions, still need ``-v``).
 
-Events: ``evaluator_started`` (address, store, workers), ``evaluator_stopping``,
-``keys_uploaded`` (digest prefix, bytes), ``job_admitted`` (job and audit ids, client key id
-prefix, primitive and circuit version, profile, rows, chunks, ciphertexts, peer),
-``upload_finished`` (ciphertexts, bytes, seconds), ``job_succeeded`` (evaluation and total
-seconds) and ``job_failed`` (reason). Fields are identifiers, counts and durations only: never
-ciphertext bytes, key bytes or public inputs.
+Events: ``evaluator_started`` (address, store, workers, and ``metrics``: the bound
+``--metrics-listen`` address, if any), ``evaluator_stopping``, ``keys_uploaded`` (digest
+prefix, bytes), ``job_admitted`` (job and audit ids, client key id prefix, primitive and
+circuit version, profile, rows, chunks, ciphertexts, peer), ``upload_finished`` (ciphertexts,
+bytes, seconds), ``job_succeeded`` (evaluation and total seconds) and ``job_failed`` (reason;
+primitive when known). Fields are identifiers, counts and durations only: never ciphertext
+bytes, key bytes or public inputs.
 
 ``--log-format json`` writes every record (events and any other log line) as one JSON object
 per line: ``time`` (RFC 3339, UTC), ``level``, ``event`` (``"log"`` with a ``message`` for a
 record that is not an event), ``logger``, then the event's fields as keys.
+
+Observers (:func:`add_observer`) see every event after it is logged: :mod:`.metrics` counts
+finished jobs and received bytes from them, next to the log line.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ import json
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 #: The logger every lifecycle event goes to (INFO even without ``-v``).
 EVENTS_LOGGER = "regaudit.evaluator.events"
@@ -39,9 +44,36 @@ ID_PREFIX = 16
 _RESERVED = ("time", "level", "event", "logger")
 
 
+#: Called with every event's name and fields after it is logged (e.g. :mod:`.metrics`).
+EventObserver: TypeAlias = Callable[[str, dict[str, object]], None]
+_observers: list[EventObserver] = []
+_observers_lock = threading.Lock()
+
+
+def add_observer(observer: EventObserver) -> None:
+    """Call ``observer(event, fields)`` after every event from now on."""
+    with _observers_lock:
+        _observers.append(observer)
+
+
+def remove_observer(observer: EventObserver) -> None:
+    """Stop calling ``observer`` (nothing if it was not added)."""
+    with _observers_lock:
+        if observer in _observers:
+            _observers.remove(observer)
+
+
 def log_event(event: str, level: int = logging.INFO, **fields: object) -> None:
-    """Log lifecycle ``event`` with ``fields`` (identifiers, counts, durations; no secrets)."""
+    """Log lifecycle ``event`` with ``fields`` (identifiers, counts, durations; no secrets),
+    then hand it to the observers (an observer's failure is logged, never raised)."""
     events.log(level, event, extra={"fields": fields})
+    with _observers_lock:
+        observers = tuple(_observers)
+    for observer in observers:
+        try:
+            observer(event, fields)
+        except Exception:  # noqa: BLE001 - observing an event never fails the caller
+            _python_log.exception("event observer failed on %s", event)
 
 
 def prefix(identifier: str) -> str:
@@ -160,11 +192,14 @@ def _log_thread_exception(args: Any) -> None:
 __all__ = [
     "EVENTS_LOGGER",
     "LOG_FORMATS",
+    "EventObserver",
     "JsonFormatter",
     "TextFormatter",
+    "add_observer",
     "configure_logging",
     "events",
     "log_event",
     "prefix",
+    "remove_observer",
     "seconds",
 ]

@@ -34,6 +34,7 @@ from regaudit.evaluator.collection import DEFAULT_RETAIN_S, Collector, daemon_gu
 from regaudit.evaluator.executors import Executor
 from regaudit.evaluator.flow_control import FlowControl, FlowLimits
 from regaudit.evaluator.jobs import JobManager, new_executor
+from regaudit.evaluator.metrics import EvaluatorMetrics
 from regaudit.evaluator.readiness import (
     READY_OUTPUT_LINES,
     EvaluatorStartError,
@@ -42,6 +43,7 @@ from regaudit.evaluator.readiness import (
     wait_until_serving,
 )
 from regaudit.evaluator.results import result_messages, watch_progress
+from regaudit.evaluator.resumption import upload_state
 from regaudit.evaluator.status import RpcAbort, abort, check_digest, guarded
 from regaudit.evaluator.store import KeyRecord, Store
 from regaudit.evaluator.store_lock import StoreLock
@@ -187,6 +189,15 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
                 iter(request_iterator),
                 lambda messages: self._submit(messages, peer=peer_of(context), client=client),
             )
+
+        return guarded(context, body)
+
+    def GetUploadState(  # noqa: N802
+        self, request: pb.GetUploadStateRequest, context: grpc.ServicerContext
+    ) -> pb.UploadState:
+        def body() -> pb.UploadState:
+            client = self._authenticate(context, "GetUploadState")
+            return upload_state(self.manager, client, request.idempotency_key)
 
         return guarded(context, body)
 
@@ -341,6 +352,7 @@ def create_server(
     client_policy: ClientPolicy | None = None,
     limits: FlowLimits | None = None,
     retain_s: float = DEFAULT_RETAIN_S,
+    metrics: EvaluatorMetrics | None = None,
 ) -> tuple[EvaluatorServer, int]:
     """Build the evaluator server bound to ``address`` (port 0 picks a free port).
 
@@ -360,6 +372,7 @@ def create_server(
     ``limits`` bounds streams, stalls and free disk (:mod:`.flow_control`; its defaults
     otherwise) and sizes the gRPC thread pool.
     ``retain_s``: ended jobs older than this are collected (:mod:`.collection`).
+    ``metrics`` (:mod:`.metrics`) counts every RPC and watches the store and workers.
     Returns (server, bound port); call ``server.start()``.
     """
     # custody: every primitive plug-in's circuit is loaded first (entry points are imported
@@ -404,11 +417,14 @@ def create_server(
             authenticator=Authenticator(policy),
             flow=FlowControl(limits, store.root),
         )
+        if metrics is not None:
+            metrics.watch(store.root, executor)
         # 3. the gRPC server: a thread per long stream plus a reserve for short calls
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=limits.server_threads, thread_name_prefix="rpc"),
             options=list(SERVER_GRPC_OPTIONS),
             maximum_concurrent_rpcs=limits.maximum_concurrent_rpcs,
+            interceptors=metrics.interceptors() if metrics is not None else (),
         )
         # (generated gRPC code: no annotations)
         pb_grpc.add_EvaluatorServicer_to_server(service, server)  # type: ignore[no-untyped-call]
@@ -451,7 +467,12 @@ def create_server(
         port=bound,
         host=host,
     )
-    evaluator.collector = Collector(store, retain_s, guard=daemon_guard(manager))
+    evaluator.collector = Collector(
+        store,
+        retain_s,
+        guard=daemon_guard(manager),
+        release_stale_uploads=manager.release_stale_uploads,
+    )
     return evaluator, bound
 
 

@@ -25,6 +25,7 @@ import grpc
 from regaudit.evaluator.failures import STORE_ERRORS, UploadIncompleteError, store_error
 from regaudit.evaluator.jobs import JobManager
 from regaudit.evaluator.logs import log_event, prefix, seconds
+from regaudit.evaluator.resumption import resume_point
 from regaudit.evaluator.status import RpcAbort, check_digest, profile_named
 from regaudit.evaluator.store import JobRecord, Store
 from regaudit.shared import ckks
@@ -286,11 +287,16 @@ def _receive(
     total = plan.input_count
     # the job's admitted input bytes (admission bounds them by the daemon's max_job_bytes)
     budget = max_job_input_bytes(plan)
-    received_bytes = 0
+    # a resumed upload continues after the ciphertexts the job holds (see .resumption)
+    index, held_digests, received_bytes = resume_point(manager, job_id)
     # every input ciphertext is a fresh encryption (random seed): a repeated digest is a replay
-    seen: dict[bytes, tuple[int, str]] = {}
-    expected: tuple[str, int] | None = next(order)
-    index = 0
+    seen: dict[bytes, tuple[int, str]] = {
+        bytes.fromhex(digest.removeprefix("sha256:")): (i, f"held #{i}")
+        for i, digest in enumerate(held_digests)
+    }
+    for _ in range(index):
+        next(order)
+    expected: tuple[str, int] | None = next(order, None)
     buffer = bytearray()
     size = 0
     for message in messages:
@@ -380,7 +386,8 @@ def _receive(
         expected = next(order, None)
     if expected is not None or buffer:
         raise RpcAbort(
-            ProtocolError(
+            # (an interrupted upload: resumable, see .resumption)
+            UploadIncompleteError(
                 f"stream ended after {index} of {total} ciphertexts", field="ciphertexts"
             ),
             code=grpc.StatusCode.INVALID_ARGUMENT,

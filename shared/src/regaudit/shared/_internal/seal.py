@@ -348,6 +348,8 @@ def _zstd_inflated_bound(data: bytes, offset: int) -> int:
             continue
         if magic != _ZSTD_MAGIC:
             raise ValueError("bad frame magic")
+        if offset >= end:
+            raise ValueError("truncated frame header")
         descriptor = data[offset]
         offset += 1
         fcs_flag = descriptor >> 6

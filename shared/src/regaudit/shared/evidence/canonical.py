@@ -4,6 +4,14 @@ strict base64 and strict JSON parsing.
 Digest strings are always ``"sha256:<64 lowercase hex>"``. Times are timezone-aware UTC
 ``datetime`` objects in memory and RFC 3339 strings with a ``Z`` suffix on disk and in
 statements.
+
+Numbers follow RFC 8785 / I-JSON: every JSON number stands for an IEEE 754 double. Integers are
+exact only within +-(2^53 - 1) (:data:`MAX_SAFE_INTEGER`): :func:`canonical_json` refuses a
+Python ``int`` beyond it, and writes a (necessarily integral) ``float`` of magnitude >= 2^53
+below 1e21 as plain digits (``1e16`` -> ``10000000000000000``). :func:`strict_json_loads`
+therefore reads an integer literal beyond +-(2^53 - 1) as the ``float`` it denotes, so
+``strict_json_loads(canonical_json(x)) == x`` and ``canonical_json`` of what it read gives the
+same bytes back for every value ``canonical_json`` accepts.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -21,6 +30,8 @@ import rfc8785
 from regaudit.shared.errors import BundleFormatError, InputError, RegauditError
 
 DIGEST_PREFIX = "sha256:"
+#: Largest integer magnitude JSON numbers (IEEE 754 doubles) represent exactly: 2^53 - 1.
+MAX_SAFE_INTEGER = 2**53 - 1
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
@@ -34,7 +45,9 @@ def canonical_json(obj: object) -> bytes:
     """RFC 8785 (JCS) canonical JSON of ``obj`` as UTF-8 bytes.
 
     Raises InputError if ``obj`` holds something JSON cannot represent exactly (NaN, infinity,
-    integers beyond +-(2^53 - 1), non-string keys, bytes...).
+    integers beyond +-(2^53 - 1), non-string keys, bytes...). A finite ``float`` of any
+    magnitude is accepted: one >= 2^53 (integral) is written as RFC 8785 prescribes, as digits
+    below 1e21, and :func:`strict_json_loads` reads those digits back as the same ``float``.
     """
     try:
         # any object on purpose: rfc8785 checks every value at run time (TypeError, ValueError)
@@ -58,19 +71,45 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"non-finite number {name} is not allowed")
 
 
+def _parse_float(text: str) -> float:
+    """``parse_float``: a finite float; a literal that overflows (``1e400``) is refused."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of the range of a double")
+    return value
+
+
+def _parse_int(text: str) -> int | float:
+    """``parse_int``: an ``int`` within +-(2^53 - 1); beyond it, the double the literal denotes
+    (RFC 8785 / I-JSON semantics, how :func:`canonical_json` writes floats >= 2^53); a literal
+    beyond the range of a double is refused."""
+    value = int(text)
+    if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        return value
+    return _parse_float(text)
+
+
 def strict_json_loads(
     data: bytes | str,
     *,
     what: str,
     error: type[RegauditError] = BundleFormatError,
 ) -> object:
-    """Parse JSON strictly: UTF-8, no duplicate keys, no NaN/Infinity. Raises ``error``.
+    """Parse JSON strictly: UTF-8, no duplicate keys, no NaN/Infinity (neither the literals
+    nor numbers that overflow a double, such as ``1e400``). Raises ``error``.
 
-    The result is any JSON value: callers check its type before use."""
+    Integers within +-(2^53 - 1) are returned as ``int``; an integer literal beyond that range
+    is returned as the ``float`` it denotes (RFC 8785 / I-JSON: JSON numbers are doubles), so
+    that what :func:`canonical_json` wrote reads back equal and re-canonicalizes to the same
+    bytes. The result is any JSON value: callers check its type before use."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
         return json.loads(
-            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+            text,
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=_parse_float,
+            parse_int=_parse_int,
         )
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise error(f"{what} is not valid JSON: {exc}", field=what) from exc
@@ -144,16 +183,26 @@ def utc_now() -> datetime:
 
 
 def format_rfc3339(moment: datetime) -> str:
-    """RFC 3339 UTC string with a ``Z`` suffix (microseconds only when non-zero).
+    """RFC 3339 UTC string with a ``Z`` suffix (microseconds only when non-zero); the year is
+    always written with 4 digits (zero-padded: ``0999-01-01T00:00:00Z``).
 
-    Raises InputError for naive datetimes: a time without a zone cannot be compared safely.
+    Raises InputError for naive datetimes (a time without a zone cannot be compared safely) and
+    for times whose UTC value is outside years 1..9999.
     """
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise InputError("naive datetime (no timezone) cannot be used in evidence")
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise InputError(f"date-time {moment.isoformat()} is out of range in UTC") from exc
+    # not strftime: %Y does not zero-pad years before 1000 on every platform (glibc)
+    text = (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
     if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        text += f".{moment.microsecond:06d}"
+    return text + "Z"
 
 
 def parse_rfc3339(
@@ -162,7 +211,10 @@ def parse_rfc3339(
     field: str = "time",
     error: type[RegauditError] = BundleFormatError,
 ) -> datetime:
-    """Parse an RFC 3339 date-time with an explicit offset into an aware UTC datetime."""
+    """Parse an RFC 3339 date-time with an explicit offset into an aware UTC datetime.
+
+    Raises ``error`` (with ``field``) if ``text`` is not such a date-time or if its UTC value
+    is outside years 1..9999 (e.g. ``9999-12-31T23:59:59-23:59``)."""
     if not isinstance(text, str) or _RFC3339.fullmatch(text) is None:
         raise error(f"expected an RFC 3339 date-time with offset, got {text!r:.80}", field=field)
     normalized = text.upper().replace("Z", "+00:00")
@@ -173,11 +225,15 @@ def parse_rfc3339(
         moment = datetime.fromisoformat(normalized)
     except ValueError as exc:
         raise error(f"invalid date-time {text!r}: {exc}", field=field) from exc
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise error(f"date-time {text!r} is out of range in UTC", field=field) from exc
 
 
 __all__ = [
     "DIGEST_PREFIX",
+    "MAX_SAFE_INTEGER",
     "b64decode",
     "b64encode",
     "canonical_json",

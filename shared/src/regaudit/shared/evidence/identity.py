@@ -21,6 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InternalError as CryptographyInternalError
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -252,6 +254,12 @@ class SigningIdentity:
             private_key = serialization.load_pem_private_key(pem, password=None)
         except (ValueError, TypeError) as exc:
             raise IdentityError(f"{key_path} is not a PKCS#8 PEM private key: {exc}") from exc
+        except (UnsupportedAlgorithm, CryptographyInternalError) as exc:
+            # an algorithm OpenSSL does not know, or a key that does not fit its algorithm
+            # (e.g. Ed448's OID on 32 key bytes): not an Ed25519 key either way
+            raise IdentityError(
+                f"{key_path} does not hold a usable Ed25519 key: {exc or type(exc).__name__}"
+            ) from exc
         if not isinstance(private_key, Ed25519PrivateKey):
             raise IdentityError(f"{key_path} does not hold an Ed25519 key")
         # 2. public record matches

@@ -150,7 +150,7 @@ def verify_request(
         raise UnauthenticatedError("client key record too large", field=CLIENT_KEY_HEADER)
     try:
         record = PublicKeyRecord.from_dict(json.loads(record_json), error=IdentityError)
-    except (ValueError, IdentityError) as exc:
+    except (ValueError, RecursionError, IdentityError) as exc:  # RecursionError: deep nesting
         raise UnauthenticatedError(
             f"malformed client key record: {exc}", field=CLIENT_KEY_HEADER
         ) from exc

@@ -43,8 +43,12 @@ class JobState(StrEnum):
 
     @classmethod
     def from_proto(cls, value: int) -> JobState:
-        """The state of a protobuf ``JobState`` value; ProtocolError if it is unspecified."""
-        name = pb.JobState.Name(value)
+        """The state of a protobuf ``JobState`` value; ProtocolError if it is unspecified or
+        not a value the .proto defines (proto3 keeps unknown enum values)."""
+        try:
+            name = pb.JobState.Name(value)
+        except ValueError:
+            raise ProtocolError(f"unknown job state {value!r}", field="state") from None
         if name == "JOB_STATE_UNSPECIFIED":
             raise ProtocolError("job state is unspecified", field="state")
         return cls(name.removeprefix("JOB_STATE_"))

@@ -10,7 +10,7 @@ from typing import cast
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -87,7 +87,11 @@ class RemoteErrorInfo:
 
 
 def remote_error_info(exc: grpc.RpcError) -> RemoteErrorInfo:
-    """Decode the status details of a failed call (tolerates calls without details)."""
+    """Decode the status details of a failed call (tolerates calls without details).
+
+    Details the evaluator sent are untrusted bytes: an undecodable
+    ``grpc-status-details-bin`` trailer is ignored (only the plain status code and message
+    are used), and so is any single detail that does not decode."""
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     message = exc.details() if hasattr(exc, "details") else str(exc)
     reason = error_class = error_field = None
@@ -95,25 +99,28 @@ def remote_error_info(exc: grpc.RpcError) -> RemoteErrorInfo:
     retry_delay_s: float | None = None
     try:
         status = rpc_status.from_call(exc)
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, DecodeError):
         status = None
     if status is not None:
         for detail in status.details:
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
-                if info.domain == ERROR_DOMAIN:
-                    reason = info.reason
-                    error_class = info.metadata.get("error_class")
-                    error_field = info.metadata.get("field")
-            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                bad = error_details_pb2.BadRequest()
-                detail.Unpack(bad)
-                violations.extend((v.field, v.description) for v in bad.field_violations)
-            elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-                retry = error_details_pb2.RetryInfo()
-                detail.Unpack(retry)
-                retry_delay_s = retry.retry_delay.ToMilliseconds() / 1000
+            try:
+                if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                    info = error_details_pb2.ErrorInfo()
+                    detail.Unpack(info)
+                    if info.domain == ERROR_DOMAIN:
+                        reason = info.reason
+                        error_class = info.metadata.get("error_class")
+                        error_field = info.metadata.get("field")
+                elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                    bad = error_details_pb2.BadRequest()
+                    detail.Unpack(bad)
+                    violations.extend((v.field, v.description) for v in bad.field_violations)
+                elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                    retry = error_details_pb2.RetryInfo()
+                    detail.Unpack(retry)
+                    retry_delay_s = retry.retry_delay.ToMilliseconds() / 1000
+            except DecodeError:
+                continue  # an undecodable detail is ignored, like an unknown one
     return RemoteErrorInfo(
         code=code,
         message=message or "",

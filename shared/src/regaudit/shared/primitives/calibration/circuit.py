@@ -13,11 +13,9 @@ import numpy as np
 from regaudit.shared.algebra import FloatArray, SlotBackend, V
 from regaudit.shared.circuits.base import PublicInputs
 from regaudit.shared.errors import CircuitError
+from regaudit.shared.primitives.calibration import layout
 from regaudit.shared.primitives.calibration.layout import (
     BATCH_DEGREE,
-    BATCH_SIGN_COEFFICIENTS,
-    BATCH_SIGN_ERROR,
-    SIGN_COEFFICIENTS,
     SIGN_DEGREE,
     batch_block_for,
     batch_scales,
@@ -93,9 +91,9 @@ class CalibrationCircuit:
 
     def max_output_magnitude(self, rows: int, public: PublicInputs) -> float:
         if public["mode"] == "point":
-            return float(np.abs(SIGN_COEFFICIENTS).sum())
+            return float(np.abs(layout.SIGN_COEFFICIENTS).sum())
         mu_set, mu_cov = batch_scales(public)
-        bound = 1.0 + BATCH_SIGN_ERROR
+        bound = 1.0 + layout.BATCH_SIGN_ERROR
         return float(
             bound * max(mu_set * public["points"] * public["classes"], mu_cov * public["points"])
         )
@@ -123,7 +121,9 @@ class CalibrationCircuit:
         for mask, mu in ((mask_set, mu_set), (mask_cov, mu_cov)):
             by_level: dict[int, list[V]] = {}
             for k in range(1, BATCH_DEGREE + 1, 2):
-                term = backend.multiply_plain(polys[k], mask * (mu * BATCH_SIGN_COEFFICIENTS[k]))
+                term = backend.multiply_plain(
+                    polys[k], mask * (mu * layout.BATCH_SIGN_COEFFICIENTS[k])
+                )
                 by_level.setdefault(term.level, []).append(term)
             total: V | None = None
             for level in sorted(by_level):
@@ -148,7 +148,7 @@ class CalibrationCircuit:
             raise CircuitError(f"expected {expected} accumulators", field="accumulators")
         for index, accumulator in enumerate(accumulators):
             mask = np.zeros(backend.slot_count)
-            mask[: public["classes"]] = SIGN_COEFFICIENTS[2 * index + 1]
+            mask[: public["classes"]] = layout.SIGN_COEFFICIENTS[2 * index + 1]
             masked = backend.multiply_plain(accumulator, mask)
             by_level.setdefault(masked.level, []).append(masked)
         result: V | None = None

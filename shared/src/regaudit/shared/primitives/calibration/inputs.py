@@ -24,6 +24,7 @@ from regaudit.shared.primitives.calibration.layout import (
     validate_public,
 )
 from regaudit.shared.primitives.tables import ColumnMapping
+from regaudit.shared.primitives.validation import float_array
 
 _KEYS = frozenset({"scores", "quantiles", "labels", "score_range"})
 #: Default score columns of a table: ``score_0``, ``score_1``... (class order by number).
@@ -68,7 +69,7 @@ def _scores(value: object) -> tuple[FloatArray, bool]:
             for j, item in enumerate(row):
                 if isinstance(item, bool) or not isinstance(item, int | float | np.number):
                     raise InputError(f"element {j} is not a number", field=where)
-        array = np.asarray(rows, dtype=np.float64)
+        array = float_array(rows)
     if array.ndim == 1:
         array = array[None, :]
     if array.size == 0 or array.shape[1] == 0:

@@ -13,12 +13,11 @@ import numpy as np
 from regaudit.shared.algebra import FloatArray
 from regaudit.shared.circuits.base import PublicInputs
 from regaudit.shared.errors import BundleFormatError, NoiseBoundError
+from regaudit.shared.primitives.calibration import layout
 from regaudit.shared.primitives.calibration.layout import (
     BATCH_NOISE_PER_SLOT,
-    BATCH_SIGN_ERROR,
     BATCH_SPREAD_TOLERANCE,
     POINT_NOISE_BOUND,
-    SIGN_COEFFICIENTS,
     ZERO_TOLERANCE,
     batch_block_for,
     batch_scales,
@@ -57,7 +56,7 @@ def decode_point(outputs: Sequence[FloatArray], public: PublicInputs) -> dict[st
     """membership_k = 1 if p(t_k) < 0 (score <= quantile), 0 if p(t_k) > 0, "indeterminate"
     within POINT_NOISE_BOUND of 0; set_size counts members (None if any is indeterminate)."""
     values = _output(outputs, public["classes"])
-    if np.abs(values).max() > 1.0 + 2 * np.abs(SIGN_COEFFICIENTS).sum():
+    if np.abs(values).max() > 1.0 + 2 * np.abs(layout.SIGN_COEFFICIENTS).sum():
         raise NoiseBoundError("a decrypted sign value is outside the polynomial's range")
     membership: list[int | str] = []
     for value in values:
@@ -122,13 +121,13 @@ def decode_batch(outputs: Sequence[FloatArray], public: PublicInputs) -> dict[st
     ):
         # 2.
         total = value / mu
-        if abs(total) > atoms * (1.0 + BATCH_SIGN_ERROR) + noise:
+        if abs(total) > atoms * (1.0 + layout.BATCH_SIGN_ERROR) + noise:
             raise NoiseBoundError(
                 f"the {name} sum exceeds its range (at most {atoms} plus the error bound)"
             )
         # 3.
         count = min(max((atoms - total) / 2.0, 0.0), float(atoms))
-        error = (atoms * BATCH_SIGN_ERROR + noise) / 2.0
+        error = (atoms * layout.BATCH_SIGN_ERROR + noise) / 2.0
         # 4.
         report[name] = count / points
         report[f"{name}_error_bound"] = error / points

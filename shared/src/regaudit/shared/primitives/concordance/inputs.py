@@ -27,6 +27,7 @@ from regaudit.shared.primitives.concordance.layout import (
     validate_public,
 )
 from regaudit.shared.primitives.tables import ColumnMapping
+from regaudit.shared.primitives.validation import float_array
 
 # ============================================================================================
 # 1. The validated input and its pair layout
@@ -114,7 +115,7 @@ def _numbers(name: str, values: object, *, allow_bool: bool = False) -> FloatArr
                 )
             if isinstance(item, bool) and not allow_bool:
                 raise InputError(f"element {index} is a boolean, expected a number", field=name)
-        array = np.asarray(values, dtype=np.float64)
+        array = float_array(values)
     else:
         raise InputError(f"must be an array, got {describe(values)}", field=name)
     if array.size > MAX_PATIENTS:

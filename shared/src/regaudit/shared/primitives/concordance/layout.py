@@ -16,6 +16,7 @@ import numpy as np
 from regaudit.shared.algebra import FloatArray
 from regaudit.shared.circuits.base import PublicInputs
 from regaudit.shared.errors import InputError
+from regaudit.shared.primitives.validation import describe
 
 #: Fewest and most patients one audit may hold (pairs grow quadratically: 4096 patients are
 #: 8,386,560 pair slots, 1,024 chunks of 8 ciphertexts at N = 2^14).
@@ -83,19 +84,6 @@ def sign_polynomial(x: FloatArray | float) -> FloatArray:
     for coefficient in reversed(SIGN_COEFFICIENTS):
         acc = acc * square + coefficient
     return np.asarray(acc * values, dtype=np.float64)
-
-
-def describe(value: object) -> str:
-    """What a rejected value is, for error messages (``a string``, ``null``...)."""
-    if isinstance(value, bool | np.bool_):
-        return "a boolean"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, Mapping | list | tuple | np.ndarray):
-        return "a nested value"
-    if value is None:
-        return "null"
-    return f"a {type(value).__name__}"
 
 
 def validate_public(public: Mapping[str, Any]) -> PublicInputs:

@@ -45,10 +45,10 @@ class DisagreementData:
 def auto_input_bound(values: FloatArray) -> float:
     """The smallest power of two >= max |x| in [MIN_INPUT_BOUND, MAX_INPUT_BOUND]."""
     peak = max(float(np.abs(values).max()), MIN_INPUT_BOUND)
-    bound = 2.0 ** math.ceil(math.log2(peak))
-    if bound > MAX_INPUT_BOUND:
+    # compare before rounding up: 2.0 ** ceil(log2(peak)) overflows for peak beyond 2^1023
+    if peak > MAX_INPUT_BOUND:
         raise InputError(f"max |x| = {peak:g} exceeds {MAX_INPUT_BOUND:g}", field="test_input")
-    return bound
+    return 2.0 ** math.ceil(math.log2(peak))
 
 
 def parse(payload: Mapping[str, Any]) -> DisagreementData:

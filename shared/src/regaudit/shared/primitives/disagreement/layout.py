@@ -21,6 +21,7 @@ import numpy as np
 from regaudit.shared.algebra import FloatArray
 from regaudit.shared.circuits.base import PublicInputs
 from regaudit.shared.errors import InputError
+from regaudit.shared.primitives.validation import float_array, to_float
 
 #: Threshold used when the input gives none.
 DEFAULT_THRESHOLD = 0.1
@@ -61,7 +62,7 @@ def as_number(value: object, *, name: str) -> float:
     """A finite number; InputError naming ``name`` otherwise."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
         raise InputError(f"must be a number, got {type(value).__name__}", field=name)
-    number = float(value)
+    number = to_float(value)
     if not math.isfinite(number):
         raise InputError("must be a finite number", field=name)
     return number
@@ -80,7 +81,7 @@ def as_numbers(name: str, value: object, *, limit: int) -> FloatArray:
         for index, item in enumerate(value):
             if isinstance(item, bool) or not isinstance(item, int | float | np.number):
                 raise InputError(f"element {index} is not a number", field=name)
-        array = np.asarray(value, dtype=np.float64)
+        array = float_array(value)
     if array.size == 0:
         raise InputError("must not be empty", field=name)
     if array.size > limit:

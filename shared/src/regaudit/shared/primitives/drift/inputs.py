@@ -29,6 +29,7 @@ from regaudit.shared.primitives.drift.layout import (
     stride_for,
 )
 from regaudit.shared.primitives.tables import ColumnMapping
+from regaudit.shared.primitives.validation import float_array
 
 #: The keys of a drift input object (regaudit-fhe 0.1.0's names).
 INPUT_KEYS = frozenset({"p", "q", "drift_threshold", "bin_width", "w1_range"})
@@ -73,7 +74,7 @@ def _matrix(name: str, value: object) -> tuple[FloatArray, bool]:
             for j, item in enumerate(row):
                 if isinstance(item, bool) or not isinstance(item, int | float | np.number):
                     raise InputError(f"element {j} is not a number", field=where)
-        array = np.asarray(rows, dtype=np.float64)
+        array = float_array(rows)
     batch = array.ndim == 2 if isinstance(value, np.ndarray) else nested
     if array.ndim == 1:
         array = array[None, :]
@@ -84,7 +85,14 @@ def _matrix(name: str, value: object) -> tuple[FloatArray, bool]:
         raise InputError("holds a NaN or infinite value", field=name)
     if (array < 0).any():
         raise InputError("histogram values must be >= 0", field=name)
-    sums = array.sum(axis=1)
+    with np.errstate(over="ignore"):
+        sums = array.sum(axis=1)
+    if not np.isfinite(sums).all():
+        f = int(np.argmin(np.isfinite(sums)))
+        raise InputError(
+            f"feature {f}: the histogram total overflows the float range: cannot normalize",
+            field=name,
+        )
     if (sums <= 0).any():
         f = int(np.argmin(sums > 0))
         raise InputError(f"feature {f} has total 0: cannot normalize", field=name)

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from regaudit.shared.errors import InputError
+from regaudit.shared.primitives.validation import to_float
 
 #: Threshold used when the input gives none.
 DEFAULT_DRIFT_THRESHOLD = 0.1
@@ -59,7 +60,7 @@ def number(value: object, *, name: str) -> float:
     """A finite real number (not a bool); InputError naming ``name`` otherwise."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
         raise InputError(f"must be a number, got {type(value).__name__}", field=name)
-    result = float(value)
+    result = to_float(value)
     if not math.isfinite(result):
         raise InputError("must be a finite number", field=name)
     return result

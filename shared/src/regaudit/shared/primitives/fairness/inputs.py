@@ -35,6 +35,7 @@ from regaudit.shared.primitives.fairness.layout import (
     max_rows,
 )
 from regaudit.shared.primitives.tables import ColumnMapping
+from regaudit.shared.primitives.validation import float_array
 
 _BINARY_KEYS = frozenset({"y_true", "y_pred", "group_a", "group_b", "threshold"})
 _CATEGORICAL_KEYS = frozenset({"y_true", "y_pred", "group", "groups", "threshold"})
@@ -96,7 +97,7 @@ def _binary_column(name: str, values: object) -> FloatArray:
                     raise InputError(
                         f"element {index} is {describe(item)}, expected 0 or 1", field=name
                     )
-    array = np.asarray(seq, dtype=np.float64)
+    array = float_array(seq)
     finite = np.isfinite(array)
     if not finite.all():
         index = int(np.argmin(finite))
@@ -282,6 +283,8 @@ def load_fairness_csv(
             raise InputError(f"{path} is empty", field="input") from None
         except csv.Error as exc:
             raise InputError(f"{path}: {exc}", field="input") from None
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path} is not UTF-8 text: {exc}", field="input") from None
         positions: dict[str, int] = {}
         for role, header_name in (("y_true", y_true), ("y_pred", y_pred), ("group", group)):
             if header_name not in header:
@@ -313,6 +316,8 @@ def load_fairness_csv(
                     raise InputError(f"more than {limit} rows", field="input")
         except csv.Error as exc:
             raise InputError(f"{path}: {exc}", field="input") from None
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path} is not UTF-8 text: {exc}", field="input") from None
     if not labels:
         raise InputError(f"{path.name} has no data rows", field="input")
     payload: dict[str, Any] = {

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Mapping
 
 import numpy as np
 
 from regaudit.shared import planning
 from regaudit.shared.errors import InputError
+from regaudit.shared.primitives.validation import describe, to_float
 
 #: The primitive's name: its CLI subcommand, circuit id and schema prefix.
 PRIMITIVE_NAME = "fairness"
@@ -85,24 +85,11 @@ def group_column(name: str) -> str:
     return _COLUMN_PREFIX + name
 
 
-def describe(value: object) -> str:
-    """What kind of value ``value`` is, for an error message (never the value itself)."""
-    if isinstance(value, bool | np.bool_):
-        return "a boolean"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, Mapping | list | tuple | np.ndarray):
-        return "a nested value"
-    if value is None:
-        return "null"
-    return f"a {type(value).__name__}"
-
-
 def check_threshold(value: object, *, name: str = "threshold") -> float:
     """A finite number in [0, 1] as float; InputError naming ``name`` otherwise."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
         raise InputError(f"must be a number in [0, 1], got {describe(value)}", field=name)
-    number = float(value)
+    number = to_float(value)
     if not math.isfinite(number):
         raise InputError("must be a finite number", field=name)
     if not 0.0 <= number <= 1.0:

@@ -21,6 +21,7 @@ from regaudit.shared.circuits.base import PublicInputs
 from regaudit.shared.errors import InputError
 from regaudit.shared.primitives import tables
 from regaudit.shared.primitives.provenance.layout import (
+    MAX_ATTRIBUTION_SCALE,
     MAX_BUCKETS,
     MAX_ROW_ID_LENGTH,
     MAX_TOTAL,
@@ -31,6 +32,7 @@ from regaudit.shared.primitives.provenance.layout import (
     validate_public,
 )
 from regaudit.shared.primitives.tables import ColumnMapping
+from regaudit.shared.primitives.validation import float_array
 
 #: Keys of the input object (regaudit-fhe 0.1.0's shape).
 _KEYS = frozenset({"attributions", "row_ids", "n_buckets", "k", "attribution_scale"})
@@ -76,7 +78,7 @@ def parse(payload: Mapping[str, Any]) -> ProvenanceData:
         for i, item in enumerate(raw):
             if isinstance(item, bool) or not isinstance(item, int | float | np.number):
                 raise InputError(f"element {i} is not a number", field="attributions")
-    attributions = np.asarray(raw, dtype=np.float64)
+    attributions = float_array(raw)
     if attributions.ndim != 1 or not np.isfinite(attributions).all():
         raise InputError("must be a flat array of finite numbers", field="attributions")
     ids = payload["row_ids"]
@@ -96,6 +98,13 @@ def parse(payload: Mapping[str, Any]) -> ProvenanceData:
     scale = payload.get("attribution_scale")
     if scale is None:
         needed = max(peak * rows / MAX_TOTAL, MIN_ATTRIBUTION_SCALE)
+        # peak * rows may overflow to inf: refuse before log2/ceil (and any scale above the max)
+        if not needed <= MAX_ATTRIBUTION_SCALE:
+            raise InputError(
+                f"max |a| * rows = {peak * rows:g} needs an attribution_scale above the largest "
+                f"allowed, {MAX_ATTRIBUTION_SCALE:g} (2^30)",
+                field="attributions",
+            )
         scale = 2.0 ** math.ceil(math.log2(needed))
     public = validate_public(
         {"n_buckets": n_buckets, "k": payload["k"], "attribution_scale": scale}

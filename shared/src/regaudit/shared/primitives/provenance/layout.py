@@ -15,6 +15,7 @@ import numpy as np
 
 from regaudit.shared.circuits.base import PublicInputs
 from regaudit.shared.errors import InputError
+from regaudit.shared.primitives.validation import to_float
 
 #: Most buckets: one ciphertext column each (the planner traces every column at full slot count).
 MAX_BUCKETS = 1024
@@ -53,7 +54,7 @@ def check_scale(value: object) -> float:
     """``value`` as a power of two in [2^-30, 2^30]; InputError (``attribution_scale``)."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
         raise InputError("must be a number", field="attribution_scale")
-    number = float(value)
+    number = to_float(value)
     if (
         not math.isfinite(number)
         or not MIN_ATTRIBUTION_SCALE <= number <= MAX_ATTRIBUTION_SCALE

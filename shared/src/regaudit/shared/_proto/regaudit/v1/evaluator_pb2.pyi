@@ -206,6 +206,30 @@ class JobAccepted(_message.Message):
     deduplicated: bool
     def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., deduplicated: _Optional[bool] = ...) -> None: ...
 
+class GetUploadStateRequest(_message.Message):
+    __slots__ = ("idempotency_key",)
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    idempotency_key: str
+    def __init__(self, idempotency_key: _Optional[str] = ...) -> None: ...
+
+class UploadState(_message.Message):
+    __slots__ = ("found", "job_id", "state", "header_digest", "ciphertexts_held", "resumable", "held_digests")
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    HEADER_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    CIPHERTEXTS_HELD_FIELD_NUMBER: _ClassVar[int]
+    RESUMABLE_FIELD_NUMBER: _ClassVar[int]
+    HELD_DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    job_id: str
+    state: JobState
+    header_digest: str
+    ciphertexts_held: int
+    resumable: bool
+    held_digests: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, found: _Optional[bool] = ..., job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., header_digest: _Optional[str] = ..., ciphertexts_held: _Optional[int] = ..., resumable: _Optional[bool] = ..., held_digests: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class WatchJobRequest(_message.Message):
     __slots__ = ("job_id",)
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

@@ -54,6 +54,11 @@ class EvaluatorStub:
                 request_serializer=regaudit_dot_v1_dot_evaluator__pb2.SubmitJobRequest.SerializeToString,
                 response_deserializer=regaudit_dot_v1_dot_evaluator__pb2.JobAccepted.FromString,
                 _registered_method=True)
+        self.GetUploadState = channel.unary_unary(
+                '/regaudit.v1.Evaluator/GetUploadState',
+                request_serializer=regaudit_dot_v1_dot_evaluator__pb2.GetUploadStateRequest.SerializeToString,
+                response_deserializer=regaudit_dot_v1_dot_evaluator__pb2.UploadState.FromString,
+                _registered_method=True)
         self.WatchJob = channel.unary_stream(
                 '/regaudit.v1.Evaluator/WatchJob',
                 request_serializer=regaudit_dot_v1_dot_evaluator__pb2.WatchJobRequest.SerializeToString,
@@ -98,6 +103,14 @@ class EvaluatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUploadState(self, request, context):
+        """The caller's job under an idempotency key and how much of its upload the evaluator holds:
+        a SubmitJob with the identical header resumes a resumable upload after `ciphertexts_held`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchJob(self, request, context):
         """Server streaming progress until the job reaches a terminal state.
         """
@@ -134,6 +147,11 @@ def add_EvaluatorServicer_to_server(servicer, server):
                     servicer.SubmitJob,
                     request_deserializer=regaudit_dot_v1_dot_evaluator__pb2.SubmitJobRequest.FromString,
                     response_serializer=regaudit_dot_v1_dot_evaluator__pb2.JobAccepted.SerializeToString,
+            ),
+            'GetUploadState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUploadState,
+                    request_deserializer=regaudit_dot_v1_dot_evaluator__pb2.GetUploadStateRequest.FromString,
+                    response_serializer=regaudit_dot_v1_dot_evaluator__pb2.UploadState.SerializeToString,
             ),
             'WatchJob': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchJob,
@@ -254,6 +272,33 @@ class Evaluator:
             '/regaudit.v1.Evaluator/SubmitJob',
             regaudit_dot_v1_dot_evaluator__pb2.SubmitJobRequest.SerializeToString,
             regaudit_dot_v1_dot_evaluator__pb2.JobAccepted.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUploadState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regaudit.v1.Evaluator/GetUploadState',
+            regaudit_dot_v1_dot_evaluator__pb2.GetUploadStateRequest.SerializeToString,
+            regaudit_dot_v1_dot_evaluator__pb2.UploadState.FromString,
             options,
             channel_credentials,
             insecure,
