@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from support.daemon import start_evaluator, stop_evaluator
-from support.signing import connect
+from support.signing import CLIENT, connect
 
 from regaudit.evaluator.jobs import scoped_idempotency_key
 from regaudit.evaluator.server import EvaluatorStartError, create_server, wait_for_ready_file
@@ -731,7 +731,11 @@ def test_graceful_stop_ends_open_watch_streams(tmp_path: Path, evaluator_identit
     )
     server.start()
     record, _ = server.store.create_job(
-        idempotency_key="never-finishes", header_digest="sha256:" + "0" * 64, header=b"", n_chunks=1
+        # the tests' client owns it (only the submitting identity may watch a job)
+        idempotency_key=f"{CLIENT.key_id}/never-finishes",
+        header_digest="sha256:" + "0" * 64,
+        header=b"",
+        n_chunks=1,
     )
     with connect(f"127.0.0.1:{port}") as connection:
         updates = connection.watch_job(record.id)
