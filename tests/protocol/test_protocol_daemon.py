@@ -580,12 +580,25 @@ def test_mutual_tls(tmp_path: Path, evaluator_identity: Any) -> None:
         server.stop(grace=1.0)
 
 
-@pytest.mark.perf  # the new pool serves the next job within 60 s
-def test_worker_crash_fails_the_job_and_the_daemon_recovers(
+def _new_worker(server: Any, old: set[int], timeout: float = 60.0) -> int:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fresh = set(server.manager.worker_pids()) - old
+        if fresh:
+            return fresh.pop()
+        time.sleep(0.01)
+    raise AssertionError("no new worker appeared")
+
+
+def test_a_killed_worker_is_replaced_and_its_job_still_succeeds_unless_it_dies_again(
     tmp_path: Path, evaluator_identity: Any, proto: Any
 ) -> None:
+    """One SIGKILL of the worker: the job's task is retried on a new worker and the job
+    SUCCEEDS with the outputs it would have had; the worker killed again on the retry: the job
+    fails ``worker_crashed``; the daemon serves the next job either way."""
     import os
-    import time
 
     server, port = create_server(
         "127.0.0.1:0", identity=evaluator_identity, store_path=tmp_path, workers=1
@@ -593,28 +606,44 @@ def test_worker_crash_fails_the_job_and_the_daemon_recovers(
     server.start()
     address = f"127.0.0.1:{port}"
     try:
-        big = proto.make_case(rows=200_000, seed=5)
-        header = big.header()
         with connect(address) as connection:
+            big = proto.make_case(rows=200_000, seed=5)
             connection.upload_evaluation_keys(big.keys.evaluation_keys())
-            accepted = connection.submit_job(header, iter(list(big.ciphertexts(header))))
+            header = big.header()
+            ciphertexts = list(big.ciphertexts(header))
+            accepted = connection.submit_job(header, iter(ciphertexts))
             (pid,) = server.manager.worker_pids()
             os.kill(pid, signal.SIGKILL)
+            assert connection.wait_for_job(accepted.job_id).state is JobState.SUCCEEDED
+            retried = connection.fetch_result(accepted.job_id)
+            assert pid not in server.manager.worker_pids()
+            # the same job on a daemon whose worker was never killed: the same output bytes
+            # (evaluation is deterministic, so a retried task changes nothing); the keys were
+            # deleted with the job: upload them again
+            connection.upload_evaluation_keys(big.keys.evaluation_keys())
+            again = big.header(canary_seed=header.canary_seed)
+            clean = connection.submit_job(again, iter(ciphertexts))
+            assert connection.wait_for_job(clean.job_id).state is JobState.SUCCEEDED
+            assert connection.fetch_result(clean.job_id).outputs == retried.outputs
+
+            # killed on the first attempt and again on the retry: worker_crashed
+            connection.upload_evaluation_keys(big.keys.evaluation_keys())
+            header = big.header()
+            failing = connection.submit_job(header, iter(list(big.ciphertexts(header))))
+            (first,) = server.manager.worker_pids()
+            os.kill(first, signal.SIGKILL)
+            os.kill(_new_worker(server, {first}), signal.SIGKILL)
             with pytest.raises(JobFailedError) as info:
-                connection.wait_for_job(accepted.job_id)
+                connection.wait_for_job(failing.job_id)
             assert info.value.job_reason == "worker_crashed"  # type: ignore[attr-defined]
             with pytest.raises(JobFailedError):
-                connection.fetch_result(accepted.job_id)
+                connection.fetch_result(failing.job_id)
             proto.assert_serving(address)
-            # a new pool serves the next job
             small = proto.make_case(rows=5000, seed=6)
-            again = small.header()
             connection.upload_evaluation_keys(small.keys.evaluation_keys())
-            started = time.monotonic()
-            job = connection.submit_job(again, small.ciphertexts(again))
+            last = small.header()
+            job = connection.submit_job(last, small.ciphertexts(last))
             assert connection.wait_for_job(job.job_id).state is JobState.SUCCEEDED
-            assert time.monotonic() - started < 60
-            assert server.manager.worker_pids() and pid not in server.manager.worker_pids()
     finally:
         server.stop(grace=1.0)
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from concurrent.futures.process import BrokenProcessPool
 
 from regaudit.evaluator.active_jobs import ActiveJob, JobTable
 from regaudit.evaluator.logs import log_event
 from regaudit.evaluator.retention import Retention
 from regaudit.evaluator.store import UPLOAD_INCOMPLETE, Column, Store
+from regaudit.evaluator.worker_pool import WorkerCrashedError
 from regaudit.evaluator.workers import REASON_EVALUATION_FAILED, WorkerFailure
 from regaudit.shared.errors import (
     EXIT_EVALUATOR_FAILED,
@@ -33,8 +33,9 @@ from regaudit.shared.protocol import JobProgress, JobState
 
 log = logging.getLogger("regaudit.evaluator.jobs")
 
-#: Reasons recorded on failed jobs that are not regaudit error reasons.
-REASON_WORKER_CRASHED = "worker_crashed"
+#: Reasons recorded on failed jobs that are not regaudit error reasons (``worker_crashed``
+#: is :class:`~regaudit.evaluator.worker_pool.WorkerCrashedError`'s).
+REASON_WORKER_CRASHED = WorkerCrashedError.reason
 REASON_PLAN_MISMATCH = "plan_mismatch"
 #: Longest failure message stored with a job.
 MAX_MESSAGE_CHARS = 2000
@@ -84,8 +85,6 @@ def failure_of(error: BaseException) -> tuple[str, str]:
         return error.reason, error.message
     if isinstance(error, RegauditError):
         return error.reason, str(error)
-    if isinstance(error, BrokenProcessPool):
-        return REASON_WORKER_CRASHED, "a worker process died"
     if isinstance(error, STORE_ERRORS):
         mapped = store_error(error)
         return mapped.reason, str(mapped)
@@ -110,11 +109,9 @@ class JobFailures:
         job_id = active.record.id
         reason, message = failure_of(error)
         active.done = True
-        if not isinstance(error, BrokenProcessPool):
-            # (a broken pool fails every pending future itself; cancelling them here would race
-            # with its own clean-up thread)
-            for future in active.futures:
-                future.cancel()
+        # (a task already running cannot be cancelled: its result is ignored when it returns)
+        for future in active.futures:
+            future.cancel()
         self.table.active.pop(job_id, None)
         # the job had started evaluating: keep `started` so it is not replaced on resubmission
         recorded = self.record(
