@@ -10,8 +10,9 @@ Scenarios (each one row of the report: what was done, expected, observed, green/
 - SIGKILL of a ``regaudit-client audit`` mid-upload (at admission, and after 40 ciphertexts),
   then a rerun (fresh keys: a new job);
 - SIGKILL of one daemon worker during an evaluation (failed cleanly or retried), then a job;
-- N concurrent client audits (``--quick``: 8, full: 200) with the daemon's tree sampled;
-  ``server_busy`` refusals are retried after the hinted delay and count as queued;
+- N concurrent submissions (``--quick``: 24, full: 200; client processes and protocol clients,
+  ``reliability_submissions``) with the daemon's tree sampled; refusals with a retry hint are
+  retried after the hinted delay and count as queued;
 - hostile wire input (``reliability_hostile.CASES``), each followed by a normal job;
 - a soak of sequential jobs (``--quick``: 12, full: 1000) under ``serve --retain 2s``.
 
@@ -33,17 +34,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import RESULTS_DIR, JsonObject, Parties, machine_info, uptime, work_directory
 from reliability_crashes import client_kill, daemon_kills, worker_kill
 from reliability_hostile import hostile_input
-from reliability_load import concurrent_audits, soak
+from reliability_load import soak
 from reliability_report import render
+from reliability_submissions import concurrent_submissions
 from reliability_support import ScenarioResult
 from render import write_json
 
 __all__ = ["SIZES", "main"]
 
 NAME = "reliability"
-#: (concurrent audits, soak jobs, --max-streams of the concurrency daemon) per mode. In quick
-#: mode the daemon admits only 4 long streams at once, so that 8 clients meet server_busy.
-SIZES: dict[bool, tuple[int, int, int | None]] = {True: (8, 12, 4), False: (200, 1000, None)}
+#: (concurrent submissions, of which client processes, soak jobs, --max-streams of the
+#: concurrency daemon) per mode. In quick mode the daemon admits only 4 long streams at once, so
+#: that the submitters meet server_busy.
+SIZES: dict[bool, tuple[int, int, int, int | None]] = {
+    True: (24, 8, 12, 4),
+    False: (200, 20, 1000, None),
+}
 #: Ciphertexts the client has uploaded when it is killed (0: as soon as its job is admitted).
 CLIENT_KILL_POINTS = (0, 40)
 SCENARIOS = ("crashes", "client", "worker", "hostile", "concurrent", "soak")
@@ -51,7 +57,9 @@ SCENARIOS = ("crashes", "client", "worker", "hostile", "concurrent", "soak")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="8 concurrent audits, 12 soak jobs")
+    parser.add_argument(
+        "--quick", action="store_true", help="24 concurrent submissions, 12 soak jobs"
+    )
     parser.add_argument("--only", default=None, help=f"comma-separated: {','.join(SCENARIOS)}")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument(
@@ -66,7 +74,7 @@ def main() -> int:
         (args.out / f"{NAME}.md").write_text(render(saved))
         return 0
     wanted = set(args.only.split(",")) if args.only else set(SCENARIOS)
-    concurrent_n, soak_jobs, max_streams = SIZES[args.quick]
+    concurrent_n, concurrent_cli, soak_jobs, max_streams = SIZES[args.quick]
     machine = machine_info()
     started = time.perf_counter()
     results: list[ScenarioResult] = []
@@ -79,7 +87,9 @@ def main() -> int:
             ("hostile", lambda: hostile_input(parties, root)),
             (
                 "concurrent",
-                lambda: [concurrent_audits(parties, root, concurrent_n, max_streams)],
+                lambda: [
+                    concurrent_submissions(parties, root, concurrent_n, concurrent_cli, max_streams)
+                ],
             ),
             ("soak", lambda: [soak(parties, root, soak_jobs)]),
         ]
@@ -97,7 +107,8 @@ def main() -> int:
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "wall_s": time.perf_counter() - started,
         "sizes": {
-            "concurrent_audits": concurrent_n,
+            "concurrent_submissions": concurrent_n,
+            "concurrent_client_processes": concurrent_cli,
             "soak_jobs": soak_jobs,
             "concurrent_max_streams": max_streams,
         },

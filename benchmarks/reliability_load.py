@@ -1,38 +1,28 @@
-"""Load scenarios of the reliability benchmark: N concurrent client audits against one daemon
-(its memory sampled, every bundle verified) and a soak of sequential jobs under
-``serve --retain 2s`` (daemon RSS and store bytes after each, slope after warm-up)."""
+"""The soak scenario of the reliability benchmark: sequential jobs under ``serve --retain 2s``
+(daemon RSS and store bytes after each, slope after warm-up). The concurrency scenario is in
+``reliability_submissions``."""
 
 from __future__ import annotations
 
 import secrets
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from harness import JsonObject, Parties
-from process_trees import MemorySampler
-from reliability_crashes import fairness_input
+from harness import Parties
 from reliability_support import (
-    ClientAudit,
     Daemon,
     ScenarioResult,
     dir_bytes,
     job_rows,
-    run_client_audit,
-    verify_bundle,
 )
 
 __all__ = [
-    "CONCURRENT_ROWS",
     "RSS_FLAT_MB_PER_JOB",
     "STORE_FLAT_BYTES_PER_JOB",
-    "concurrent_audits",
     "soak",
 ]
 
-#: Rows of each concurrent client's audit.
-CONCURRENT_ROWS = 2_000
 #: Rows of each soak job.
 SOAK_ROWS = 2_000
 #: The soak's ``--retain``: ended jobs are collected every 0.2 s.
@@ -44,80 +34,6 @@ RSS_FLAT_MB_PER_JOB = 0.5
 STORE_FLAT_BYTES_PER_JOB = 16_384
 #: How long the soak waits for retention to collect the previous job before sampling (s).
 COLLECT_WAIT_S = 2.5
-
-
-def concurrent_audits(
-    parties: Parties, root: Path, n: int, max_streams: int | None
-) -> ScenarioResult:
-    """``n`` ``regaudit-client audit`` processes at once against one daemon (default workers),
-    whose process tree is sampled every 50 ms; then every bundle is verified."""
-    began = time.monotonic()
-    extra = ["--max-streams", str(max_streams)] if max_streams else []
-    daemon = Daemon(parties, root / "concurrent-store", *extra).start()
-    try:
-        input_file = fairness_input(root / "concurrent.json", CONCURRENT_ROWS, seed=51)
-        with MemorySampler() as sampler:
-            tree = sampler.watch(daemon.pid, "daemon")
-            with ThreadPoolExecutor(max_workers=n) as pool:
-                audits: list[ClientAudit] = list(
-                    pool.map(
-                        lambda i: run_client_audit(
-                            parties, daemon.address, input_file, root / f"concurrent-{i}"
-                        ),
-                        range(n),
-                    )
-                )
-            memory = tree.summary()
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            verdicts = list(
-                pool.map(
-                    lambda a: verify_bundle(parties, a.bundle)[0] if a.bundle else False, audits
-                )
-            )
-        rows = job_rows(daemon.store)
-        succeeded = [a for a in audits if a.returncode == 0]
-        failed = [a for a in audits if a.returncode != 0]
-        queued = sum(1 for a in audits if a.busy_refusals)
-        jobs_succeeded = sum(1 for r in rows.values() if r["state"] == "SUCCEEDED")
-        # (a retried audit may leave an earlier, refused job behind: more jobs than audits)
-        lost = max(0, len(succeeded) - jobs_succeeded)
-        walls = [a.wall_s for a in audits]
-        green = not failed and lost == 0 and all(verdicts) and daemon.alive()
-        numbers: JsonObject = {
-            "n": n,
-            "max_streams": max_streams or "default (32)",
-            "succeeded": len(succeeded),
-            "failed_for_good": len(failed),
-            "queued_after_server_busy": queued,
-            "busy_refusals": sum(a.busy_refusals for a in audits),
-            "jobs_in_store": len(rows),
-            "jobs_succeeded_in_store": jobs_succeeded,
-            "bundles_verified": sum(verdicts),
-            "client_wall_s": {
-                "min": min(walls),
-                "median": float(np.median(walls)),
-                "max": max(walls),
-            },
-            "daemon_memory": memory,
-            "failures": [a.output[-400:] for a in failed][:5],
-        }
-        return ScenarioResult(
-            f"{n} concurrent client audits",
-            f"{n} `regaudit-client audit fairness` processes ({CONCURRENT_ROWS} rows) at once "
-            f"against one daemon (--max-streams {max_streams or 'default'}); server_busy "
-            "refusals retried after the hinted delay; every bundle verified",
-            "0 failed for good, 0 lost, all bundles verify",
-            f"{len(succeeded)}/{n} succeeded ({queued} queued by server_busy, "
-            f"{numbers['busy_refusals']} refusals), {len(failed)} failed, {lost} lost, "
-            f"{sum(verdicts)}/{n} bundles verified; daemon tree peak RSS "
-            f"{memory['peak_tree_sum_mb']:.0f} MB (daemon {memory['peak_root_mb']:.0f} MB, "
-            f"largest worker {memory['peak_child_hwm_max_mb']:.0f} MB)",
-            green,
-            numbers,
-            time.monotonic() - began,
-        )
-    finally:
-        daemon.stop()
 
 
 def _slope(values: list[float]) -> float:

@@ -32,7 +32,8 @@ def render(document: JsonObject) -> str:
     lines = heading("Reliability of the evaluator daemon", document, "bench_reliability.py")
     if document["quick"]:
         lines += [
-            f"**These are the `--quick` sizes** ({sizes['concurrent_audits']} concurrent audits, "
+            f"**These are the `--quick` sizes** ({sizes['concurrent_submissions']} concurrent "
+            "submissions, "
             f"{sizes['soak_jobs']} soak jobs; full: 200 and 1000): the committed run had to "
             "finish in a few minutes on a 2-core machine shared with other work. In quick mode "
             f"the concurrency daemon admits {sizes['concurrent_max_streams']} long streams "
