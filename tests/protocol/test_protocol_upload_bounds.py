@@ -18,7 +18,9 @@ from regaudit.shared import errors
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2_grpc as pb_grpc
 from regaudit.shared.circuits.registry import get_circuit
+from regaudit.shared.evaluation_keys import max_evaluation_key_bytes, max_key_switching_key_bytes
 from regaudit.shared.planning import make_plan
+from regaudit.shared.profiles import PROFILE_N16384_D6, PROFILES
 from regaudit.shared.protocol import (
     CHUNK_BYTES,
     GRPC_OPTIONS,
@@ -155,17 +157,20 @@ def test_job_claiming_too_many_bytes_is_refused_at_admission(
 def test_claimed_512_mib_key_upload_is_streamed_not_buffered(
     address: str, uploaded: Any, server: EvaluatorServer, proto: Any
 ) -> None:
-    good = uploaded.keys.evaluation_keys()
-    relin_size = 16 * MIB
+    # the largest profile with 36 Galois steps: its per-profile caps admit a 512 MiB claim
+    profile = PROFILE_N16384_D6
+    steps = list(range(1, 37))
+    relin_size = 14 * MIB
     galois_size = MAX_EVALUATION_KEY_BYTES - relin_size
+    assert (relin_size, galois_size) <= max_evaluation_key_bytes(profile, len(steps))
     garbage = bytes(range(256)) * (CHUNK_BYTES // 256)
 
     def header() -> pb.UploadEvaluationKeysRequest:
         return pb.UploadEvaluationKeysRequest(
             header=pb.EvaluationKeysHeader(
-                profile_name=good.profile_name,
+                profile_name=profile.name,
                 digest="sha256:" + "ab" * 32,
-                galois_steps=list(good.galois_steps),
+                galois_steps=steps,
                 relin_size=relin_size,
                 galois_size=galois_size,
             )
@@ -202,6 +207,57 @@ def test_claimed_512_mib_key_upload_is_streamed_not_buffered(
     assert grown < 64 * MIB, f"RSS grew by {grown / MIB:.1f} MiB"
     assert temp_files(server) == []
     still_serving(address, proto)
+
+
+@pytest.mark.parametrize("part", ["relin_size", "galois_size"])
+def test_key_upload_over_its_profile_cap_is_refused_before_a_byte_is_read(
+    address: str, uploaded: Any, server: EvaluatorServer, proto: Any, part: str
+) -> None:
+    """Far below the global 512 MiB, a claim larger than any key set of its profile and step
+    count can be (uncompressed, not seeded) is refused from the header alone."""
+    good = uploaded.keys.evaluation_keys()
+    profile = next(p for p in PROFILES if p.name == good.profile_name)
+    relin_cap, galois_cap = max_evaluation_key_bytes(profile, len(good.galois_steps))
+    sizes = {"relin_size": len(good.relin_keys), "galois_size": len(good.galois_keys)}
+    sizes[part] = (relin_cap if part == "relin_size" else galois_cap) + 1
+    assert sum(sizes.values()) < MAX_EVALUATION_KEY_BYTES // 4
+    sent: list[int] = []
+
+    def messages() -> Iterator[pb.UploadEvaluationKeysRequest]:
+        yield pb.UploadEvaluationKeysRequest(
+            header=pb.EvaluationKeysHeader(
+                profile_name=good.profile_name,
+                digest="sha256:" + "ef" * 32,
+                galois_steps=list(good.galois_steps),
+                **sizes,
+            )
+        )
+        for _ in range(4):
+            sent.append(1)
+            yield pb.UploadEvaluationKeysRequest(piece=pb.BytesPiece(data=b"\0" * CHUNK_BYTES))
+
+    error = upload_raw(address, messages())
+    assert isinstance(error, LimitExceededError)
+    assert code_of(error) == "RESOURCE_EXHAUSTED"
+    assert error.field == part
+    assert f"the most a {profile.name} key set with {len(good.galois_steps)} Galois steps" in str(
+        error
+    )
+    assert temp_files(server) == []
+    still_serving(address, proto)
+
+
+def test_real_key_sets_fit_their_profile_caps_with_room_to_spare() -> None:
+    """Seeded, compressed keys are about 40 % of the cap; the cap is not a guess that a real
+    key set could cross."""
+    from regaudit.secretkey.ckks import ClientKeys
+
+    for profile in PROFILES:
+        keys = ClientKeys.generate(profile, galois_steps=(1, 2)).evaluation_keys()
+        relin_cap, galois_cap = max_evaluation_key_bytes(profile, 2)
+        assert len(keys.relin_keys) < 0.5 * relin_cap
+        assert len(keys.galois_keys) < 0.5 * galois_cap
+        assert relin_cap == max_key_switching_key_bytes(profile)
 
 
 def test_key_upload_longer_than_declared_is_refused_at_the_first_excess_piece(

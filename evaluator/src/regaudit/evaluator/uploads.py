@@ -38,6 +38,7 @@ from regaudit.shared.errors import (
     ProtocolError,
     RegauditError,
 )
+from regaudit.shared.evaluation_keys import max_evaluation_key_bytes
 from regaudit.shared.protocol import (
     CHUNK_BYTES,
     MAX_CIPHERTEXT_BYTES,
@@ -149,6 +150,20 @@ def receive_upload_keys(
             ),
             code=grpc.StatusCode.INVALID_ARGUMENT,
         )
+    # per-profile caps: no key set of this profile with these steps can be larger, seeded or not
+    relin_cap, galois_cap = max_evaluation_key_bytes(profile, len(steps))
+    for part, size, cap in (
+        ("relin_size", header.relin_size, relin_cap),
+        ("galois_size", header.galois_size, galois_cap),
+    ):
+        if size > cap:
+            raise RpcAbort(
+                LimitExceededError(
+                    f"{part.removesuffix('_size')} keys of {size} bytes exceed {cap}, the most "
+                    f"a {profile.name} key set with {len(steps)} Galois steps can take",
+                    field=part,
+                )
+            )
     # 2. content addressing: a known digest needs no bytes
     existing = store.get_keys(header.digest)
     if existing is not None:

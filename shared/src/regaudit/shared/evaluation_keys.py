@@ -28,6 +28,31 @@ MAX_GALOIS_STEPS = 64
 MAX_EVALUATION_KEY_BYTES = 512 * 1024 * 1024
 
 
+#: Room for SEAL's headers around each key and around a key set (bytes).
+KEY_HEADER_MARGIN_BYTES = 4096
+
+
+def max_key_switching_key_bytes(profile: ParameterProfile) -> int:
+    """The largest serialized key-switching key (one relinearization key, or the Galois key of
+    one step) of ``profile``: SEAL stores one ciphertext per special-prime decomposition
+    component -- ``k - 1`` of them for ``k`` primes -- each two polynomials of ``N``
+    coefficients x ``k`` primes x 8 bytes, uncompressed and not seeded (the worst a sender can
+    legitimately send; a seeded, compressed key is about 40 % of it), plus headers."""
+    primes = len(profile.coeff_modulus_bits)
+    polynomial = int(profile.poly_modulus_degree) * primes * 8
+    return (primes - 1) * 2 * polynomial + KEY_HEADER_MARGIN_BYTES
+
+
+def max_evaluation_key_bytes(profile: ParameterProfile, steps: int) -> tuple[int, int]:
+    """Per-profile caps on an upload of evaluation keys with ``steps`` Galois steps:
+    (relinearization key bytes, Galois key bytes), each also bounded by the global caps
+    :data:`MAX_RELIN_KEY_BYTES` and :data:`MAX_EVALUATION_KEY_BYTES`."""
+    per_key = max_key_switching_key_bytes(profile)
+    relin = min(MAX_RELIN_KEY_BYTES, per_key)
+    galois = min(MAX_EVALUATION_KEY_BYTES, max(1, steps) * per_key + KEY_HEADER_MARGIN_BYTES)
+    return relin, galois
+
+
 def _sha256(data: bytes) -> str:
     """``"sha256:<hex>"`` of ``data``."""
     return "sha256:" + hashlib.sha256(data).hexdigest()
@@ -175,6 +200,7 @@ def load_evaluation_keys(
 
 
 __all__ = [
+    "KEY_HEADER_MARGIN_BYTES",
     "MAX_EVALUATION_KEY_BYTES",
     "MAX_GALOIS_STEPS",
     "MAX_RELIN_KEY_BYTES",
@@ -182,6 +208,8 @@ __all__ = [
     "LoadedEvaluationKeys",
     "evaluation_keys_digest",
     "load_evaluation_keys",
+    "max_evaluation_key_bytes",
+    "max_key_switching_key_bytes",
     "normalize_step",
     "normalize_steps",
 ]
