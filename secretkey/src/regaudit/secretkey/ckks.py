@@ -128,6 +128,25 @@ class ClientKeys:
             galois_steps=steps,
         )
 
+    @classmethod
+    def restore(
+        cls, profile: ParameterProfile, secret_key: bytes, evaluation_keys: EvaluationKeys
+    ) -> ClientKeys:
+        """The keys of an interrupted audit, from its serialized secret key and the evaluation
+        keys made from it (the client's resume journal); KeyMaterialError if the key is not
+        valid for ``profile`` or the evaluation keys are of another profile."""
+        if evaluation_keys.profile_name != profile.name:
+            raise KeyMaterialError(
+                f"evaluation keys of profile {evaluation_keys.profile_name}, not {profile.name}"
+            )
+        return cls(
+            profile,
+            _load_secret_key(profile, secret_key),
+            relin_keys=evaluation_keys.relin_keys,
+            galois_keys=evaluation_keys.galois_keys,
+            galois_steps=evaluation_keys.galois_steps,
+        )
+
     def evaluation_keys(self) -> EvaluationKeys:
         """The public evaluation keys made from this secret key."""
         return self._evaluation_keys

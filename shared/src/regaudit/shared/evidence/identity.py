@@ -190,6 +190,18 @@ class SigningIdentity:
         """Ed25519 signature (64 bytes) over ``data``."""
         return self._private_key.sign(data)
 
+    def derive_secret(self, *, info: bytes, salt: bytes, length: int = 32) -> bytes:
+        """A secret only this identity can derive: HKDF-SHA256 over the raw private key, with
+        ``salt`` and a purpose label ``info`` (e.g. the key that seals a client's resume
+        journal at rest). Never the signing key itself; distinct ``info`` gives unrelated keys."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        if not info:
+            raise ValueError("derive_secret needs a purpose label (info)")
+        raw = self._private_key.private_bytes_raw()
+        return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(raw)
+
     def public_record(self) -> PublicKeyRecord:
         return PublicKeyRecord(
             kind=self.kind,
