@@ -14,6 +14,8 @@ Scenarios (each one row of the report: what was done, expected, observed, green/
   ``reliability_submissions``) with the daemon's tree sampled; refusals with a retry hint are
   retried after the hinted delay and count as queued;
 - hostile wire input (``reliability_hostile.CASES``), each followed by a normal job;
+- quotas: one hostile client identity floods a default-quota daemon (``reliability_quota``)
+  while a second identity's audit runs and is verified;
 - a soak of sequential jobs (``--quick``: 12, full: 1000) under ``serve --retain 2s``.
 
 Writes ``benchmarks/results/reliability.json`` and ``reliability.md``. Not a test: it records.
@@ -35,6 +37,7 @@ from harness import RESULTS_DIR, JsonObject, Parties, machine_info, uptime, work
 from reliability_crashes import client_kill, daemon_kills, worker_kill
 from reliability_hostile import hostile_input
 from reliability_load import soak
+from reliability_quota import hostile_client_quotas
 from reliability_report import render
 from reliability_submissions import concurrent_submissions
 from reliability_support import ScenarioResult
@@ -52,7 +55,7 @@ SIZES: dict[bool, tuple[int, int, int, int | None]] = {
 }
 #: Ciphertexts the client has uploaded when it is killed (0: as soon as its job is admitted).
 CLIENT_KILL_POINTS = (0, 40)
-SCENARIOS = ("crashes", "client", "worker", "hostile", "concurrent", "soak")
+SCENARIOS = ("crashes", "client", "worker", "hostile", "quota", "concurrent", "soak")
 
 
 def main() -> int:
@@ -68,7 +71,20 @@ def main() -> int:
     parser.add_argument(
         "--render", action="store_true", help="only rewrite reliability.md from reliability.json"
     )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="combine the scenarios of several reliability.json runs (same mode) into --out",
+    )
     args = parser.parse_args()
+    if args.merge:
+        merged = merge_runs([json.loads(path.read_text()) for path in args.merge])
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_json(args.out / f"{NAME}.json", merged)
+        (args.out / f"{NAME}.md").write_text(render(merged))
+        return 0
     if args.render:
         saved: JsonObject = json.loads((args.out / f"{NAME}.json").read_text())
         (args.out / f"{NAME}.md").write_text(render(saved))
@@ -85,6 +101,7 @@ def main() -> int:
             ("client", lambda: [client_kill(parties, root, n) for n in CLIENT_KILL_POINTS]),
             ("worker", lambda: [worker_kill(parties, root)]),
             ("hostile", lambda: hostile_input(parties, root)),
+            ("quota", lambda: [hostile_client_quotas(parties, root, quick=args.quick)]),
             (
                 "concurrent",
                 lambda: [
@@ -123,6 +140,51 @@ def main() -> int:
     (args.out / f"{NAME}.md").write_text(render(document))
     print(f"wrote {args.out / NAME}.json and .md: {document['green']} green, {document['red']} red")
     return 0
+
+
+def merge_runs(runs: list[JsonObject]) -> JsonObject:
+    """One document from runs of disjoint scenarios (e.g. the soak run apart): the scenarios in
+    :data:`SCENARIOS` order, wall time summed, each run's start and machine load kept."""
+    if len({bool(run["quick"]) for run in runs}) != 1:
+        raise SystemExit("cannot merge --quick and full runs")
+    order = {name: index for index, name in enumerate(SCENARIOS)}
+
+    def rank(scenario: JsonObject) -> int:
+        title = str(scenario["scenario"])
+        for name, words in (
+            ("crashes", "daemon SIGKILL"),
+            ("client", "client SIGKILL"),
+            ("worker", "worker SIGKILL"),
+            ("quota", "quotas"),
+            ("concurrent", "concurrent"),
+            ("soak", "soak"),
+        ):
+            if title.startswith(words) or words in title:
+                return order.get(name, len(order))
+        return order["hostile"]
+
+    scenarios = sorted((s for run in runs for s in run["scenarios"]), key=rank)
+    base = dict(runs[0])
+    sizes: JsonObject = {}
+    for run in runs:
+        sizes.update(run["sizes"])
+    base.update(
+        sizes=sizes,
+        scenarios=scenarios,
+        wall_s=sum(float(run["wall_s"]) for run in runs),
+        green=sum(bool(s["green"]) for s in scenarios),
+        red=sum(not s["green"] for s in scenarios),
+        runs=[
+            {
+                "generated_at": run["generated_at"],
+                "wall_s": run["wall_s"],
+                "uptime_after": run["uptime_after"],
+                "scenarios": [s["scenario"] for s in run["scenarios"]],
+            }
+            for run in runs
+        ],
+    )
+    return base
 
 
 if __name__ == "__main__":

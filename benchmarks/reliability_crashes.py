@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import sqlite3
 import subprocess
@@ -259,16 +260,18 @@ def _stored_ciphertexts(store: Path, job_id: str) -> int:
 
 
 def client_kill(parties: Parties, root: Path, after: int) -> ScenarioResult:
-    """SIGKILL a ``regaudit-client audit`` once the daemon admitted its job and stored
-    ``after`` of its ciphertexts, then run it again."""
+    """SIGKILL a ``regaudit-client audit --idempotency-key K`` once the daemon admitted its job
+    and stored ``after`` of its ciphertexts, then run the same command again: it resumes the
+    same job from its resume journal and uploads only what the daemon lacks."""
     began = time.monotonic()
     store = root / f"client-kill-{after}-store"
     daemon = Daemon(parties, store, "--workers", "1").start()
+    key = ("--idempotency-key", f"client-kill-{after}-{secrets.token_hex(4)}")
     try:
         input_file = fairness_input(root / "client-kill.json", CLIENT_KILL_ROWS, seed=21)
-        out = root / "client-kill-bundle"
+        out = root / f"client-kill-{after}-bundle"
         client = subprocess.Popen(
-            audit_command(parties, daemon.address, input_file, out),
+            audit_command(parties, daemon.address, input_file, out, *key),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             cwd=ROOT,
@@ -290,45 +293,46 @@ def client_kill(parties: Parties, root: Path, after: int) -> ScenarioResult:
             ),
             20,
         )
-        rerun = run_client_audit(parties, daemon.address, input_file, root / "client-rerun")
+        rerun = run_client_audit(parties, daemon.address, input_file, out, *key)
         verified, _ = verify_bundle(parties, rerun.bundle) if rerun.bundle else (False, "")
         rows = job_rows(store)
-        new_ids = [j for j in rows if j != old_id]
         integrity = store_integrity(store)
         total = admitted[0]["ciphertexts"] if admitted else "?"
         old_state = f"{old.get('state')} {old.get('reason') or ''}" if old else "not ended"
+        resumed = [e for e in daemon.events("upload_resumed") if e.get("job_id") == old_id]
+        held = int(resumed[0].get("ciphertexts_held", 0)) if resumed else 0
+        # (with nothing held there is nothing to resume: the same signed header makes a job
+        # that replaces the failed one in the store)
+        final = next(iter(rows.values()), {}).get("state") if len(rows) == 1 else None
         green = (
             bool(old)
-            and old.get("reason") == "upload_incomplete"
             and rerun.returncode == 0
             and verified
-            and len(new_ids) == 1
-            and rows[new_ids[0]]["state"] == "SUCCEEDED"
+            and final == "SUCCEEDED"
+            and ((bool(resumed) and held >= stored_at_kill) or stored_at_kill == 0)
         )
         return ScenarioResult(
             f"client SIGKILL mid-upload (after {after} ciphertexts), then rerun",
-            f"`regaudit-client audit fairness` on {CLIENT_KILL_ROWS} rows killed (-9, with its "
-            f"encryption workers) once the daemon admitted its job and stored >= {after} of its "
-            "ciphertexts; then run again (fresh keys)",
-            "old job FAILED upload_incomplete; the rerun is a new job that SUCCEEDED and verifies",
-            f"old job {old_state} ({stored_at_kill} of {total} ciphertexts stored at the kill; "
-            f"upload finished first: {finished_before}); "
-            f"rerun exit {rerun.returncode}, {'a new job' if len(new_ids) == 1 else new_ids} "
-            f"{rows[new_ids[0]]['state'] if new_ids else ''}, bundle verified: {verified}; "
+            f"`regaudit-client audit fairness --idempotency-key K` on {CLIENT_KILL_ROWS} rows "
+            "killed (-9, with its encryption workers) once the daemon admitted its job and "
+            f"stored >= {after} of its ciphertexts; then the same command again",
+            "the rerun resumes the same job from its resume journal (same keys, same header), "
+            "uploads only the ciphertexts the daemon lacks (with none held, the same header "
+            "starts it again); the job SUCCEEDED, one job in the store, the bundle verifies",
+            f"at the kill: {stored_at_kill} of {total} ciphertexts stored (upload finished "
+            f"first: {finished_before}), job {old_state}; rerun exit {rerun.returncode}, "
+            f"upload resumed after {held} held ciphertexts: {bool(resumed)}, job "
+            f"{final} (jobs in store: {len(rows)}, same job id: {list(rows) == [old_id]}), "
+            f"bundle verified: {verified}; "
             f"integrity {integrity}",
             green,
             {
                 "rerun_wall_s": round(rerun.wall_s, 1),
                 "jobs": len(rows),
                 "stored_at_kill": stored_at_kill,
-                "old_job_message": next(
-                    (
-                        e.get("message")
-                        for e in daemon.events("job_failed")
-                        if e.get("job_id") == old_id
-                    ),
-                    None,
-                ),
+                "ciphertexts_held_at_resume": held,
+                "ciphertexts_total": total,
+                "rerun_output": rerun.output[-300:] if rerun.returncode else "",
             },
             time.monotonic() - began,
         )

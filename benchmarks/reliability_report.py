@@ -70,21 +70,27 @@ def render(document: JsonObject) -> str:
         "- Soak: the SQLite WAL grows and is checkpointed on SQLite's own schedule, so the "
         "store's slope is fitted without it and its peak is shown apart (`wal_bytes` in the "
         "JSON). The slopes are least-squares fits after the warm-up jobs.",
-        "- Client killed at admission: the verdict depends on how the daemon sees the dead "
-        "peer. In an earlier development run of this benchmark (2026-12-03, not the committed "
-        "run) the "
-        'job killed before its first ciphertext failed `protocol_error` ("ciphertexts: stream '
-        'ended after 0 of 393 ciphertexts": the stream ended as a clean half-close) rather '
-        'than `upload_incomplete` ("upload stream broke: RpcError", as in the committed '
-        "run and whenever ciphertexts had already arrived). Either way the job failed and the "
-        "rerun succeeded; the reason is not stable.",
-        "- Soak at `--quick` size: 12 jobs (3 of them warm-up) are too few to tell a warm-up "
-        "that is still ending from a leak: the per-job RSS increments shrink (see `rss_mb` in "
-        "the JSON) but their fit stays above the stated bound. Only the full run (1000 jobs) "
-        "decides; it has not been run on this machine.",
+        "- Client killed and rerun: both runs pass the same `--idempotency-key`, so the client "
+        "keeps a resume journal (keys sealed under its identity, a write-ahead log of what it "
+        "sent). Killed after ciphertexts had arrived, the rerun resumes that very job "
+        "(`upload_resumed` with the count the daemon held); killed before the first one "
+        "arrived, there is nothing to resume and the same signed header starts the job again "
+        "(it replaces the failed row). The old job's reason at the kill is `upload_incomplete` "
+        "or, when the daemon saw a clean half-close, `protocol_error`.",
         "- Full numbers per scenario (memory summaries, per-job samples, job states) are in "
         "`reliability.json`.",
-        "",
     ]
+    if document["quick"]:
+        lines.append(
+            "- Soak at `--quick` size: a dozen jobs (a quarter of them warm-up) are too few to "
+            "tell a warm-up that is still ending from a leak; only the full run (1000 jobs) "
+            "decides."
+        )
+    for run in document.get("runs", []):
+        lines.append(
+            f"- Part of this report: the run of {run['generated_at']} ({float(run['wall_s']):.0f} "
+            f"s; load after: `{run['uptime_after']}`): {'; '.join(run['scenarios'])}."
+        )
+    lines.append("")
     text: str = "\n".join(lines)
     return text

@@ -39,8 +39,11 @@ __all__ = ["SUBMISSION_ROWS", "concurrent_submissions"]
 
 #: Rows of every submission (one chunk at ``ckks-n8192-d3-v1``).
 SUBMISSION_ROWS = 2_000
+#: Client identities the protocol submitters sign with (round robin): several tenants, each
+#: under the daemon's default per-client quotas (jobs, streams, submission rate).
+SUBMITTER_IDENTITIES = 10
 #: Retries after a hinted refusal before a protocol submitter gives up.
-MAX_HINTED_RETRIES = 400
+MAX_HINTED_RETRIES = 2000
 #: Delay when a refusal carries no hint (seconds).
 DEFAULT_RETRY_S = 1.0
 #: How long one protocol submission may take, retries included (seconds).
@@ -83,7 +86,26 @@ def _check_outputs(job: object, result: object) -> None:
     )
 
 
-def _submit(address: str, job: object) -> ProtocolSubmission:
+def _header(job: object, identity: object) -> object:
+    """The job's header, signed by ``identity`` (a tenant) instead of the tests' client."""
+    from support.jobs import REGULATOR_KEY_ID
+
+    from regaudit.shared.protocol import JobHeader
+
+    key = job.idempotency_key  # type: ignore[attr-defined]
+    return JobHeader.from_plan(
+        job.plan,  # type: ignore[attr-defined]
+        dict(job.data.public),  # type: ignore[attr-defined]
+        evaluation_keys_digest=job.digest,  # type: ignore[attr-defined]
+        idempotency_key=key,
+        canary_seed=job.canary_seed,  # type: ignore[attr-defined]
+        audit_id="audit-" + key[:8],
+        client_key=identity.public_record(),  # type: ignore[attr-defined]
+        regulator_key_id=REGULATOR_KEY_ID,
+    ).signed(identity)  # type: ignore[arg-type]
+
+
+def _submit(address: str, job: object, identity: object) -> ProtocolSubmission:
     """Upload keys, submit, watch, fetch and check one job; retry hinted refusals."""
     from support.signing import connect
 
@@ -93,9 +115,10 @@ def _submit(address: str, job: object) -> ProtocolSubmission:
     outcome = ProtocolSubmission()
     while True:
         try:
-            with connect(address, timeout=120) as connection:
+            with connect(address, identity=identity, timeout=120) as connection:  # type: ignore[arg-type]
                 connection.upload_evaluation_keys(job.keys.evaluation_keys())  # type: ignore[attr-defined]
-                accepted = connection.submit_job(job.header(), iter(job.ciphertexts))  # type: ignore[attr-defined]
+                header = _header(job, identity)
+                accepted = connection.submit_job(header, iter(job.ciphertexts))  # type: ignore[attr-defined,arg-type]
                 connection.wait_for_job(accepted.job_id, timeout=SUBMISSION_DEADLINE_S)
                 result = connection.fetch_result(accepted.job_id)
             _check_outputs(job, result)
@@ -133,6 +156,9 @@ def concurrent_submissions(
         input_file = fairness_input(root / "concurrent.json", SUBMISSION_ROWS, seed=51)
         prepared = time.monotonic()
         jobs = [FairnessJob(rows=SUBMISSION_ROWS, seed=500 + i) for i in range(protocol_n)]
+        from regaudit.shared.evidence.identity import SigningIdentity
+
+        tenants = [SigningIdentity.generate("client") for _ in range(SUBMITTER_IDENTITIES)]
         prepare_s = time.monotonic() - prepared
         with MemorySampler() as sampler:
             tree = sampler.watch(daemon.pid, "daemon")
@@ -147,7 +173,10 @@ def concurrent_submissions(
                     )
                     for i in range(cli_n)
                 ]
-                protocol_futures = [pool.submit(_submit, daemon.address, job) for job in jobs]
+                protocol_futures = [
+                    pool.submit(_submit, daemon.address, job, tenants[i % len(tenants)])
+                    for i, job in enumerate(jobs)
+                ]
                 audits: list[ClientAudit] = [f.result() for f in cli_futures]
                 submissions = [f.result() for f in protocol_futures]
             memory = tree.summary()
@@ -178,6 +207,7 @@ def concurrent_submissions(
             "n": n,
             "client_processes": cli_n,
             "protocol_submitters": protocol_n,
+            "submitter_identities": SUBMITTER_IDENTITIES,
             "max_streams": max_streams or "default (32)",
             "succeeded": cli_ok + protocol_ok,
             "failed_for_good": failed,
@@ -203,8 +233,9 @@ def concurrent_submissions(
             f"{n} concurrent submissions",
             f"{n} submissions at once against one daemon (--max-streams "
             f"{max_streams or 'default'}, default quotas): {cli_n} `regaudit-client audit "
-            f"fairness` processes and {protocol_n} signed protocol clients in threads (own keys "
-            f"each; {SUBMISSION_ROWS} rows); refusals with a retry hint retried after it; every "
+            f"fairness` processes and {protocol_n} signed protocol clients in threads (own CKKS "
+            f"keys each, signing as {SUBMITTER_IDENTITIES} client identities; {SUBMISSION_ROWS} "
+            "rows); refusals with a retry hint retried after it; every "
             "bundle verified, every protocol result decrypted and checked against the oracle",
             "0 failed for good, 0 lost, all bundles verify, all results correct; daemon never "
             "crashed",

@@ -235,7 +235,9 @@ def dir_bytes(path: Path) -> int:
     return total
 
 
-def audit_command(parties: Parties, address: str, input_file: Path, out: Path) -> list[str]:
+def audit_command(
+    parties: Parties, address: str, input_file: Path, out: Path, *extra: str
+) -> list[str]:
     """``regaudit-client audit fairness`` pinned to the parties' evaluator and regulator."""
     from support.parties import pin_options
 
@@ -243,6 +245,7 @@ def audit_command(parties: Parties, address: str, input_file: Path, out: Path) -
         "client", "audit", "fairness", "--input", input_file, "--evaluator", address,
         "--regulator-card", parties.card, "--identity", parties.client, "--out", out,
         "--quiet", "--workers", "1", *pin_options(parties.evaluator, parties.regulator),
+        *extra,
     )  # fmt: skip
     return command
 
@@ -264,7 +267,7 @@ def run_client_audit(
     address: str,
     input_file: Path,
     out: Path,
-    *,
+    *extra: str,
     timeout: float = CLIENT_TIMEOUT_S,
 ) -> ClientAudit:
     """Run the client until it succeeds or fails for a reason other than ``server_busy`` (after
@@ -275,7 +278,7 @@ def run_client_audit(
     while True:
         attempt += 1
         result = subprocess.run(
-            audit_command(parties, address, input_file, out),
+            audit_command(parties, address, input_file, out, *extra),
             capture_output=True,
             text=True,
             cwd=ROOT,

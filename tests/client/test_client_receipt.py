@@ -3,17 +3,24 @@ check the regulator runs (regaudit.shared.evidence.receipts.check_receipt)."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from regaudit.client.audit import verify_receipt
+from regaudit.secretkey.ckks import ClientKeys
+from regaudit.shared.ciphertext_content import ciphertext_content_digest
+from regaudit.shared.ckks import load_ciphertext
 from regaudit.shared.errors import (
     BadSignatureError,
     BundleFormatError,
     DigestMismatchError,
+    InputError,
+    PartialsRootMismatchError,
     StaleEvidenceError,
     UnsupportedCircuitError,
     VerificationError,
@@ -25,6 +32,7 @@ from regaudit.shared.evidence.dsse import PAYLOAD_TYPE_INTOTO, sign_envelope
 from regaudit.shared.evidence.identity import SigningIdentity
 from regaudit.shared.evidence.receipts import ReceiptExpectation
 from regaudit.shared.evidence.statements import build_receipt_statement, input_manifest_digest
+from regaudit.shared.evidence.witness_sampling import EMPTY_PARTIALS_ROOT
 from regaudit.shared.planning import make_plan
 from regaudit.shared.primitives.fairness.circuit import FairnessCircuit
 from regaudit.shared.profiles import PROFILE_N8192_D3, PROFILE_N16384_D6
@@ -32,8 +40,19 @@ from regaudit.shared.profiles import PROFILE_N8192_D3, PROFILE_N16384_D6
 PUBLIC = {"threshold": 0.1, "groups": ["group_a", "group_b"]}
 ROWS = 100
 SEED = bytes(range(32))
-OUTPUTS = [b"output-ciphertext-0"]
-CANARY = b"canary-ciphertext"
+
+
+def _ciphertexts(count: int) -> list[bytes]:
+    """Real (evaluated, not seeded) ciphertexts: the receipt binds their canonical content."""
+    keys = ClientKeys.generate(PROFILE_N8192_D3, galois_steps=())
+    return [
+        load_ciphertext(PROFILE_N8192_D3, keys.encrypt([float(i)], level=0), level=0).to_bytes()
+        for i in range(count)
+    ]
+
+
+OUTPUT_0, CANARY, OTHER = _ciphertexts(3)
+OUTPUTS = [OUTPUT_0]
 EVAL_KEYS = "sha256:" + "ab" * 32
 MANIFEST = input_manifest_digest(
     [("__canary__", 0, "sha256:" + "01" * 32), ("y_true", 0, "sha256:" + "02" * 32)]
@@ -61,6 +80,12 @@ def receipt(signer: SigningIdentity = EVALUATOR, **changes: Any) -> dict[str, An
         "public_inputs": PUBLIC,
         "canary_seed_hex": SEED.hex(),
         "outputs": [("output/0", OUTPUTS[0]), ("canary", CANARY)],
+        "output_contents": [
+            ("output/0", ciphertext_content_digest(OUTPUT_0)),
+            ("canary", ciphertext_content_digest(CANARY)),
+        ],
+        "partials_root": "sha256:" + "0e" * 32,
+        "partials_count": PLAN.n_chunks,
         "depth_planned": PLAN.depth,
         "depth_observed": PLAN.depth,
         "operation_counts": PLAN.counts.to_dict(),
@@ -150,6 +175,18 @@ def test_tampered_payload_is_rejected() -> None:
         ({}, {"outputs": [b"something else"]}, DigestMismatchError, "output/0"),
         ({}, {"canary_output": b"other canary"}, DigestMismatchError, "canary"),
         ({}, {"outputs": OUTPUTS * 2}, DigestMismatchError, "outputs"),
+        # (an honest run's contents paired with other bytes)
+        (
+            {
+                "output_contents": [
+                    ("output/0", ciphertext_content_digest(OTHER)),
+                    ("canary", ciphertext_content_digest(CANARY)),
+                ]
+            },
+            {},
+            DigestMismatchError,
+            "output_contents.output/0",
+        ),
         ({"circuit_version": "2"}, {}, UnsupportedCircuitError, "circuit_id"),
         (
             {
@@ -246,3 +283,45 @@ def test_client_and_regulator_run_the_same_receipt_check() -> None:
 
     assert "check_receipt(" in inspect.getsource(audit.verify_receipt)
     assert "check_receipt(" in inspect.getsource(verify.verify_bundle)
+
+
+def test_partials_are_committed_exactly_when_the_header_asked() -> None:
+    """``commit_partials`` in the signed header: a receipt must commit to one partial digest per
+    chunk when it was asked, to none (count 0, the empty-list root) when it was not; a checker
+    that does not know the header (the regulator) accepts either, but never a wrong count."""
+    committed = receipt()
+    none = receipt(partials_root=EMPTY_PARTIALS_ROOT, partials_count=0)
+    assert check(committed, commit_partials=True).partials_count == PLAN.n_chunks
+    assert check(none, commit_partials=False).partials_count == 0
+    assert check(committed).partials_count == PLAN.n_chunks  # (commit_partials unknown: None)
+    assert check(none).partials_root == EMPTY_PARTIALS_ROOT
+    # claims partials the header did not ask for / none for a header that asked
+    for envelope, asked in ((committed, False), (none, True)):
+        with pytest.raises(PartialsRootMismatchError) as info:
+            check(envelope, commit_partials=asked)
+        assert info.value.reason == "partials_root_mismatch"
+        assert info.value.field == "partials_count"
+        assert info.value.exit_code == 1
+    # a count that is not the plan's chunk count, whatever the header
+    with pytest.raises(PartialsRootMismatchError) as info:
+        check(receipt(partials_count=PLAN.n_chunks + 1))
+    assert info.value.field == "partials_count"
+
+
+@pytest.mark.parametrize(
+    ("root", "count"),
+    [(EMPTY_PARTIALS_ROOT, 1), ("sha256:" + "0e" * 32, 0)],
+)
+def test_the_empty_root_goes_with_count_zero_only(root: str, count: int) -> None:
+    with pytest.raises(InputError) as built:
+        receipt(partials_root=root, partials_count=count)
+    assert built.value.field == "partials_root"
+    # the strict parser refuses the same pairing in a signed receipt
+    statement = json.loads(base64.b64decode(receipt()["payload"]))
+    statement["predicate"].update(partials_root=root, partials_count=count)
+    forged = sign_envelope(
+        canonical_json(statement), payload_type=PAYLOAD_TYPE_INTOTO, identity=EVALUATOR
+    )
+    with pytest.raises(BundleFormatError) as parsed:
+        check(forged)
+    assert parsed.value.field == "partials_root"

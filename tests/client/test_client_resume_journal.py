@@ -148,9 +148,8 @@ def test_one_process_at_a_time(tmp_path: Path, keys: ClientKeys) -> None:
     directory = create(tmp_path, keys)
     loaded = ResumeJournal.load(directory, identity=CLIENT)
     assert loaded is not None
-    with loaded[0]:
-        with pytest.raises(InputError, match="another client process"):
-            ResumeJournal.load(directory, identity=CLIENT)
+    with loaded[0], pytest.raises(InputError, match="another client process"):
+        ResumeJournal.load(directory, identity=CLIENT)
     again = ResumeJournal.load(directory, identity=CLIENT)
     assert again is not None
     again[0].discard()

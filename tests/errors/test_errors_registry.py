@@ -73,6 +73,8 @@ EXPECTED: dict[str, tuple[str, int, str]] = {
     "DiskFullError": ("disk_full", 3, "RESOURCE_EXHAUSTED"),
     "StreamStalledError": ("stream_stalled", 3, "DEADLINE_EXCEEDED"),
     "ServerBusyError": ("server_busy", 3, "RESOURCE_EXHAUSTED"),
+    "QuotaExceededError": ("quota_exceeded", 3, "RESOURCE_EXHAUSTED"),
+    "RateLimitedError": ("rate_limited", 3, "RESOURCE_EXHAUSTED"),
     "VerificationError": ("verification_failed", 1, "INTERNAL"),
     "BundleFormatError": ("malformed_bundle", 1, "INTERNAL"),
     "UntrustedIssuerError": ("untrusted_issuer", 1, "INTERNAL"),
@@ -88,8 +90,15 @@ EXPECTED: dict[str, tuple[str, int, str]] = {
     "NoiseBoundError": ("noise_bound_exceeded", 1, "INTERNAL"),
     "SignColumnError": ("inconsistent_sign_column", 1, "INTERNAL"),
     "EvaluatorOutputMismatchError": ("evaluator_output_mismatch", 1, "INTERNAL"),
+    "WitnessDisagreementError": ("witness_disagreement", 1, "INTERNAL"),
+    "MissingWitnessError": ("missing_witness", 1, "INTERNAL"),
+    "WitnessIncomparableError": ("witness_incomparable", 1, "INTERNAL"),
+    "WitnessNotIndependentError": ("witness_not_independent", 1, "INTERNAL"),
+    "PartialsRootMismatchError": ("partials_root_mismatch", 1, "INTERNAL"),
+    "WitnessSampleMismatchError": ("witness_sample_mismatch", 1, "INTERNAL"),
     # client
     "EvaluatorUnavailableError": ("evaluator_unavailable", 3, "INTERNAL"),
+    "WitnessUnavailableError": ("witness_unavailable", 3, "INTERNAL"),
     # evaluator
     "StoreFailedError": ("store_failed", 2, "INTERNAL"),
     "DeletionFailedError": ("deletion_failed", 2, "INTERNAL"),
@@ -101,6 +110,10 @@ EXPECTED: dict[str, tuple[str, int, str]] = {
     "DaskUnavailableError": ("dask_unavailable", 2, "INTERNAL"),
     "DaskWorkerMismatchError": ("dask_unavailable", 2, "INTERNAL"),
     "DaskInsecureError": ("dask_scheduler_insecure", 2, "INTERNAL"),
+    "WorkerCrashedError": ("worker_crashed", 3, "INTERNAL"),
+    "PoolStoppedError": ("evaluator_stopping", 3, "UNAVAILABLE"),
+    # client
+    "ResumeJournalError": ("resume_journal_invalid", 1, "INTERNAL"),
 }
 
 #: Classes that inherit their parent's reason (variants) rather than declaring one.
@@ -176,8 +189,10 @@ def test_the_two_verification_variants_are_verification_errors_with_exit_code_1(
 
 def test_job_failure_reasons_that_are_no_class_do_not_collide() -> None:
     from regaudit.evaluator.failures import REASON_WORKER_CRASHED
+    from regaudit.evaluator.worker_pool import WorkerCrashedError
 
-    assert REASON_WORKER_CRASHED not in REASONS
+    # worker_crashed is the reason of its class (a dead worker on every attempt at a task)
+    assert REASONS[REASON_WORKER_CRASHED] is WorkerCrashedError
     assert "evaluation_failed" not in REASONS
 
 

@@ -32,6 +32,7 @@ from regaudit.shared.evidence.statements import (
     parse_submission,
     receipt_digest,
 )
+from regaudit.shared.evidence.witness_sampling import EMPTY_PARTIALS_ROOT
 
 T0 = datetime(2026, 11, 26, 6, 0, 0, tzinfo=UTC)
 D = "sha256:" + "ab" * 32
@@ -65,6 +66,9 @@ def receipt_kwargs(**changes: Any) -> dict[str, Any]:
         public_inputs={"threshold": 0.5, "groups": ["a", "b"]},
         canary_seed_hex="00ff" * 8,
         outputs=[("output/0", b"ciphertext-1"), ("canary", b"ciphertext-2")],
+        output_contents=[("output/0", D), ("canary", D)],
+        partials_root=D,
+        partials_count=4,
         depth_planned=2,
         depth_observed=2,
         operation_counts={"rotations": 12, "rotation_steps": [1, 2]},
@@ -159,10 +163,18 @@ def test_mutated_submission(statement: Any, canonical: bool) -> None:
 # --- round trips ----------------------------------------------------------------------------------
 
 
+#: (partials_root, partials_count): committed partials, or none (count 0, the empty-list root)
+partials = st.tuples(
+    digests.filter(lambda d: d != EMPTY_PARTIALS_ROOT),
+    st.integers(min_value=1, max_value=MAX_SAFE_INT),
+) | st.just((EMPTY_PARTIALS_ROOT, 0))
+
+
 @st.composite
 def receipt_arguments(draw: st.DrawFn) -> dict[str, Any]:
     output_names = draw(st.lists(names, min_size=1, max_size=4, unique=True))
     started = draw(times)
+    partials_root, partials_count = draw(partials)
     return receipt_kwargs(
         job_id=draw(names),
         circuit_id=draw(names),
@@ -176,6 +188,9 @@ def receipt_arguments(draw: st.DrawFn) -> dict[str, Any]:
         public_inputs=draw(public_objects),
         canary_seed_hex=draw(st.binary(min_size=1, max_size=MAX_CANARY_SEED_BYTES)).hex(),
         outputs=[(name, draw(st.binary(max_size=16))) for name in output_names],
+        output_contents=[(name, draw(digests)) for name in output_names],
+        partials_root=partials_root,
+        partials_count=partials_count,
         depth_planned=draw(counts),
         depth_observed=draw(counts),
         operation_counts=draw(
@@ -215,7 +230,8 @@ def test_receipt_round_trip(kwargs: dict[str, Any]) -> None:
     assert parsed.started_at == kwargs["started_at"]
     assert parsed.finished_at == kwargs["finished_at"]
     # every other field as built (the four above are converted on the way)
-    converted = {"outputs", "canary_seed", "started_at", "finished_at"}
+    converted = {"outputs", "output_contents", "canary_seed", "started_at", "finished_at"}
+    assert parsed.output_contents == tuple(kwargs["output_contents"])
     for name in (field for field in RECEIPT_FIELDS if field not in converted):
         assert getattr(parsed, name) == kwargs[name], name
 

@@ -213,6 +213,13 @@ def header_field_edits(draw: st.DrawFn) -> pb.JobHeader:
                 setattr(message, field.name, canonical_json(identity.public_record().to_dict()))
             else:
                 setattr(message, field.name, draw(json_bytes()))
+        elif field.name == "witness_sample":  # the one message field
+            sample = getattr(message, field.name)
+            sample.primary_receipt_digest = draw(st.text(max_size=80))
+            sample.nonce = draw(st.binary(max_size=40))
+            sample.chunks.extend(draw(st.lists(st.integers(0, 2**32 - 1), max_size=6)))
+        elif field.type == field.TYPE_BOOL:
+            setattr(message, field.name, draw(st.booleans()))
         elif field.type == field.TYPE_BYTES:
             setattr(message, field.name, draw(json_bytes() | st.binary(max_size=80)))
         else:

@@ -174,8 +174,12 @@ def _serve_once(
 def _children(pid: int) -> list[int]:
     """The pids of ``pid``'s children (its workers and resource tracker), which a ``kill -9``
     of ``pid`` may leave running for a moment: the test ends them itself."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in children.read_text().split()] if children.exists() else []
+    # every thread's children: each worker is spawned by its own slot thread in the daemon
+    found: list[int] = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in children.read_text().split()]
+    return found
 
 
 def _end(pids: list[int]) -> None:

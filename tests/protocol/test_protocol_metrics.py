@@ -174,7 +174,8 @@ def test_an_audit_moves_the_job_rpc_and_byte_counters(
     # labels hold no identifiers: no job, audit or client id, digest or peer
     for _name, labels in after:
         assert {key for key, _ in labels} <= {"method", "code", "reason", "primitive",
-                                              "outcome", "kind", "state", "le"}  # fmt: skip
+                                              "outcome", "kind", "state", "le",
+                                              "quota", "scope"}  # fmt: skip
 
 
 def test_metrics_listen_refusals_exit_2(tmp_path: Path) -> None:

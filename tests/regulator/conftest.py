@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from regaudit.evaluator.chunk_partials import evaluate_chunks
 from regaudit.secretkey.ckks import ClientKeys
 from regaudit.secretkey.sealing import RegulatorKeys
 from regaudit.shared.bundle import AuditBundle
+from regaudit.shared.ciphertext_content import ciphertext_content_digest
 from regaudit.shared.circuits.base import (
     CANARY_COLUMN,
-    accumulate,
     canary_circuit,
     canary_vector,
     iter_chunks,
@@ -35,6 +36,7 @@ from regaudit.shared.evidence.canonical import canonical_json, sha256_digest, ut
 from regaudit.shared.evidence.dsse import PAYLOAD_TYPE_INTOTO, sign_envelope
 from regaudit.shared.evidence.identity import SigningIdentity
 from regaudit.shared.evidence.truststore import TrustStore
+from regaudit.shared.evidence.witness_sampling import merkle_root
 from regaudit.shared.planning import make_plan
 from regaudit.shared.primitives.fairness.circuit import FairnessCircuit
 from regaudit.shared.primitives.fairness.inputs import FairnessData
@@ -139,8 +141,9 @@ def build_bundle(
     vectors = (
         {name: backend.load(ct, level=level) for name, ct in chunk.items()} for chunk in chunks
     )
-    accumulators = accumulate(circuit, backend, vectors, public)
-    assert accumulators is not None
+    accumulators, partial_digests = evaluate_chunks(
+        circuit, backend, enumerate(vectors), public, with_digests=True
+    )
     outputs = [v.to_bytes() for v in circuit.finalize(backend, accumulators, public, plan.rows)]
     canary_out = canary_circuit(backend, backend.load(canary_ct, level=level)).to_bytes()
     counts = {**backend.counts.to_dict(), **(counts_edit or {})}
@@ -159,6 +162,12 @@ def build_bundle(
         canary_seed_hex=canary_seed.hex(),
         outputs=[(output_name(i), ct) for i, ct in enumerate(outputs)]
         + [(CANARY_OUTPUT_NAME, canary_out)],
+        output_contents=[
+            (output_name(i), ciphertext_content_digest(ct)) for i, ct in enumerate(outputs)
+        ]
+        + [(CANARY_OUTPUT_NAME, ciphertext_content_digest(canary_out))],
+        partials_root=merkle_root(partial_digests),
+        partials_count=len(partial_digests),
         depth_planned=plan.depth,
         depth_observed=backend.counts.max_level - plan.input_level,
         operation_counts=counts,

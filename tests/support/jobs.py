@@ -68,8 +68,11 @@ class FairnessJob:
         """The evaluation keys' digest."""
         return self.keys.evaluation_keys().digest
 
-    def header(self, *, idempotency_key: str | None = None) -> JobHeader:
-        """The signed header (``idempotency_key`` defaults to the job's own)."""
+    def header(
+        self, *, idempotency_key: str | None = None, commit_partials: bool = False
+    ) -> JobHeader:
+        """The signed header (``idempotency_key`` defaults to the job's own; ``commit_partials``
+        asks for the per-chunk partial digests, as for an audit with a sampled witness)."""
         key = idempotency_key or self.idempotency_key
         return JobHeader.from_plan(
             self.plan,
@@ -80,6 +83,7 @@ class FairnessJob:
             audit_id="audit-" + key[:8],
             client_key=CLIENT.public_record(),
             regulator_key_id=REGULATOR_KEY_ID,
+            commit_partials=commit_partials,
         ).signed(CLIENT)
 
     def submit(

@@ -14,10 +14,8 @@ the evaluator (the wire protocol has no field for it) and never written to disk 
 
 from __future__ import annotations
 
-import secrets
 import time
-import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,31 +29,37 @@ from regaudit.client.anchors import (
     check_regulator_signer,
     parse_regulator_card,
 )
-from regaudit.client.encryption import EncryptionPool, InputManifest
+from regaudit.client.audit_keys import generate_keys
+from regaudit.client.encryption import EncryptionPool, InputManifest, ManifestEntry
 from regaudit.client.inputs import AuditData
 from regaudit.client.progress import NoProgress, ProgressSink
 from regaudit.client.remote import EvaluatorUnavailableError
+from regaudit.client.resume_journal import ResumeJournal, is_rerunnable
+from regaudit.client.witness import open_witnesses
+from regaudit.client.witness_checks import check_witnesses
+from regaudit.client.witness_sampling import CiphertextSpool, run_sampled_witnesses
 from regaudit.shared.algebra import FloatArray
 from regaudit.shared.circuits.base import Circuit, Plan, PublicInputs
 from regaudit.shared.errors import InputError, ProtocolError
 from regaudit.shared.evidence.canonical import utc_now
 from regaudit.shared.evidence.identity import PublicKeyRecord, SigningIdentity
 from regaudit.shared.evidence.receipts import ReceiptExpectation
+from regaudit.shared.evidence.witness_sampling import sample_size
 from regaudit.shared.planning import data_chunks, make_plan
 from regaudit.shared.primitives import get_primitive
 from regaudit.shared.profiles import ParameterProfile, get_profile
 
 if TYPE_CHECKING:
+    from regaudit.client.fanout import CiphertextFanout
+    from regaudit.client.witness_checks import CheckedWitness
     from regaudit.secretkey.ckks import ClientKeys
     from regaudit.shared.ckks import EvaluationKeys
     from regaudit.shared.evidence.sealing import RegulatorCard
-    from regaudit.shared.evidence.statements import ReceiptStatement
+    from regaudit.shared.evidence.statements import MissingWitness, ReceiptStatement
     from regaudit.shared.protocol import JobAccepted, JobHeader, JobResult, TlsOptions
 
 #: Default deadline for the whole audit (seconds).
 DEFAULT_TIMEOUT_S = 3600.0
-#: Bytes of the random canary seed sent in the job header.
-CANARY_SEED_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,12 @@ class AuditOutcome:
     uploaded_bytes: int
     deduplicated: bool
     timings: dict[str, float] = field(default_factory=dict)
+    #: ciphertexts the client encrypted (the same with or without witnesses)
+    encryptions: int = 0
+    #: the witnesses whose receipts the bundle carries: (address, evaluator key id)
+    witnesses: tuple[tuple[str, str], ...] = ()
+    #: the witnesses that delivered nothing (only with ``witness_optional``)
+    missing_witnesses: tuple[MissingWitness, ...] = ()
 
 
 @dataclass(eq=False, repr=False)
@@ -109,14 +119,28 @@ class AuditRun:
     canary_seed: bytes = field(init=False)
     job_key: str = field(init=False)
     manifest: InputManifest = field(init=False)
-    # 4-9. the evaluator (regaudit.client.exchange)
+    # 4-9. the evaluator (regaudit.client.exchange), the witnesses (regaudit.client.witness)
     evaluator_key: PublicKeyRecord = field(init=False)
     header: JobHeader = field(init=False)
     accepted: JobAccepted = field(init=False)
     result: JobResult = field(init=False)
+    #: the fan-out of the primary's ciphertexts to the witnesses (None without witnesses)
+    fanout: CiphertextFanout | None = None
+    #: every ciphertext sent to the primary, for the sampled witnesses (None without them)
+    spool: CiphertextSpool | None = None
+    #: the resume journal (with an explicit idempotency key), and the ciphertexts an earlier,
+    #: killed run of this audit recorded as sent (by digest)
+    journal: ResumeJournal | None = None
+    resumed: dict[str, ManifestEntry] = field(default_factory=dict)
     # 10-13. checks and evidence
     manifest_digest: str = field(init=False)
+    receipt: ReceiptStatement = field(init=False)
     receipt_digest: str = field(init=False)
+    #: the witnesses that passed step 10c, and those that delivered nothing (optional ones);
+    #: the submission binds both and the bundle carries the receipts (hook for other kinds of
+    #: witness: append here before step 11)
+    witnesses: list[CheckedWitness] = field(default_factory=list)
+    missing_witnesses: list[MissingWitness] = field(default_factory=list)
     openings: dict[str, tuple[str, str]] = field(init=False)
     openings_path: Path = field(init=False)
     sealed: dict[str, Any] = field(init=False)
@@ -143,6 +167,9 @@ def run_audit(
     pinned_regulator_key_id: str | None = None,
     trusted_evaluator_key_ids: Collection[str] | None = None,
     trusted_regulator_key_ids: Collection[str] | None = None,
+    witnesses: Sequence[str] = (),
+    witness_optional: bool = False,
+    witness_sample: float | None = None,
 ) -> AuditOutcome:
     """Run one encrypted audit of ``data`` on the evaluator at ``evaluator`` (HOST:PORT) and
     write the bundle to ``out``.
@@ -155,7 +182,12 @@ def run_audit(
     key as soon as its capabilities arrive (before any evaluation key is uploaded or any row
     encrypted). With neither a pin nor a trusted set for a party, any key of that party is
     accepted (the evaluator's as announced; the regulator's trust store decides later).
-    The commitment openings are stored
+    ``witnesses`` (HOST:PORT each) re-execute the same job (:mod:`regaudit.client.witness`):
+    each must sign with a pinned or trusted evaluator key other than the primary's, receives
+    the same keys, header and ciphertexts (one encryption) and must return the primary's
+    outputs (WitnessDisagreementError otherwise). A witness that cannot deliver fails the audit
+    (WitnessUnavailableError, exit 3) unless ``witness_optional``: then the bundle records it as
+    missing. The commitment openings are stored
     privately under ``<identity_dir>/audits/<audit id>/openings.json`` (default: next to
     ``out``).
     Raises InputError (bad input), EvaluatorUnavailableError (evaluator unreachable or job
@@ -171,13 +203,16 @@ def run_audit(
     2. the plan, from sizes alone (profile, depth, rotation steps, chunks);
     3. a fresh CKKS key set for this audit only (Galois keys: the plan's steps only);
     4. the encryption workers exist before any gRPC channel is opened;
-    5. capabilities: circuit, profile (hash), limits, and the evaluator's receipt key;
-    6. the evaluation keys are uploaded (content-addressed);
-    7. submit: the signed job header, then the canary and every chunk, encrypted lazily;
+    5. capabilities: circuit, profile (hash), limits, and the evaluator's receipt key; then
+       each witness's, and its key (trusted, not the primary's), before anything is uploaded;
+    6. the evaluation keys are uploaded (content-addressed), to the witnesses in their threads;
+    7. submit: the signed job header, then the canary and every chunk, encrypted lazily (and
+       streamed to each witness from the same bytes);
     8. watch the evaluation until it is final;
-    9. fetch the encrypted outputs and the receipt;
-    10. check the receipt (the regulator's own check), then every output against the client's
-        plaintext oracle -- BEFORE anything is sealed, committed or signed;
+    9. fetch the encrypted outputs and the receipt; wait for the witnesses' results;
+    10. check the receipt (the regulator's own check), then each witness's receipt and that
+        its outputs are the primary's, then every output against the client's plaintext
+        oracle -- BEFORE anything is sealed, committed or signed;
     11. hiding commitments to every input column; the openings stay with the client;
     12. seal the CKKS secret key to the regulator (the only way it ever leaves);
     13. the client-signed submission statement;
@@ -201,21 +236,103 @@ def run_audit(
         accepted_evaluators=accepted_key_ids(pinned_evaluator_key_id, trusted_evaluator_key_ids),
     )
     _plan(run, profile)
-    _generate_keys(run, idempotency_key)
+    if witnesses:
+        from regaudit.client.witness import witness_addresses
+
+        witnesses = witness_addresses(witnesses, primary=evaluator)
+    # --witness-sample: every witness re-executes a sample of the chunks after the primary
+    sampled: Sequence[str] = ()
+    if witness_sample is not None:
+        sample_size(witness_sample, run.plan.n_chunks)  # (InputError for a bad fraction)
+        sampled, witnesses = witnesses, []
+        run.spool = CiphertextSpool()
+    generate_keys(run, idempotency_key, journal_base=openings_dir)
+    try:
+        outcome = _evaluate_and_write(
+            run,
+            started=started,
+            out_path=out_path,
+            openings_dir=openings_dir,
+            workers=workers,
+            tls=tls,
+            timeout=timeout,
+            witnesses=witnesses,
+            witness_optional=witness_optional,
+            witness_sample=witness_sample,
+            sampled=sampled,
+            data_description=data_description,
+        )
+    except BaseException as exc:
+        # a rerun may finish an audit the evaluator could not (exit 3) or an interrupted one;
+        # any other failure ends the audit for good: its journal goes
+        if run.journal is not None:
+            if is_rerunnable(exc):
+                run.journal.close()
+            else:
+                run.journal.discard()
+        raise
+    if run.journal is not None:
+        run.journal.discard()
+    return outcome
+
+
+def _evaluate_and_write(
+    run: AuditRun,
+    *,
+    started: float,
+    out_path: Path,
+    openings_dir: Path,
+    workers: int | None,
+    tls: TlsOptions | None,
+    timeout: float,
+    witnesses: Sequence[str],
+    witness_optional: bool,
+    witness_sample: float | None,
+    sampled: Sequence[str],
+    data_description: Mapping[str, Any] | None,
+) -> AuditOutcome:
+    """Steps 4-14 of :func:`run_audit` (see there)."""
     # 4. the encryption workers exist before any gRPC channel is opened (the pool is entered
-    #    before the connection is made); the connection closes before the checks of step 10
+    #    before the connection is made); the connections close before the checks of step 10
     with (
         EncryptionPool(
             run.plan.profile, secret_key=run.keys.secret_key_bytes(), workers=workers
         ) as pool,
         exchange.connect(run, tls=tls, timeout=timeout) as connection,
+        open_witnesses(
+            run, witnesses, optional=witness_optional, tls=tls, timeout=timeout
+        ) as session,
     ):
+        exchange.sign_header(run)
+        if session is not None:
+            session.start()
         exchange.upload_keys(run, connection)
         exchange.submit(run, connection, pool)
+        if session is not None:
+            session.raise_if_failed()  # fail fast: a required witness failed
         exchange.watch(run, connection)
+        if session is not None:
+            session.raise_if_failed()
         exchange.fetch(run, connection)
+        if session is not None:
+            session.wait()
+        encryptions = pool.encryptions
     _check_receipt(run)
+    if session is not None:
+        check_witnesses(run, session, check_primary_outputs=lambda: _check_outputs(run))
     _check_outputs(run)
+    if run.spool is not None:
+        try:
+            run_sampled_witnesses(
+                run,
+                sampled,
+                fraction=float(witness_sample or 0),
+                spool=run.spool,
+                optional=witness_optional,
+                tls=tls,
+            )
+        finally:
+            run.spool.close()
     evidence.commit(run, openings_dir)
     evidence.seal(run)
     evidence.sign(run, data_description)
@@ -235,6 +352,9 @@ def run_audit(
         uploaded_bytes=run.manifest.total_bytes,
         deduplicated=run.accepted.deduplicated,
         timings=run.timings,
+        encryptions=encryptions,
+        witnesses=tuple((w.address, w.key.key_id) for w in run.witnesses),
+        missing_witnesses=tuple(run.missing_witnesses),
     )
 
 
@@ -270,21 +390,6 @@ def _plan(run: AuditRun, profile: str | ParameterProfile | None) -> None:
         raise InputError("the input's columns do not match the circuit's", field="columns")
 
 
-def _generate_keys(run: AuditRun, idempotency_key: str | None) -> None:
-    """3. A fresh CKKS key set for this audit only (Galois keys: the plan's steps only), and
-    the audit's identifiers."""
-    from regaudit.secretkey.ckks import ClientKeys
-
-    mark = time.monotonic()
-    run.keys = ClientKeys.generate(run.plan.profile, galois_steps=run.plan.rotation_steps)
-    run.evaluation_keys = run.keys.evaluation_keys()
-    run.timings["keygen_s"] = time.monotonic() - mark
-    run.audit_id = str(uuid.uuid4())
-    run.canary_seed = secrets.token_bytes(CANARY_SEED_BYTES)
-    run.job_key = idempotency_key or str(uuid.uuid4())
-    run.manifest = InputManifest()
-
-
 # --- the steps after the evaluator: nothing is sealed, committed or signed before 10 passes ---
 
 
@@ -303,7 +408,7 @@ def _check_receipt(run: AuditRun) -> None:
     )
     mark = time.monotonic()
     result = run.result
-    verify_receipt(
+    run.receipt = verify_receipt(
         result.receipt_envelope,
         expected=ReceiptExpectation(
             evaluator_key=run.evaluator_key,
@@ -319,6 +424,7 @@ def _check_receipt(run: AuditRun) -> None:
             outputs=list(result.outputs),
             canary_output=result.canary,
             job_header_digest=run.header.digest,
+            commit_partials=run.header.commit_partials,
         ),
     )
     run.receipt_digest = statements.receipt_digest(result.receipt_envelope)
@@ -326,7 +432,9 @@ def _check_receipt(run: AuditRun) -> None:
 
 
 def _check_outputs(run: AuditRun) -> None:
-    """10b. Every output against the client's plaintext oracle on its own data."""
+    """10c. Every output against the client's plaintext oracle on its own data."""
+    if "output_check_s" in run.timings:
+        return  # checked already (a witness disagreed and the primary passed)
     mark = time.monotonic()
     _check_evaluator_outputs(
         run.circuit,

@@ -118,8 +118,9 @@ def make_command(primitive: Primitive) -> Callable[..., None]:
         f"{primitive.summary}\n\nRun an encrypted {primitive.name} audit and write the bundle "
         "for the regulator. Exit codes: 0 bundle written; 1 the evaluator's receipt or output "
         "did not verify, or the regulator card or the evaluator key is not pinned/trusted "
-        "(untrusted_issuer); 2 bad input or usage (the message names the field); 3 the "
-        "evaluator is unreachable or failed the job."
+        "(untrusted_issuer), or a witness disagrees (witness_disagreement); 2 bad input or "
+        "usage (the message names the field); 3 the evaluator or a required witness is "
+        "unreachable or failed the job."
     )
     return command
 
@@ -176,6 +177,9 @@ def run_audit_command(
     quiet: bool,
     show_schema: bool,
     threshold: float | None = None,
+    witness: list[str] | None = None,
+    witness_optional: bool = False,
+    witness_sample: float | None = None,
 ) -> None:
     """The body of every ``audit <primitive>`` subcommand."""
     from regaudit.client.cli import print_schema, trust_anchors
@@ -200,8 +204,16 @@ def run_audit_command(
         _usage("must be positive", field="timeout")
     if workers is not None and workers < 1:
         _usage("must be at least 1", field="workers")
+    if witness_optional and not witness:
+        _usage("--witness-optional needs at least one --witness", field="witness-optional")
+    if witness_sample is not None:
+        if not witness:
+            _usage("--witness-sample needs at least one --witness", field="witness-sample")
+        if not 0 < witness_sample <= 1:
+            _usage("must be in (0, 1]", field="witness-sample")
 
     from regaudit.client.audit import run_audit
+    from regaudit.client.witness import witness_addresses
     from regaudit.shared.evidence.identity import SigningIdentity
     from regaudit.shared.profiles import get_profile
 
@@ -221,6 +233,7 @@ def run_audit_command(
         )
         tls = _tls_options(tls_ca, tls_cert, tls_key)
         signer = SigningIdentity.load(identity, kind="client")
+        witnesses = witness_addresses(witness or [], primary=evaluator)
     except RegauditError as error:
         fail(error)
     unpinned = [
@@ -277,6 +290,9 @@ def run_audit_command(
                 pinned_regulator_key_id=pin_regulator,
                 trusted_evaluator_key_ids=trusted_evaluators,
                 trusted_regulator_key_ids=trusted_regulators,
+                witnesses=witnesses,
+                witness_optional=witness_optional,
+                witness_sample=witness_sample,
             )
     except RegauditError as error:  # EvaluatorUnavailableError and ProtocolError exit 3
         fail(error)
@@ -293,6 +309,10 @@ def run_audit_command(
     typer.echo(f"audit id  {outcome.audit_id}")
     typer.echo(f"bundle    {outcome.bundle_path}")
     typer.echo(f"job id    {outcome.job_id}")
+    for address, key_id in outcome.witnesses:
+        typer.echo(f"witness   {address} agrees (key {key_id})")
+    for missing in outcome.missing_witnesses:
+        typer.echo(f"witness   {missing.address} MISSING ({missing.reason})")
 
 
 __all__ = [

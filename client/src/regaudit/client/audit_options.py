@@ -27,6 +27,7 @@ PIN_REGULATOR_ENV = "REGAUDIT_PIN_REGULATOR"
 
 COMMON_PANEL = "Audit options"
 CONNECTION_PANEL = "Evaluator connection and trust"
+WITNESS_PANEL = "Witness evaluators"
 
 _OPTION_TYPES: dict[str, type] = {"float": float, "int": int}
 
@@ -115,7 +116,11 @@ def common_options(
         str | None,
         typer.Option(
             "--idempotency-key",
-            help="Reuse a job (default: random).",
+            help=(
+                "Name this audit so that a rerun of the same command after a crash or kill "
+                "resumes it (keys kept in a resume journal, sealed under the identity; "
+                "default: random, nothing kept)."
+            ),
             rich_help_panel=CONNECTION_PANEL,
         ),
     ] = None,
@@ -157,6 +162,39 @@ def common_options(
             "keys accepted (with the pins). It anchors both parties: a party with no key in it "
             "and no pin is refused.",
             rich_help_panel=CONNECTION_PANEL,
+        ),
+    ] = None,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--witness",
+            metavar="HOST:PORT",
+            help="A witness evaluator that re-executes the same job (repeatable): same keys, "
+            "header and ciphertexts (one encryption); its key must be pinned/trusted and not "
+            "the primary's, and its outputs must equal the primary's (else exit 1, "
+            "witness_disagreement).",
+            rich_help_panel=WITNESS_PANEL,
+        ),
+    ] = None,
+    witness_optional: Annotated[
+        bool,
+        typer.Option(
+            "--witness-optional",
+            help="A witness that cannot deliver is recorded in the bundle as missing instead of "
+            "failing the audit (exit 3); the regulator's witnesses_required policy decides.",
+            rich_help_panel=WITNESS_PANEL,
+        ),
+    ] = False,
+    witness_sample: Annotated[
+        float | None,
+        typer.Option(
+            "--witness-sample",
+            metavar="FRACTION",
+            help="The --witness evaluators run sampled (0 < FRACTION <= 1): after the primary's "
+            "receipt, each re-executes ceil(FRACTION x chunks) chunks drawn from that receipt's "
+            "digest and a fresh nonce (the same ciphertext bytes, spooled to a temporary file "
+            "during the upload); a differing partial fails the audit (exit 1).",
+            rich_help_panel=WITNESS_PANEL,
         ),
     ] = None,
     quiet: Annotated[
@@ -318,6 +356,7 @@ __all__ = [
     "MAX_JSON_OPTION_BYTES",
     "PIN_EVALUATOR_ENV",
     "PIN_REGULATOR_ENV",
+    "WITNESS_PANEL",
     "column_mapping",
     "common_options",
     "common_parameters",

@@ -169,6 +169,8 @@ class EncryptionPool:
             initargs=(profile.name, secret_key, os.getpid()),
         )
         self._closed = False
+        #: ciphertexts this pool has encrypted (a retry's encrypted afresh counted again)
+        self.encryptions = 0
 
     def __enter__(self) -> EncryptionPool:
         return self
@@ -276,6 +278,7 @@ class EncryptionPool:
             if not pending:
                 return
             column, chunk, data, digest = pending.popleft().get()
+            self.encryptions += 1
             entry = ManifestEntry(column=column, chunk=chunk, digest=digest, size=len(data))
             manifest.add(entry)
             if on_encrypted is not None:

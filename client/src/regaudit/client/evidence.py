@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from regaudit.shared.algebra import FloatArray
+from regaudit.shared.bundle import WitnessEvidence
 from regaudit.shared.circuits.base import Plan
 from regaudit.shared.evidence.canonical import canonical_json, utc_now
 from regaudit.shared.evidence.identity import PublicKeyRecord
@@ -87,6 +88,8 @@ def sign(run: AuditRun, data_description: Mapping[str, Any] | None) -> None:
         evaluator_key_id=run.evaluator_key.key_id,
         job_id=run.accepted.job_id,
         created_at=utc_now(),
+        witnesses=[witness.binding() for witness in run.witnesses],
+        missing_witnesses=run.missing_witnesses,
     )
     run.submission = sign_envelope(
         canonical_json(statement), payload_type=PAYLOAD_TYPE_INTOTO, identity=run.identity
@@ -108,7 +111,21 @@ def write_bundle(run: AuditRun, out_path: Path) -> None:
         canary=run.result.canary,
         client_key=run.identity.public_record(),
         evaluator_key=run.evaluator_key,
+        witnesses=[
+            WitnessEvidence(receipt=witness.receipt_envelope, evaluator_key=witness.key.to_dict())
+            for witness in run.witnesses
+        ],
     )
+    if any(witness.mode == "sampled" for witness in run.witnesses):  # (witness_sampling)
+        from dataclasses import replace
+
+        from regaudit.shared.bundle import SamplingEvidence
+
+        sampling = SamplingEvidence(
+            partial_digests=list(run.result.partial_digests),
+            inputs_manifest=[(e.column, e.chunk, e.digest) for e in run.manifest.entries],
+        )
+        bundle = replace(bundle, sampling=sampling)
     bundle.write(out_path, overwrite=True)
 
 
@@ -171,8 +188,10 @@ def build_bundle(
     canary: bytes,
     client_key: PublicKeyRecord,
     evaluator_key: PublicKeyRecord,
+    witnesses: list[WitnessEvidence] | None = None,
 ) -> AuditBundle:
-    """The :class:`~regaudit.shared.bundle.AuditBundle` of a verified audit."""
+    """The :class:`~regaudit.shared.bundle.AuditBundle` of a verified audit (``witnesses``: the
+    checked witnesses' receipts, in the submission's order)."""
     from regaudit.shared.bundle import AuditBundle
 
     return AuditBundle(
@@ -188,6 +207,7 @@ def build_bundle(
         canary_output=canary,
         client_key=client_key.to_dict(),
         evaluator_key=evaluator_key.to_dict(),
+        witnesses=list(witnesses or []),
     )
 
 

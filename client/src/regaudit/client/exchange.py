@@ -13,8 +13,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from regaudit.client.anchors import check_capabilities, check_evaluator_key
-from regaudit.client.encryption import EncryptionPool, InputManifest, ManifestEntry
-from regaudit.client.reconnect import Reconnector, is_transient
+from regaudit.client.encryption import (
+    EncryptedChunk,
+    EncryptionPool,
+    InputManifest,
+    ManifestEntry,
+)
+from regaudit.client.reconnect import Reconnector, is_retryable, retry_hint_s
 from regaudit.client.remote import EvaluatorUnavailableError, keep_watching, remaining, remote_call
 from regaudit.shared.errors import KeyMaterialError, ProtocolError, RegauditError
 from regaudit.shared.planning import data_chunks
@@ -76,15 +81,15 @@ def upload_keys(run: AuditRun, connection: EvaluatorConnection) -> None:
     run.timings["upload_keys_s"] = time.monotonic() - mark
 
 
-def submit(run: AuditRun, connection: EvaluatorConnection, pool: EncryptionPool) -> None:
-    """7. Submit the signed job header, then the canary and every chunk, encrypted lazily by
-    ``pool``; the pool is closed once the upload ends (the secret key leaves the workers)."""
+def sign_header(run: AuditRun) -> None:
+    """7a. The client-signed job header (the same for the primary and every witness: it names
+    no evaluator). It asks for the per-chunk partial digests (``commit_partials``) only for an
+    audit with a sampled witness (``--witness-sample``: ``run.spool`` is set), since they cost
+    the evaluator CPU."""
     from regaudit.shared.protocol import JobHeader
 
-    plan, sink, manifest = run.plan, run.sink, run.manifest
-    n_ciphertexts = plan.input_count
-    header = JobHeader.from_plan(
-        plan,
+    run.header = JobHeader.from_plan(
+        run.plan,
         run.public,
         evaluation_keys_digest=run.evaluation_keys.digest,
         idempotency_key=run.job_key,
@@ -92,12 +97,24 @@ def submit(run: AuditRun, connection: EvaluatorConnection, pool: EncryptionPool)
         audit_id=run.audit_id,
         client_key=run.identity.public_record(),
         regulator_key_id=run.card.regulator_key_id,
+        commit_partials=run.spool is not None,
     ).signed(run.identity)
-    run.header = header
+
+
+def submit(run: AuditRun, connection: EvaluatorConnection, pool: EncryptionPool) -> None:
+    """7b. Submit the signed job header (:func:`sign_header`), then the canary and every chunk,
+    encrypted lazily by ``pool`` (and shared with the witnesses through ``run.fanout``); the
+    pool is closed once the upload ends (the secret key leaves the workers)."""
+    plan, sink, manifest = run.plan, run.sink, run.manifest
+    n_ciphertexts = plan.input_count
+    header = run.header
     sink.stage("encrypt", total=n_ciphertexts)
     sink.stage("upload", total=n_ciphertexts)
 
     def on_encrypted(entry: ManifestEntry) -> None:
+        # write-ahead: the journal lists a ciphertext before the stream may carry it
+        if run.journal is not None:
+            run.journal.record(entry)
         sink.advance("encrypt")
 
     def on_uploaded(sent: int, total: int, sent_bytes: int) -> None:
@@ -109,6 +126,12 @@ def submit(run: AuditRun, connection: EvaluatorConnection, pool: EncryptionPool)
         run, connection, pool, header, retry, on_encrypted, on_uploaded
     )
     run.accepted = accepted
+    if accepted.deduplicated and len(sent.entries) != n_ciphertexts and run.resumed:
+        # a killed run of this audit had sent everything: its journal is the manifest (the
+        # receipt check compares it with what the evaluator received)
+        journaled = _resumed_manifest(run)
+        if len(journaled.entries) == n_ciphertexts:
+            sent = journaled
     manifest.entries[:] = sent.entries
     run.timings["encrypt_upload_s"] = time.monotonic() - mark
     pool.close()  # the secret key leaves the workers' memory
@@ -146,16 +169,31 @@ def _submit_until_accepted(
     attempt = InputManifest()
     attempts = [attempt]  # every attempt's manifest: what this client encrypted and sent
     skip = 0
+    if run.resumed:
+        # a killed run of this audit sent these (resume journal): resume its upload, if the
+        # evaluator holds the interrupted job
+        attempt, skip = _resume_from(run, connection, retry, header, attempts)
+        attempts.append(attempt)
     while True:
-        ciphertexts = pool.encrypt_audit(
-            plan,
-            run.columns,
-            canary_seed=run.canary_seed,
-            manifest=attempt,
-            on_encrypted=on_encrypted,
-            chunks=data_chunks(run.data, plan.chunk_rows) if run.columns is None else None,
-            skip=skip,
+
+        def encrypt_from(index: int, manifest: InputManifest = attempt) -> Iterator[EncryptedChunk]:
+            return pool.encrypt_audit(
+                plan,
+                run.columns,
+                canary_seed=run.canary_seed,
+                manifest=manifest,
+                on_encrypted=on_encrypted,
+                chunks=data_chunks(run.data, plan.chunk_rows) if run.columns is None else None,
+                skip=index,
+            )
+
+        ciphertexts = (
+            encrypt_from(skip)
+            if run.fanout is None
+            else run.fanout.primary_source(encrypt_from, skip=skip, manifest=attempt)
         )
+        if run.spool is not None:  # (sampled witnesses: the bytes sent, kept for later)
+            ciphertexts = run.spool.tap(ciphertexts)
         try:
             accepted = connection.submit_job(
                 header, ciphertexts, progress=on_uploaded, timeout=remaining(run.deadline)
@@ -164,9 +202,12 @@ def _submit_until_accepted(
             if len(attempt.entries) == plan.input_count:
                 complete = attempt
             keys_lost = retry.attempts > 0 and isinstance(exc, KeyMaterialError)
-            if not (is_transient(exc) or keys_lost) or time.monotonic() >= run.deadline:
+            if not (is_retryable(exc) or keys_lost) or time.monotonic() >= run.deadline:
                 retry.give_up(exc)
-            retry.pause(str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+            retry.pause(
+                str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__,
+                at_least=retry_hint_s(exc) or 0.0,
+            )
             _ensure_keys(run, connection, retry)
             attempt, skip = _resume_from(run, connection, retry, header, attempts)
             attempts.append(attempt)
@@ -202,6 +243,8 @@ def _resume_from(
         sent = [m.entries[index] for m in attempts if len(m.entries) > index]
         match = next((entry for entry in sent if entry.digest == digest), None)
         if match is None:
+            match = run.resumed.get(digest)  # sent by a killed run of this audit
+        if match is None:
             raise ProtocolError(
                 f"the evaluator holds a ciphertext #{index} of job {state.job_id} that this "
                 "client did not send",
@@ -211,6 +254,16 @@ def _resume_from(
     if entries:
         run.sink.note(f"resuming the upload of job {state.job_id} after {len(entries)} ciphertexts")
     return InputManifest(entries=entries), len(entries)
+
+
+def _resumed_manifest(run: AuditRun) -> InputManifest:
+    """The journal's entries in upload order (one per ciphertext: the last recorded wins)."""
+    from regaudit.client.encryption import upload_order
+
+    by_position = {(entry.column, entry.chunk): entry for entry in run.resumed.values()}
+    return InputManifest(
+        entries=[by_position[key] for key in upload_order(run.plan) if key in by_position]
+    )
 
 
 def _ensure_keys(run: AuditRun, connection: EvaluatorConnection, retry: Reconnector) -> None:
@@ -251,4 +304,4 @@ def fetch(run: AuditRun, connection: EvaluatorConnection) -> None:
     run.result = result
 
 
-__all__ = ["connect", "fetch", "submit", "upload_keys", "watch"]
+__all__ = ["connect", "fetch", "sign_header", "submit", "upload_keys", "watch"]

@@ -3,12 +3,18 @@
 A call that fails because the evaluator went away (UNAVAILABLE: a restarted daemon, a dropped
 connection), because one call ran out of time (DEADLINE_EXCEEDED, while the audit's own
 ``--timeout`` still has time left) or because the stream was cut (CANCELLED, ABORTED) is
-retried on a fresh channel after an exponential, capped and jittered pause. Every other
-failure is mapped as :func:`regaudit.client.remote.remote_call` maps it. Each retry is a
-progress note, ``reconnecting (attempt N)``.
+retried on a fresh channel after an exponential, capped and jittered pause. A refusal with a
+retry hint (RESOURCE_EXHAUSTED with a google.rpc.RetryInfo delay: ``server_busy``, quotas, rate
+limits) is retried too, after at least the hinted delay -- or fails at once (exit 3) when the
+hint reaches past the audit's deadline. Every other failure is mapped as
+:func:`regaudit.client.remote.remote_call` maps it. Each retry is a progress note,
+``reconnecting (attempt N)``. The primary evaluator and every witness
+(:mod:`regaudit.client.witness`) are retried alike.
 
-Resumption happens within one client process only: the audit's CKKS secret key exists only in
-this process's memory, so a *rerun* of a killed client makes fresh keys and a fresh job.
+Within one process the audit's keys are in memory. A *killed* client resumes on a rerun only
+with an explicit ``--idempotency-key``: its resume journal (:mod:`regaudit.client.resume_journal`,
+the secret key sealed at rest under the client identity) restores the keys and the header, and
+the rerun uploads only what the evaluator does not hold.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ RECONNECT_JITTER = 0.25
 RECONNECT_MAX_ATTEMPTS = 12
 #: gRPC status codes that mean "the evaluator or the connection went away": retried.
 TRANSIENT_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "ABORTED"})
+#: The gRPC status code whose refusals carry a retry hint worth waiting for.
+RETRY_HINT_CODE = "RESOURCE_EXHAUSTED"
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -59,6 +67,26 @@ def is_transient(exc: BaseException) -> bool:
             return False
         current = current.__cause__
     return False
+
+
+def retry_hint_s(exc: BaseException) -> float | None:
+    """The delay a RESOURCE_EXHAUSTED refusal asked the client to wait (its RetryInfo), found
+    on ``exc`` or the errors it was mapped from; None without one."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 4:
+        seen += 1
+        delay = getattr(current, "retry_after_s", None)
+        if getattr(current, "grpc_code", None) == RETRY_HINT_CODE and delay is not None:
+            return max(0.0, float(delay))
+        current = current.__cause__
+    return None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A transient failure (:func:`is_transient`) or a refusal with a retry hint
+    (:func:`retry_hint_s`)."""
+    return is_transient(exc) or retry_hint_s(exc) is not None
 
 
 def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
@@ -96,9 +124,11 @@ class Reconnector:
         remote_call(lambda: _raise(exc), self.address)
         raise exc  # (remote_call always raises; this line satisfies the type checker)
 
-    def pause(self, why: str) -> None:
-        """Note the reconnection, wait out its backoff (never past the deadline) and open a
-        fresh channel. EvaluatorUnavailableError once the deadline has passed."""
+    def pause(self, why: str, *, at_least: float = 0.0) -> None:
+        """Note the reconnection, wait out its backoff -- at least ``at_least`` seconds (the
+        evaluator's retry hint), never past the deadline -- and open a fresh channel.
+        EvaluatorUnavailableError once the deadline has passed or when the hint reaches past
+        it."""
         self.attempts += 1
         if self.attempts > RECONNECT_MAX_ATTEMPTS:
             raise EvaluatorUnavailableError(
@@ -106,21 +136,32 @@ class Reconnector:
                 f"reconnections: {why}"
             )
         left = remaining(self.deadline)
+        if at_least >= left:
+            raise EvaluatorUnavailableError(
+                f"evaluator {self.address} asks to retry after {at_least:g} s, past the "
+                f"audit's deadline ({left:.0f} s left): {why}"
+            )
         self.sink.note(f"reconnecting (attempt {self.attempts}) to {self.address}: {why}")
-        delay = min(backoff_delay(self.attempts), max(0.0, left - 0.05))
+        delay = min(max(backoff_delay(self.attempts), at_least), max(0.0, left - 0.05))
         time.sleep(delay)
         remaining(self.deadline)
         self.connection.reconnect()
 
     def call(self, call: Callable[[], _T]) -> _T:
-        """``call()``, retried after transient failures; other failures are mapped."""
+        """``call()``, retried after transient failures and hinted refusals; other failures
+        are mapped."""
         while True:
             try:
                 return call()
             except Exception as exc:
-                if not is_transient(exc) or time.monotonic() >= self.deadline:
-                    self.give_up(exc)
-                self.pause(_short(exc))
+                self.retry_or_give_up(exc)
+
+    def retry_or_give_up(self, exc: BaseException) -> None:
+        """After ``exc``: pause for a retry if it is retryable (:func:`is_retryable`) and time
+        is left, else raise it mapped (:meth:`give_up`)."""
+        if not is_retryable(exc) or time.monotonic() >= self.deadline:
+            self.give_up(exc)
+        self.pause(_short(exc), at_least=retry_hint_s(exc) or 0.0)
 
 
 def _short(exc: BaseException) -> str:
@@ -135,8 +176,11 @@ __all__ = [
     "RECONNECT_JITTER",
     "RECONNECT_MAX_ATTEMPTS",
     "RECONNECT_MAX_S",
+    "RETRY_HINT_CODE",
     "TRANSIENT_CODES",
     "Reconnector",
     "backoff_delay",
+    "is_retryable",
     "is_transient",
+    "retry_hint_s",
 ]

@@ -46,7 +46,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from regaudit.client.encryption import ManifestEntry
-from regaudit.shared.errors import InputError, RegauditError, VerificationError
+from regaudit.shared.errors import (
+    EXIT_VERIFICATION_FAILED,
+    InputError,
+    RegauditError,
+    VerificationError,
+)
 from regaudit.shared.evaluation_keys import EvaluationKeys
 from regaudit.shared.evidence.canonical import canonical_json
 from regaudit.shared.evidence.identity import SigningIdentity
@@ -67,6 +72,8 @@ class ResumeJournalError(VerificationError):
     """A resume journal that cannot be trusted: altered, truncated, or another identity's."""
 
     reason = "resume_journal_invalid"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
 
 
 def _b64(data: bytes) -> str:

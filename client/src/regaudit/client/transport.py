@@ -368,6 +368,7 @@ class EvaluatorConnection:
             outputs=[bytes(buffers[output_name(i)]) for i in range(n_outputs)],
             canary=bytes(buffers[CANARY_OUTPUT_NAME]),
             receipt_envelope=envelope,
+            partial_digests=tuple(str(digest) for digest in header.partial_digests),
         )
 
 

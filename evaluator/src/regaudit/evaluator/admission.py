@@ -3,9 +3,11 @@
 A job is admitted when its header is signed by the client it names, the evaluator's own plan
 (recomputed from the header's sizes and public inputs) agrees with every header field, the job
 fits the ciphertext limit and the per-daemon bound on the input bytes one job may claim
-(``max_job_bytes``), and the uploaded evaluation keys are for the plan's profile with every
-rotation step it needs. An identical resubmission is answered with the existing job
-(idempotency), never run twice.
+(``max_job_bytes``), the uploaded evaluation keys are for the plan's profile with every
+rotation step it needs, and the submitting client is within its quotas and rate limit
+(:mod:`.quotas`: checked and reserved in one step, before any ciphertext is read). An
+identical resubmission is answered with the existing job (idempotency), never run twice, and
+takes no quota.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import grpc
 from regaudit.evaluator.authentication import require_submitter
 from regaudit.evaluator.jobs import JobManager
 from regaudit.evaluator.logs import log_event, prefix
+from regaudit.evaluator.quotas import QuotaLedger
 from regaudit.evaluator.status import RpcAbort, check_digest, profile_named
 from regaudit.evaluator.store import JobRecord, KeyRecord, Store
+from regaudit.evaluator.witness_jobs import sampled_plan
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
 from regaudit.shared.circuits.base import Circuit, Plan
 from regaudit.shared.errors import (
@@ -54,11 +58,14 @@ class Admission:
         *,
         max_job_ciphertexts: int,
         max_job_bytes: int = MAX_JOB_BYTES,
+        quotas: QuotaLedger | None = None,
     ) -> None:
         self.store = store
         self.manager = manager
         self.max_job_ciphertexts = max_job_ciphertexts
         self.max_job_bytes = max_job_bytes
+        #: per-client and global quotas, rate limits (None: none)
+        self.quotas = quotas
 
     def admit(
         self,
@@ -72,9 +79,12 @@ class Admission:
         Steps: 1. the first message is the header, signed by the client it names; 2. the plan
         agrees with it (:meth:`plan_for`); 3. an identical resubmission of an existing job is
         that job (its keys may be gone already); 4. the keys are there (:meth:`keys_for`);
-        5. idempotency: same key + same header = the existing job, never run twice.
+        5. the client's quotas and rate limit, checked and reserved at once (a refusal is
+        RESOURCE_EXHAUSTED ``quota_exceeded``/``rate_limited``); 6. idempotency: same key +
+        same header = the existing job, never run twice (the reservation is given back).
         Returns (job, plan, deduplicated); a deduplicated job receives no ciphertexts. An
-        admitted job is logged (``job_admitted``, with ``peer``, the caller's address).
+        admitted job is logged (``job_admitted``, with ``peer``, the caller's address). The
+        caller ends an admitted job's reservation with ``quotas.upload_ended(job.id)``.
         ``client``: the key id that signed the call; the header must name that key.
         """
         # 1. header
@@ -100,8 +110,24 @@ class Admission:
             return existing, plan, True
         # 4. keys
         keys = self.keys_for(header.evaluation_keys_digest, plan)
-        # 5. idempotency
-        record, deduplicated = self.manager.admit(header, plan, keys)
+        # 5. quotas: one job, its stream's bytes in flight, its claimed input as stored bytes
+        reservation = None
+        if self.quotas is not None:
+            reservation = self.quotas.admit_job(
+                header.client_key().key_id, claim_bytes=max_job_input_bytes(plan)
+            )
+        # 6. idempotency
+        try:
+            record, deduplicated = self.manager.admit(header, plan, keys)
+        except BaseException:
+            if self.quotas is not None and reservation is not None:
+                self.quotas.release(reservation)
+            raise
+        if self.quotas is not None and reservation is not None:
+            if deduplicated:
+                self.quotas.release(reservation)
+            else:
+                self.quotas.bind_job(reservation, record.id)
         _log_admitted(record, header, plan, deduplicated=deduplicated, peer=peer)
         return record, plan, deduplicated
 
@@ -109,8 +135,10 @@ class Admission:
         """Recompute the plan from the header and reject any disagreement.
 
         Steps: 1. known profile with the same hash; 2. known circuit; 3. plan from rows and
-        public inputs; 4. ciphertext count and announced input bytes within limits; 5. header
-        fields equal the plan.
+        public inputs (for a sampled witness job, the plan of its sample:
+        ``witness_jobs.sampled_plan``; the sample itself was checked when the header was
+        parsed); 4. ciphertext count and announced input bytes within limits; 5. header
+        fields equal the (full) plan.
         """
         # 1. profile
         profile = profile_named(header.profile_name)
@@ -125,8 +153,10 @@ class Admission:
             )
         # 2. circuit
         circuit = _get_circuit(header.circuit_id, header.circuit_version)
-        # 3. plan
-        plan = make_plan(circuit, header.public_inputs, rows=header.rows, profile=profile)
+        # 3. plan; a sampled witness job's covers its sample only (limits in step 4), while its
+        #    header still describes the whole job (checked in step 5 against the full plan)
+        full = make_plan(circuit, header.public_inputs, rows=header.rows, profile=profile)
+        plan = sampled_plan(full, header)
         # 4. limit
         total = plan.input_count
         if total > self.max_job_ciphertexts:
@@ -149,15 +179,15 @@ class Admission:
             )
         # 5. header agrees with the plan
         violations: list[tuple[str, str]] = []
-        if header.n_chunks != plan.n_chunks:
-            violations.append(("n_chunks", f"plan has {plan.n_chunks}, header {header.n_chunks}"))
-        if tuple(header.columns) != plan.columns:
+        if header.n_chunks != full.n_chunks:
+            violations.append(("n_chunks", f"plan has {full.n_chunks}, header {header.n_chunks}"))
+        if tuple(header.columns) != full.columns:
             violations.append(
-                ("columns", f"plan has {list(plan.columns)}, header {list(header.columns)}")
+                ("columns", f"plan has {list(full.columns)}, header {list(header.columns)}")
             )
-        if header.input_level != plan.input_level:
+        if header.input_level != full.input_level:
             violations.append(
-                ("input_level", f"plan has {plan.input_level}, header {header.input_level}")
+                ("input_level", f"plan has {full.input_level}, header {header.input_level}")
             )
         if violations:
             raise RpcAbort(

@@ -24,6 +24,20 @@ from regaudit.evaluator.flow_control import (
     FlowLimits,
 )
 from regaudit.evaluator.gc_command import gc
+from regaudit.evaluator.quota_limits import QuotaLimits
+from regaudit.evaluator.quota_options import (
+    CallBurst,
+    CallRate,
+    MaxInflightBytes,
+    MaxInflightBytesPerClient,
+    MaxJobs,
+    MaxJobsPerClient,
+    MaxStoredBytes,
+    MaxStoredBytesPerClient,
+    MaxStreamsPerClient,
+    SubmitBurst,
+    SubmitRate,
+)
 from regaudit.shared.cli_failure import fail, fail_usage
 from regaudit.shared.errors import RegauditError
 from regaudit.shared.protocol import MAX_JOB_BYTES, SHUTDOWN_GRACE_S, TlsOptions
@@ -161,6 +175,19 @@ def serve(
             "store's file system has less free space than this",
         ),
     ] = DEFAULT_MIN_FREE_BYTES,
+    max_jobs_per_client: MaxJobsPerClient = QuotaLimits.max_jobs_per_client,
+    max_jobs: MaxJobs = QuotaLimits.max_jobs,
+    max_streams_per_client: MaxStreamsPerClient = QuotaLimits.max_streams_per_client,
+    max_inflight_bytes_per_client: MaxInflightBytesPerClient = (
+        QuotaLimits.max_inflight_bytes_per_client
+    ),
+    max_inflight_bytes: MaxInflightBytes = QuotaLimits.max_inflight_bytes,
+    max_stored_bytes_per_client: MaxStoredBytesPerClient = QuotaLimits.max_stored_bytes_per_client,
+    max_stored_bytes: MaxStoredBytes = QuotaLimits.max_stored_bytes,
+    submit_rate: SubmitRate = QuotaLimits.submit_rate,
+    submit_burst: SubmitBurst = QuotaLimits.submit_burst,
+    call_rate: CallRate = QuotaLimits.call_rate,
+    call_burst: CallBurst = QuotaLimits.call_burst,
     allow_client: Annotated[
         list[str] | None,
         typer.Option(
@@ -284,6 +311,19 @@ def serve(
             executor=executor,
             client_policy=policy,
             limits=FlowLimits(max_streams, stream_stall_seconds, min_free_bytes),
+            quotas=QuotaLimits(
+                max_jobs_per_client=max_jobs_per_client,
+                max_jobs=max_jobs,
+                max_streams_per_client=max_streams_per_client,
+                max_inflight_bytes_per_client=max_inflight_bytes_per_client,
+                max_inflight_bytes=max_inflight_bytes,
+                max_stored_bytes_per_client=max_stored_bytes_per_client,
+                max_stored_bytes=max_stored_bytes,
+                submit_rate=submit_rate,
+                submit_burst=submit_burst,
+                call_rate=call_rate,
+                call_burst=call_burst,
+            ),
             retain_s=retain_s,
             metrics=metrics,
         )

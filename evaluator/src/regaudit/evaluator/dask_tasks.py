@@ -43,6 +43,8 @@ def batch_payload(task: BatchTask) -> BatchBytesTask:
         chunks=tuple(
             tuple(Path(path).read_bytes() for path in files) for files in task.chunk_files
         ),
+        chunk_indices=task.chunk_indices,
+        commit_partials=task.commit_partials,
     )
 
 
@@ -59,6 +61,7 @@ def batch_result(task: BatchTask, result: BatchBytesResult) -> BatchResult:
         n_chunks=result.n_chunks,
         partial_files=files,
         partial_levels=result.partial_levels,
+        partial_digests=result.partial_digests,
         counts=result.counts,
         seconds=result.seconds,
     )

@@ -36,6 +36,12 @@ from regaudit.evaluator.tasks import (
     FinalizeTask,
     KeyFiles,
 )
+from regaudit.evaluator.witness_jobs import (
+    commits_partials,
+    complete_sampled,
+    job_partial_digests,
+    write_partial_digests,
+)
 from regaudit.shared.evidence.identity import SigningIdentity
 from regaudit.shared.protocol import JobState
 
@@ -123,7 +129,9 @@ class Evaluation:
             keys=key_files(active.keys),
             columns=plan.columns,
             chunk_files=chunk_files,
+            chunk_indices=tuple(plan.chunk_index(chunk) for chunk in range(first, last)),
             partial_dir=str(partial_dir),
+            commit_partials=commits_partials(active.header),
         )
         active.dispatched.add(batch)
         self.table.event(job_id, "dispatch")
@@ -142,6 +150,9 @@ class Evaluation:
         ):
             return
         active.finalizing = True
+        if active.header.witness_sample is not None:  # a sampled witness: no finalization
+            complete_sampled(self, active)
+            return
         self.table.event(active.record.id, "finalize")
         plan = active.plan
         job_id = active.record.id
@@ -281,6 +292,7 @@ class Evaluation:
         manifest = self.store.manifest(job_id)
         record = self.store.get_job(job_id)
         assert record is not None
+        partial_digests = job_partial_digests(active)
         retention = self.retention.release(job_id, active.keys.digest)
         receipt = sign_receipt(
             job_id=job_id,
@@ -290,11 +302,13 @@ class Evaluation:
             manifest=manifest,
             started_at=datetime.fromtimestamp(record.created, UTC),
             outputs=checked.outputs,
+            partial_digests=partial_digests,
             depth_observed=checked.depth,
             retention=retention,
             identity=self.identity,
             software=self.software,
         )
+        write_partial_digests(self.store, job_id, partial_digests)
         self.store.update_job(
             job_id,
             state=JobState.SUCCEEDED,

@@ -20,6 +20,9 @@ timed out). Now:
 * **Free disk.** Before a key upload or a job is accepted, the store's file system must have
   at least ``min_free_bytes`` free (``--min-free-bytes``); otherwise RESOURCE_EXHAUSTED, reason
   ``disk_full``.
+* **Quotas.** :attr:`FlowControl.quotas` (:mod:`.quotas`): per-client and global quotas on
+  jobs, bytes in flight and stored bytes, and rate limits; a key upload runs under its client's
+  reservation (:meth:`FlowControl.key_upload`), a job's under admission's.
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from regaudit.evaluator.logs import log_event
+from regaudit.evaluator.quota_limits import QuotaLimits
+from regaudit.evaluator.quotas import QuotaLedger
 from regaudit.shared.errors import DiskFullError, InputError, ServerBusyError, StreamStalledError
 
 log = logging.getLogger("regaudit.evaluator.server")
@@ -61,6 +66,19 @@ _READER_POLL_S = 0.5
 
 M = TypeVar("M")
 T = TypeVar("T")
+
+
+class KeysReply(Protocol):
+    """What a key upload answers (``UploadEvaluationKeysResponse``)."""
+
+    @property
+    def digest(self) -> str: ...
+
+    @property
+    def already_present(self) -> bool: ...
+
+
+R = TypeVar("R", bound=KeysReply)
 
 
 @dataclass(frozen=True)
@@ -175,11 +193,16 @@ class StallTimedIterator(Iterator[M]):
 
 
 class FlowControl:
-    """The bounds of one daemon: stream slots, stall-timed client streams, the disk check."""
+    """The bounds of one daemon: stream slots, stall-timed client streams, the disk check, and
+    the quotas (``quotas``: their limits; None, none, though usage is still measured)."""
 
-    def __init__(self, limits: FlowLimits, store_root: Path) -> None:
+    def __init__(
+        self, limits: FlowLimits, store_root: Path, quotas: QuotaLimits | None = None
+    ) -> None:
         self.limits = limits
         self.store_root = Path(store_root)
+        #: per-client and global quotas, rate limits (:meth:`start` it once the store is ready)
+        self.quotas = QuotaLedger(quotas or QuotaLimits.off(), self.store_root)
         self._slots = threading.BoundedSemaphore(limits.max_streams)
         self._lock = threading.Lock()
         self._open = 0
@@ -191,9 +214,10 @@ class FlowControl:
             return self._open
 
     @contextmanager
-    def stream_slot(self, rpc: str) -> Iterator[None]:
-        """Hold one long-stream slot for the block; :class:`ServerBusyError` (with a retry
-        delay) at once when every slot is taken."""
+    def stream_slot(self, rpc: str, client: str | None = None) -> Iterator[None]:
+        """Hold one long-stream slot for the block, and one of ``client``'s (the key that
+        signed the call: ``--max-streams-per-client``); :class:`ServerBusyError` (with a retry
+        delay) at once when every slot is taken, QuotaExceededError when the client's are."""
         if not self._slots.acquire(blocking=False):
             log_event(
                 "stream_refused",
@@ -210,11 +234,40 @@ class FlowControl:
         with self._lock:
             self._open += 1
         try:
-            yield
+            with self.quotas.stream(client, rpc) if client else nullcontext():
+                yield
         finally:
             with self._lock:
                 self._open -= 1
             self._slots.release()
+
+    def start(self) -> None:
+        """Measure the store for the quotas and keep the figures true (after the restart's own
+        clean-up of the store)."""
+        self.quotas.start()
+
+    def stop(self) -> None:
+        self.quotas.stop()
+
+    def key_upload(
+        self,
+        client: str,
+        messages: Iterator[M],
+        receive: Callable[[Iterator[M], Callable[[int], None]], R],
+    ) -> R:
+        """:meth:`client_stream` for ``UploadEvaluationKeys`` of ``client``: ``receive(messages,
+        reserve)`` calls ``reserve(declared bytes)`` once the header is read (the client's
+        quotas refuse, or reserve); keys it stored are the client's; the reservation ends with
+        the stream."""
+
+        def body(timed: Iterator[M]) -> R:
+            with self.quotas.key_upload(client) as upload:
+                reply = receive(timed, upload.reserve)
+                if not reply.already_present:
+                    upload.stored(reply.digest)
+                return reply
+
+        return self.client_stream("UploadEvaluationKeys", messages, body, client=client)
 
     def check_disk(self) -> None:
         """The store's file system has ``min_free_bytes`` free; :class:`DiskFullError`
@@ -226,11 +279,18 @@ class FlowControl:
                 f"{self.limits.min_free_bytes} it keeps (--min-free-bytes)"
             )
 
-    def client_stream(self, rpc: str, messages: Iterator[M], body: Callable[[Iterator[M]], T]) -> T:
+    def client_stream(
+        self,
+        rpc: str,
+        messages: Iterator[M],
+        body: Callable[[Iterator[M]], T],
+        *,
+        client: str | None = None,
+    ) -> T:
         """Run a client-streaming RPC's ``body`` on its stall-timed ``messages``, holding a
-        stream slot, after the disk check. A stall ends it with :class:`StreamStalledError`
-        (DEADLINE_EXCEEDED)."""
-        with self.stream_slot(rpc):
+        stream slot (and one of ``client``'s), after the disk check. A stall ends it with
+        :class:`StreamStalledError` (DEADLINE_EXCEEDED)."""
+        with self.stream_slot(rpc, client):
             self.check_disk()
             began = time.monotonic()
             timed = StallTimedIterator(messages, self.limits.stream_stall_s, name=rpc)
@@ -262,6 +322,7 @@ __all__ = [
     "SHORT_CALL_THREADS",
     "FlowControl",
     "FlowLimits",
+    "KeysReply",
     "StallTimedIterator",
     "StreamStalled",
 ]

@@ -456,8 +456,12 @@ _STATE_MESSAGES = {
 
 def scoped_idempotency_key(header: JobHeader) -> str:
     """The store's idempotency key of a job: scoped to the client key that signed the header,
-    so one client can neither claim nor block another client's key."""
-    return f"{header.client_key().key_id}/{header.idempotency_key}"
+    so one client can neither claim nor block another client's key, and, for a sampled witness
+    job, to its sample (it shares the primary's header, never its job)."""
+    scoped = f"{header.client_key().key_id}/{header.idempotency_key}"
+    if header.witness_sample is not None:
+        scoped += f"#sample:{header.witness_sample.digest}"
+    return scoped
 
 
 def progress_of(record: JobRecord) -> JobProgress:

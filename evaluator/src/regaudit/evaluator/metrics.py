@@ -3,10 +3,10 @@
 Off by default. The metrics live in a dedicated :class:`~prometheus_client.CollectorRegistry`
 (never the process-global one) and are served as the Prometheus text format on every path of
 ``http://HOST:PORT/`` (``/metrics`` by convention), plaintext. They hold no secret and no
-identifier: labels are method names, gRPC status codes, primitives, job states, error reasons
-and byte kinds only (never job, audit or client ids, digests, peers or public inputs), so any
-address may be given explicitly, loopback or not; restrict who can reach it as for any
-monitoring port.
+identifier: labels are method names, gRPC status codes, primitives, job states, error reasons,
+byte kinds and quota names only (never job, audit or client ids, digests, peers or public
+inputs), so any address may be given explicitly, loopback or not; restrict who can reach it as
+for any monitoring port.
 
 Where each metric comes from:
 
@@ -16,11 +16,15 @@ Where each metric comes from:
   call carries: ``unauthenticated``, ``server_busy``, ``stream_stalled``, ``disk_full``, ...);
 * the lifecycle events of :mod:`.logs` (an observer, next to the log line):
   ``jobs_finished_total`` and ``job_duration_seconds`` from ``job_succeeded``/``job_failed``,
-  ``received_bytes_total`` from ``keys_uploaded`` and ``upload_finished``;
+  ``received_bytes_total`` from ``keys_uploaded`` and ``upload_finished``,
+  ``quota_refusals_total`` (quota, reason) from ``quota_refused``;
 * at scrape time (cheap): ``jobs`` by state and ``queue_depth`` (one ``GROUP BY`` on a
   read-only SQLite connection of their own), ``store_bytes`` (a walk of the store folder:
   the job database, keys, outputs and scratch), ``worker_processes`` (the executor's workers;
-  local ones still running).
+  local ones still running), and from the quota ledger (:mod:`.quotas`, in memory)
+  ``quota_usage`` (by quota: everyone's jobs, bytes in flight, stored bytes; no per-client
+  label), ``quota_limit`` (by quota and scope) and ``quota_clients`` (client keys holding
+  anything).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from regaudit.shared.protocol import ERROR_DOMAIN, JobState
 
 if TYPE_CHECKING:
     from regaudit.evaluator.executors import Executor
+    from regaudit.evaluator.quotas import QuotaLedger
 
 #: Prefix of every metric name.
 NAMESPACE = "regaudit_evaluator"
@@ -117,6 +122,12 @@ class EvaluatorMetrics:
             ("kind",),
             registry=registry,
         )
+        self.quota_refusals = Counter(
+            f"{NAMESPACE}_quota_refusals",
+            "calls refused by a quota or rate limit, by quota (its option) and reason",
+            ("quota", "reason"),
+            registry=registry,
+        )
         self._state: _StateCollector | None = None
         self._http: WSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -129,11 +140,16 @@ class EvaluatorMetrics:
         refusals)."""
         return (_RpcInterceptor(self),)
 
-    def watch(self, store_root: Path, executor: Executor) -> None:
-        """Add the scrape-time gauges of the store at ``store_root`` and ``executor``."""
+    def watch(
+        self, store_root: Path, executor: Executor, quotas: QuotaLedger | None = None
+    ) -> None:
+        """Add the scrape-time gauges of the store at ``store_root``, ``executor`` and the
+        quota ledger ``quotas``."""
         if self._state is None:
             self._state = _StateCollector(store_root, executor)
             self.registry.register(self._state)
+        if quotas is not None:
+            self.registry.register(_QuotaCollector(quotas))
 
     def serve(self, listen: str) -> str:
         """Serve the metrics over HTTP on ``listen`` (``HOST:PORT``, port 0: any free port);
@@ -176,6 +192,10 @@ class EvaluatorMetrics:
             self._count_bytes(BYTES_EVALUATION_KEYS, fields.get("bytes"))
         elif event == "upload_finished":
             self._count_bytes(BYTES_CIPHERTEXTS, fields.get("bytes"))
+        elif event == "quota_refused":
+            self.quota_refusals.labels(
+                _label(fields.get("quota")), _label(fields.get("reason"))
+            ).inc()
 
     def _count_bytes(self, kind: str, value: object) -> None:
         if isinstance(value, int) and value > 0:
@@ -355,6 +375,41 @@ class _StateCollector(Collector):
             f"{NAMESPACE}_worker_processes",
             "worker processes of the executor (local: those still running)",
             value=_workers_alive(self.executor),
+        )
+
+
+@dataclass(eq=False)
+class _QuotaCollector(Collector):
+    """Gauges of the quota ledger (global figures only: no label names a client)."""
+
+    quotas: QuotaLedger
+
+    def collect(self) -> Iterable[Metric]:
+        usage = self.quotas.usage()
+        gauge = GaugeMetricFamily(
+            f"{NAMESPACE}_quota_usage",
+            "what every client holds or has reserved, by quota: jobs that have not ended, "
+            "upload bytes in flight, stored bytes (jobs' folders and evaluation keys)",
+            labels=("quota",),
+        )
+        gauge.add_metric(("jobs",), usage.jobs)
+        gauge.add_metric(("inflight_bytes",), usage.inflight)
+        gauge.add_metric(("stored_bytes",), usage.stored)
+        yield gauge
+        limits = GaugeMetricFamily(
+            f"{NAMESPACE}_quota_limit",
+            "the quotas and rate limits (per minute; 0: off), by quota and scope",
+            labels=("quota", "scope"),
+        )
+        for name, value in vars(self.quotas.limits).items():
+            scope = "client" if name.endswith("_per_client") or "_rate" in name else "global"
+            if "_burst" not in name:
+                limits.add_metric((name.removesuffix("_per_client"), scope), float(value))
+        yield limits
+        yield GaugeMetricFamily(
+            f"{NAMESPACE}_quota_clients",
+            "client keys that hold or reserve anything now",
+            value=self.quotas.clients(),
         )
 
 

@@ -12,6 +12,7 @@ from regaudit.evaluator.collection import missing_job_error
 from regaudit.evaluator.jobs import JobManager
 from regaudit.evaluator.status import RpcAbort
 from regaudit.evaluator.store import JobRecord, Store
+from regaudit.evaluator.witness_jobs import read_partial_digests
 from regaudit.shared._proto.regaudit.v1 import evaluator_pb2 as pb
 from regaudit.shared.errors import ProtocolError
 from regaudit.shared.protocol import (
@@ -85,6 +86,16 @@ def result_messages(
 
 
 def _stream(store: Store, record: JobRecord) -> Iterator[pb.GetResultResponse]:
+    partial_digests = read_partial_digests(store, record)
+    if record.output_count == 0:  # a sampled witness job: the receipt and its digests only
+        yield pb.GetResultResponse(
+            header=pb.ResultHeader(
+                job_id=record.id,
+                receipt_envelope_json=record.receipt,
+                partial_digests=partial_digests,
+            )
+        )
+        return
     outputs = [store.output_path(record.id, i) for i in range(record.output_count)]
     canary = store.canary_output_path(record.id)
     yield pb.GetResultResponse(
@@ -93,6 +104,7 @@ def _stream(store: Store, record: JobRecord) -> Iterator[pb.GetResultResponse]:
             receipt_envelope_json=record.receipt,
             output_sizes=[p.stat().st_size for p in outputs],
             canary_size=canary.stat().st_size,
+            partial_digests=partial_digests,
         )
     )
     names = [f"output/{i}" for i in range(len(outputs))] + ["canary"]

@@ -35,6 +35,7 @@ from regaudit.evaluator.executors import Executor
 from regaudit.evaluator.flow_control import FlowControl, FlowLimits
 from regaudit.evaluator.jobs import JobManager, new_executor
 from regaudit.evaluator.metrics import EvaluatorMetrics
+from regaudit.evaluator.quota_limits import QuotaLimits
 from regaudit.evaluator.readiness import (
     READY_OUTPUT_LINES,
     EvaluatorStartError,
@@ -42,6 +43,7 @@ from regaudit.evaluator.readiness import (
     wait_for_ready_file,
     wait_until_serving,
 )
+from regaudit.evaluator.receipts import software_versions
 from regaudit.evaluator.results import result_messages, watch_progress
 from regaudit.evaluator.resumption import upload_state
 from regaudit.evaluator.status import RpcAbort, abort, check_digest, guarded
@@ -108,6 +110,7 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
         self.admission = Admission(
             store, manager, max_job_ciphertexts=max_job_ciphertexts, max_job_bytes=max_job_bytes
         )
+        self.admission.quotas = self.flow.quotas  # (per-client and global: see .quotas)
         #: set when a graceful stop begins: open WatchJob streams end with UNAVAILABLE
         self.stopping = threading.Event()
 
@@ -170,11 +173,11 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
         context: grpc.ServicerContext,
     ) -> pb.UploadEvaluationKeysResponse:
         def body() -> pb.UploadEvaluationKeysResponse:
-            self._authenticate(context, "UploadEvaluationKeys")
-            return self.flow.client_stream(
-                "UploadEvaluationKeys",
+            client = self._authenticate(context, "UploadEvaluationKeys")
+            return self.flow.key_upload(
+                client,
                 iter(request_iterator),
-                lambda messages: receive_upload_keys(self.store, messages),
+                lambda m, reserve: receive_upload_keys(self.store, m, reserve=reserve),
             )
 
         return guarded(context, body)
@@ -188,6 +191,7 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
                 "SubmitJob",
                 iter(request_iterator),
                 lambda messages: self._submit(messages, peer=peer_of(context), client=client),
+                client=client,
             )
 
         return guarded(context, body)
@@ -205,10 +209,9 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
         self, request: pb.WatchJobRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.JobProgress]:
         try:
-            require_owner(
-                self.store, request.job_id, self._authenticate(context, "WatchJob", request.job_id)
-            )
-            with self.flow.stream_slot("WatchJob"):
+            client = self._authenticate(context, "WatchJob", request.job_id)
+            require_owner(self.store, request.job_id, client)
+            with self.flow.stream_slot("WatchJob", client):
                 yield from watch_progress(
                     self.manager,
                     request.job_id,
@@ -222,10 +225,9 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
         self, request: pb.GetResultRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.GetResultResponse]:
         try:
-            require_owner(
-                self.store, request.job_id, self._authenticate(context, "GetResult", request.job_id)
-            )
-            with self.flow.stream_slot("GetResult"):
+            client = self._authenticate(context, "GetResult", request.job_id)
+            require_owner(self.store, request.job_id, client)
+            with self.flow.stream_slot("GetResult", client):
                 yield from result_messages(
                     self.store,
                     request.job_id,
@@ -239,8 +241,11 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
     # --- RPC bodies ---------------------------------------------------------------------------
 
     def _authenticate(self, context: grpc.ServicerContext, name: str, subject: str = "") -> str:
-        """The key id of the client that signed this call (see :mod:`.authentication`)."""
-        return self.auth.authenticate(context, method_path(name), subject)
+        """The key id of the client that signed this call (see :mod:`.authentication`), within
+        its rate limits (:meth:`.quotas.QuotaLedger.check_call`)."""
+        client = self.auth.authenticate(context, method_path(name), subject)
+        self.flow.quotas.check_call(client, name)
+        return client
 
     def _has_keys(self, digest: str) -> pb.HasEvaluationKeysResponse:
         check_digest(digest, field="digest")
@@ -257,7 +262,8 @@ class EvaluatorService(pb_grpc.EvaluatorServicer):
         # 1. header, plan, keys and idempotency; 2. ciphertexts, each validated before it is kept
         record, plan, deduplicated = self.admission.admit(messages, peer=peer, client=client)
         if not deduplicated:
-            record = receive_job_ciphertexts(self.manager, record.id, plan, messages)
+            with self.flow.quotas.uploading(record.id):  # (its reservation ends with the stream)
+                record = receive_job_ciphertexts(self.manager, record.id, plan, messages)
         return pb.JobAccepted(
             job_id=record.id, state=record.state.to_proto(), deduplicated=deduplicated
         )
@@ -313,6 +319,7 @@ class EvaluatorServer:
             log.info("resumed %d job(s)", len(resumed))
         if self.collector is not None:
             self.collector.start()
+        self.service.flow.start()  # (the quotas measure the store once resume cleaned it)
         self.server.start()
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -332,6 +339,7 @@ class EvaluatorServer:
         self.server.stop(grace).wait()
         if self.collector is not None:
             self.collector.stop()
+        self.service.flow.stop()
         self.manager.stop()
         self.store.close()
 
@@ -351,6 +359,7 @@ def create_server(
     executor: Executor | None = None,
     client_policy: ClientPolicy | None = None,
     limits: FlowLimits | None = None,
+    quotas: QuotaLimits | None = None,
     retain_s: float = DEFAULT_RETAIN_S,
     metrics: EvaluatorMetrics | None = None,
 ) -> tuple[EvaluatorServer, int]:
@@ -370,7 +379,7 @@ def create_server(
     ``client_policy`` (default: any signed client, loopback only) decides which signed clients
     may call; a non-loopback address needs an allow-list or an explicit "any client".
     ``limits`` bounds streams, stalls and free disk (:mod:`.flow_control`; its defaults
-    otherwise) and sizes the gRPC thread pool.
+    otherwise) and sizes the gRPC thread pool. ``quotas`` (:mod:`.quotas`): None, no quotas.
     ``retain_s``: ended jobs older than this are collected (:mod:`.collection`).
     ``metrics`` (:mod:`.metrics`) counts every RPC and watches the store and workers.
     Returns (server, bound port); call ``server.start()``.
@@ -406,7 +415,7 @@ def create_server(
             executor,
             identity,
             workers=workers,
-            software={"regaudit-evaluator": "0.1.0", "tenseal": _tenseal_version()},
+            software=software_versions(),
         )
         service = EvaluatorService(
             store,
@@ -415,10 +424,10 @@ def create_server(
             max_job_ciphertexts=max_job_ciphertexts,
             max_job_bytes=max_job_bytes,
             authenticator=Authenticator(policy),
-            flow=FlowControl(limits, store.root),
+            flow=FlowControl(limits, store.root, quotas),
         )
         if metrics is not None:
-            metrics.watch(store.root, executor)
+            metrics.watch(store.root, executor, service.flow.quotas)
         # 3. the gRPC server: a thread per long stream plus a reserve for short calls
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=limits.server_threads, thread_name_prefix="rpc"),
@@ -474,15 +483,6 @@ def create_server(
         release_stale_uploads=manager.release_stale_uploads,
     )
     return evaluator, bound
-
-
-def _tenseal_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("tenseal")
-    except Exception:  # noqa: BLE001
-        return "unknown"
 
 
 __all__ = [

@@ -97,7 +97,11 @@ class BatchTask(CircuitTask):
     columns: tuple[str, ...]
     #: input file per chunk, columns in plan order
     chunk_files: tuple[tuple[str, ...], ...]
+    #: the job's chunk index of each chunk (consecutive, or a witness's sampled indices)
+    chunk_indices: tuple[int, ...]
     partial_dir: str
+    #: take each chunk's partial digest (the job header asks, or a sampled witness job)
+    commit_partials: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +114,10 @@ class BatchBytesTask(CircuitTask):
     columns: tuple[str, ...]
     #: per chunk, one ciphertext per column in plan order
     chunks: tuple[tuple[bytes, ...], ...]
+    #: the job's chunk index of each chunk
+    chunk_indices: tuple[int, ...]
+    #: take each chunk's partial digest (the job header asks, or a sampled witness job)
+    commit_partials: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,6 +163,10 @@ class BatchReport:
     batch: int
     n_chunks: int
     partial_levels: tuple[int, ...]
+    #: each chunk's partial digest (``witness_sampling.partial_digest``), in chunk order: the
+    #: canonical content of its own partial accumulators, taken before any addition; empty
+    #: when the task did not ask (``commit_partials``)
+    partial_digests: tuple[str, ...]
     counts: Counts
     seconds: float
 

@@ -17,7 +17,7 @@ import logging
 import shutil
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import grpc
@@ -105,16 +105,20 @@ class _KeyPart:
 
 
 def receive_upload_keys(
-    store: Store, messages: Iterator[pb.UploadEvaluationKeysRequest]
+    store: Store,
+    messages: Iterator[pb.UploadEvaluationKeysRequest],
+    *,
+    reserve: Callable[[int], None] | None = None,
 ) -> pb.UploadEvaluationKeysResponse:
     """Receive one ``UploadEvaluationKeys`` stream into ``store``.
 
     Steps: 1. the header comes first and is within limits; 2. content addressing: a known digest
-    needs no bytes; 3. the pieces stream to temporary files in the store (never more than
-    declared, each part's SEAL header checked against its declared size as soon as it arrives,
-    both parts hashed on the way); 4. the streamed digest must match the header before anything
-    is read back, then SEAL validates the keys for the profile. The temporary files are removed
-    whatever happens.
+    needs no bytes; 2b. ``reserve(declared bytes)``, the uploading client's quotas
+    (:mod:`.quotas`), refuses or reserves before any byte of the keys is read; 3. the pieces
+    stream to temporary files in the store (never more than declared, each part's SEAL header
+    checked against its declared size as soon as it arrives, both parts hashed on the way);
+    4. the streamed digest must match the header before anything is read back, then SEAL
+    validates the keys for the profile. The temporary files are removed whatever happens.
     """
     # 1. the header comes first and is within limits
     began = time.monotonic()
@@ -168,6 +172,9 @@ def receive_upload_keys(
     existing = store.get_keys(header.digest)
     if existing is not None:
         return pb.UploadEvaluationKeysResponse(digest=existing.digest, already_present=True)
+    # 2b. the client's quotas (bytes in flight, stored bytes, rate), before any byte is read
+    if reserve is not None:
+        reserve(total)
     # 3. stream to temporary files in the store, sizes, SEAL framing and digests checked as
     #    the pieces arrive (memory stays bounded by one piece); a failing store or a full disk
     #    answers with its status (store_failed, disk_full) and the scratch is removed
@@ -298,7 +305,7 @@ def _receive(
     """Receive and store the ciphertexts; returns (ciphertexts, their bytes)."""
     profile = plan.profile
     max_bytes = min(MAX_CIPHERTEXT_BYTES, ckks.MAX_CIPHERTEXT_BYTES)
-    order = upload_order(plan.columns, plan.n_chunks)
+    order = upload_order(plan.columns, plan.n_chunks, chunks=_chunks(plan))
     total = plan.input_count
     # the job's admitted input bytes (admission bounds them by the daemon's max_job_bytes)
     budget = max_job_input_bytes(plan)
@@ -410,13 +417,18 @@ def _receive(
     return index, received_bytes
 
 
+def _chunks(plan: Plan) -> tuple[int, ...] | range:
+    """The job's indices of the chunks ``plan`` receives (a sampled witness's sample)."""
+    return range(plan.n_chunks) if plan.chunk_indices is None else plan.chunk_indices
+
+
 def _misorder_kind(column: str, chunk: int, expected: tuple[str, int], plan: Plan) -> str:
     known = (column == CANARY_COLUMN and chunk == 0) or (
-        column in plan.columns and chunk < plan.n_chunks
+        column in plan.columns and chunk in _chunks(plan)
     )
     if not known:
         return "not part of the plan"
-    order = list(upload_order(plan.columns, plan.n_chunks))
+    order = list(upload_order(plan.columns, plan.n_chunks, chunks=_chunks(plan)))
     if order.index((column, chunk)) < order.index(expected):
         return "duplicate"
     return "out of order; an earlier ciphertext is missing"

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from regaudit.evaluator.chunk_partials import evaluate_chunks
 from regaudit.evaluator.tasks import (
     BatchBytesResult,
     BatchBytesTask,
@@ -42,7 +43,7 @@ from regaudit.evaluator.tasks import (
     write_result_files,
 )
 from regaudit.evaluator.worker_keys import loaded_keys, shipped_loaded_keys
-from regaudit.shared.circuits.base import PublicInputs, accumulate, canary_circuit, combine
+from regaudit.shared.circuits.base import PublicInputs, canary_circuit, combine
 from regaudit.shared.custody import assert_no_secret_key_code
 from regaudit.shared.errors import DiskFullError, RegauditError, is_disk_full
 from regaudit.shared.processes import die_with_parent
@@ -150,37 +151,45 @@ def _run_batch(
     backend: CkksBackend,
     circuit_ref: tuple[str, str],
     columns: tuple[str, ...],
-    chunks: Iterable[tuple[bytes, ...]],
+    chunks: Iterable[tuple[int, tuple[bytes, ...]]],
     input_level: int,
     public: PublicInputs,
-) -> list[CkksVector]:
+    *,
+    commit_partials: bool,
+) -> tuple[list[CkksVector], tuple[str, ...]]:
+    """The batch's summed partial accumulators and, if ``commit_partials``, each chunk's
+    partial digest (``chunk_partials``), from (chunk index, ciphertexts) pairs."""
     from regaudit.shared.circuits.registry import get_circuit
 
     circuit = get_circuit(*circuit_ref)
 
-    def loaded() -> Iterator[dict[str, CkksVector]]:
-        for datas in chunks:
-            yield {
-                column: backend.load(data, level=input_level)
-                for column, data in zip(columns, datas, strict=True)
-            }
+    def loaded() -> Iterator[tuple[int, dict[str, CkksVector]]]:
+        for index, datas in chunks:
+            yield (
+                index,
+                {
+                    column: backend.load(data, level=input_level)
+                    for column, data in zip(columns, datas, strict=True)
+                },
+            )
 
-    total = accumulate(circuit, backend, loaded(), public)
-    if total is None:
-        raise RegauditError("a batch without chunks")
-    return list(total)
+    return evaluate_chunks(circuit, backend, loaded(), public, with_digests=commit_partials)
 
 
 def _evaluate_batch(task: BatchTask) -> BatchResult:
     started = time.perf_counter()
     backend = _backend(task.profile_name, task.keys, task.max_level)
-    total = _run_batch(
+    total, digests = _run_batch(
         backend,
         (task.circuit_id, task.circuit_version),
         task.columns,
-        (tuple(Path(path).read_bytes() for path in files) for files in task.chunk_files),
+        (
+            (index, tuple(Path(path).read_bytes() for path in files))
+            for index, files in zip(task.chunk_indices, task.chunk_files, strict=True)
+        ),
         task.input_level,
         task.public,
+        commit_partials=task.commit_partials,
     )
     directory = Path(task.partial_dir)
     files = write_result_files(
@@ -193,6 +202,7 @@ def _evaluate_batch(task: BatchTask) -> BatchResult:
         n_chunks=len(task.chunk_files),
         partial_files=files,
         partial_levels=tuple(vector.level for vector in total),
+        partial_digests=digests,
         counts=backend.counts.to_dict(),
         seconds=time.perf_counter() - started,
     )
@@ -201,13 +211,14 @@ def _evaluate_batch(task: BatchTask) -> BatchResult:
 def _evaluate_batch_bytes(task: BatchBytesTask) -> BatchBytesResult:
     started = time.perf_counter()
     backend = _shipped_backend(task.profile_name, task.keys_digest, task.max_level)
-    total = _run_batch(
+    total, digests = _run_batch(
         backend,
         (task.circuit_id, task.circuit_version),
         task.columns,
-        iter(task.chunks),
+        zip(task.chunk_indices, task.chunks, strict=True),
         task.input_level,
         task.public,
+        commit_partials=task.commit_partials,
     )
     return BatchBytesResult(
         job_id=task.job_id,
@@ -215,6 +226,7 @@ def _evaluate_batch_bytes(task: BatchBytesTask) -> BatchBytesResult:
         n_chunks=len(task.chunks),
         partials=tuple(vector.to_bytes() for vector in total),
         partial_levels=tuple(vector.level for vector in total),
+        partial_digests=digests,
         counts=backend.counts.to_dict(),
         seconds=time.perf_counter() - started,
     )

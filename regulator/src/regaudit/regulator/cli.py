@@ -6,6 +6,7 @@ Commands::
     regaudit-regulator trust add FILE.pub.json --trust TRUST.json [--note TEXT]
     regaudit-regulator trust revoke KEY_ID --trust TRUST.json [--at RFC3339]
     regaudit-regulator trust list --trust TRUST.json [--json]
+    regaudit-regulator trust policy --trust TRUST.json [--witnesses-required N]
     regaudit-regulator verify BUNDLE --identity DIR --trust TRUST.json [--json]
                               [--report FILE.html] [--signed-report FILE.json]
 
@@ -227,6 +228,42 @@ def trust_list(
     typer.echo(
         f"max evidence age {store.max_age_seconds} s, clock skew {store.clock_skew_seconds} s"
     )
+    typer.echo(f"witnesses required {store.witnesses_required}")
+
+
+@trust_app.command("policy")
+def trust_policy(
+    trust: TrustOption,
+    witnesses_required: Annotated[
+        int | None,
+        typer.Option(
+            "--witnesses-required",
+            help="Agreeing witness receipts a bundle must carry (0: none; fewer fails "
+            "verification with missing_witness).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Show the verification policy, or set it (creates the trust store with defaults if
+    missing)."""
+    try:
+        store = _load_trust(trust, create=witnesses_required is not None)
+        if witnesses_required is not None:
+            store.witnesses_required = _witnesses_required(witnesses_required)
+            store.save(trust)
+    except RegauditError as error:
+        _fail(error)
+    typer.echo(f"witnesses required {store.witnesses_required}")
+
+
+def _witnesses_required(value: int) -> int:
+    from regaudit.shared.evidence.truststore import MAX_WITNESSES_REQUIRED
+
+    if not 0 <= value <= MAX_WITNESSES_REQUIRED:
+        raise InputError(
+            f"must be between 0 and {MAX_WITNESSES_REQUIRED}", field="witnesses-required"
+        )
+    return value
 
 
 # --- verify -----------------------------------------------------------------------------------

@@ -60,6 +60,49 @@ class CanaryCheck:
 
 
 @dataclass(frozen=True)
+class WitnessSummary:
+    """A witness evaluator whose receipt verified and whose outputs equal the primary's."""
+
+    #: the witness's HOST:PORT as the client recorded it
+    address: str
+    #: ``full``: it re-executed every chunk
+    mode: str
+    evaluator_key_id: str
+    job_id: str
+    receipt_digest: str
+    finished_at: datetime
+    software: dict[str, str]
+    #: its outputs equal the primary's (always true in a verified audit)
+    agrees: bool
+    #: what was compared
+    compared_by: str
+    #: a sampled witness: the chunks it re-executed, of how many, and the least probability
+    #: that it catches a cheat altering a fraction f of the chunks ("f=0.01"..., "one_chunk")
+    sampled_chunks: tuple[int, ...] = ()
+    n_chunks: int = 0
+    detection: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MissingWitnessSummary:
+    """A witness the client asked for that delivered nothing (its own record, signed)."""
+
+    address: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class WitnessesSummary:
+    """The witnesses of an audit and the policy they were judged by."""
+
+    #: the trust store's ``witnesses_required``
+    required: int = 0
+    present: tuple[WitnessSummary, ...] = ()
+    missing: tuple[MissingWitnessSummary, ...] = ()
+
+
+@dataclass(frozen=True)
 class VerifiedAudit:
     """A fully verified audit: the decoded aggregates and the evidence they rest on."""
 
@@ -78,6 +121,16 @@ class VerifiedAudit:
     regulator_key_id: str
     verified_at: datetime
     checks: tuple[str, ...] = field(default=())
+    #: the witness evaluators that re-executed the job (and the missing ones)
+    witnesses: WitnessesSummary = field(default_factory=WitnessesSummary)
 
 
-__all__ = ["CanaryCheck", "ReceiptSummary", "SubmissionSummary", "VerifiedAudit"]
+__all__ = [
+    "CanaryCheck",
+    "MissingWitnessSummary",
+    "ReceiptSummary",
+    "SubmissionSummary",
+    "VerifiedAudit",
+    "WitnessSummary",
+    "WitnessesSummary",
+]

@@ -40,6 +40,7 @@ from regaudit.regulator.verified import (
     SubmissionSummary,
     VerifiedAudit,
 )
+from regaudit.regulator.witness_checks import check_witnesses
 from regaudit.secretkey.ckks import SecretKeyDecryptor
 from regaudit.secretkey.sealing import RegulatorKeys
 from regaudit.shared.bundle import BUNDLE_FORMAT, AuditBundle
@@ -69,6 +70,7 @@ CHECK_NAMES: tuple[str, ...] = (
     "receipt_verified",
     "receipt_bound_to_submission",
     "freshness",
+    "witnesses",
     "replay",
     "sealed_key_opened",
     "key_canary",
@@ -123,6 +125,14 @@ def verify_bundle(
     9. freshness: the submission is within the trust store's age and clock-skew limits and
        was made after the receipt (StaleEvidenceError); neither key was revoked at the other
        party's time either (RevokedKeyError);
+    9b. witnesses (:func:`regaudit.regulator.witness_checks.check_witnesses`): the bundle
+        carries exactly the witness receipts the client signed; each is signed by a trusted
+        evaluator key other than the primary's and the other witnesses'
+        (WitnessNotIndependentError), attests the primary's job (the receipt check of step 7
+        with the primary's facts and job header digest), ran CKKS library versions comparable
+        with the primary's (WitnessIncomparableError) and attests the primary's output
+        contents (WitnessDisagreementError); at least the trust store's
+        ``witnesses_required`` are present (MissingWitnessError);
     10. replay: neither the audit id, nor the evaluator's (key, job id), nor the sealed key
         was accepted before with a different bundle (ReplayError);
     11. the sealed key is the one the client signed, addressed to this regulator, and opens
@@ -237,6 +247,20 @@ def verify_bundle(
     trust.require_key(evaluator_key.key_id, kind="evaluator", at=submission.created_at)
     checks.append("freshness")
 
+    # 9b. witnesses: independent re-executions of the same job, and the policy
+    witnesses = check_witnesses(
+        bundle,
+        submission,
+        receipt,
+        plan,
+        trust,
+        primary_key=evaluator_key,
+        client_key_id=client_key.key_id,
+        regulator_key_id=regulator_keys.key_id,
+        now=moment,
+    )
+    checks.append("witnesses")
+
     # 10. replay (checked now, recorded only after full success): the audit id, the
     #     evaluator's job and the sealed key may each belong to one bundle only
     sealed_digest = sealed_key_digest(bundle.sealed_key)
@@ -315,6 +339,7 @@ def verify_bundle(
         regulator_key_id=regulator_keys.key_id,
         verified_at=moment,
         checks=tuple(checks),
+        witnesses=witnesses,
     )
 
 

@@ -2,11 +2,17 @@
 
 JSON object (bytes fields as standard base64)::
 
-    {"format": "regaudit.bundle.v1", "audit_id", "primitive", "plan": {...},
+    {"format": "regaudit.bundle.v2", "audit_id", "primitive", "plan": {...},
      "public_inputs": {...}, "submission": <DSSE envelope, client-signed>,
      "receipt": <DSSE envelope, evaluator-signed>, "sealed_key": {...},
      "outputs": [<b64>, ...], "canary_seed": <b64>, "canary_output": <b64>,
-     "client_key": <client.pub.json>, "evaluator_key": <evaluator.pub.json>}
+     "client_key": <client.pub.json>, "evaluator_key": <evaluator.pub.json>,
+     "witnesses": [{"receipt": <DSSE envelope, witness-signed>,
+                    "evaluator_key": <the witness's evaluator.pub.json>}, ...]}
+
+``witnesses`` (v2) holds the receipt of every witness evaluator that re-executed the job, in
+the order the client-signed submission binds them (its ``witnesses`` entries, which also name
+the witnesses' addresses and record the missing ones).
 
 Parsing is strict and structural only (every field present, nothing extra, right types,
 valid base64, well-formed envelopes and key records). Signatures, digests and trust are
@@ -17,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +39,15 @@ from regaudit.shared.evidence.dsse import envelope_payload_unverified
 from regaudit.shared.evidence.identity import PublicKeyRecord
 from regaudit.shared.files import write_file_atomic
 
-BUNDLE_FORMAT = "regaudit.bundle.v1"
+#: v2: the witness receipts (``witnesses``).
+BUNDLE_FORMAT = "regaudit.bundle.v2"
 #: Checked before anything is parsed.
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
 MAX_OUTPUTS = 4096
 MAX_NAME_CHARS = 256
+#: Most witness receipts one bundle may carry (as the submission may bind).
+MAX_WITNESSES = 16
+WITNESS_FIELDS = ("receipt", "evaluator_key")
 
 _FIELDS = (
     "format",
@@ -53,6 +63,8 @@ _FIELDS = (
     "canary_output",
     "client_key",
     "evaluator_key",
+    "witnesses",
+    "sampling",
 )
 _DICT_FIELDS = (
     "plan",
@@ -64,6 +76,68 @@ _DICT_FIELDS = (
     "evaluator_key",
 )
 _BYTES_FIELDS = ("canary_seed", "canary_output")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WitnessEvidence:
+    """One witness evaluator's receipt and the public key it signs with."""
+
+    receipt: dict[str, Any]  # DSSE envelope, signed by the witness evaluator
+    evaluator_key: dict[str, Any]  # the witness's evaluator.pub.json
+
+    def evaluator_record(self, *, index: int = 0) -> PublicKeyRecord:
+        """The embedded witness key record (validated; BundleFormatError)."""
+        return _record(
+            self.evaluator_key, kind="evaluator", name=f"witnesses[{index}].evaluator_key"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"receipt": self.receipt, "evaluator_key": self.evaluator_key}
+
+
+@dataclass(frozen=True)
+class SamplingEvidence:
+    """The primary's per-chunk partial digests (chunk order; its receipt commits to their
+    Merkle root) and its input manifest ((column, chunk, digest) in upload order; its receipt
+    commits to the manifest's digest): what a sampled witness's receipt is checked against."""
+
+    partial_digests: list[str]
+    inputs_manifest: list[tuple[str, int, str]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "partial_digests": list(self.partial_digests),
+            "inputs_manifest": [list(entry) for entry in self.inputs_manifest],
+        }
+
+    @classmethod
+    def from_dict(cls, value: object) -> SamplingEvidence | None:
+        """``sampling``: null, or exactly a list of digest strings and a list of
+        [column, chunk, digest] triples (their values are checked by the regulator)."""
+        if value is None:
+            return None
+        if not isinstance(value, dict) or set(value) != {"partial_digests", "inputs_manifest"}:
+            raise BundleFormatError(
+                "must be null or hold 'partial_digests' and 'inputs_manifest'", field="sampling"
+            )
+        digests, manifest = value["partial_digests"], value["inputs_manifest"]
+        if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
+            raise BundleFormatError("must be a list of strings", field="sampling.partial_digests")
+        entries: list[tuple[str, int, str]] = []
+        for index, entry in enumerate(manifest if isinstance(manifest, list) else [None]):
+            if (
+                not isinstance(entry, list)
+                or len(entry) != 3
+                or not isinstance(entry[0], str)
+                or isinstance(entry[1], bool)
+                or not isinstance(entry[1], int)
+                or not isinstance(entry[2], str)
+            ):
+                raise BundleFormatError(
+                    "must be [column, chunk, digest]", field=f"sampling.inputs_manifest[{index}]"
+                )
+            entries.append((entry[0], entry[1], entry[2]))
+        return cls(partial_digests=list(digests), inputs_manifest=entries)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +156,10 @@ class AuditBundle:
     canary_output: bytes  # the canary aggregate ciphertext
     client_key: dict[str, Any]  # client.pub.json
     evaluator_key: dict[str, Any]  # evaluator.pub.json
+    #: the witness evaluators' receipts, in the submission's order (v2)
+    witnesses: list[WitnessEvidence] = field(default_factory=list)
+    #: what sampled witnesses are checked against (v2; None without a sampled witness)
+    sampling: SamplingEvidence | None = None
     format: str = BUNDLE_FORMAT
 
     def client_record(self) -> PublicKeyRecord:
@@ -107,6 +185,8 @@ class AuditBundle:
             "canary_output": b64encode(self.canary_output),
             "client_key": self.client_key,
             "evaluator_key": self.evaluator_key,
+            "witnesses": [witness.to_dict() for witness in self.witnesses],
+            "sampling": self.sampling.to_dict() if self.sampling is not None else None,
         }
 
     def to_json(self) -> bytes:
@@ -170,6 +250,8 @@ class AuditBundle:
             )
         outputs = [b64decode(item, field=f"outputs[{i}]") for i, item in enumerate(raw_outputs)]
         decoded = {name: b64decode(doc[name], field=name) for name in _BYTES_FIELDS}
+        witnesses = _witnesses(doc["witnesses"])
+        sampling = SamplingEvidence.from_dict(doc["sampling"])
         # 5. envelopes and key records
         for name in ("submission", "receipt"):
             try:
@@ -191,9 +273,13 @@ class AuditBundle:
             canary_output=decoded["canary_output"],
             client_key=doc["client_key"],
             evaluator_key=doc["evaluator_key"],
+            witnesses=witnesses,
+            sampling=sampling,
         )
         bundle.client_record()
         bundle.evaluator_record()
+        for index, witness in enumerate(witnesses):
+            witness.evaluator_record(index=index)
         # 6. the published schema
         try:
             schemas.validate("bundle", doc)
@@ -231,6 +317,33 @@ class AuditBundle:
         return cls.from_json(data)
 
 
+def _witnesses(value: object) -> list[WitnessEvidence]:
+    """``witnesses``: at most MAX_WITNESSES objects of a DSSE envelope and a key record."""
+    if not isinstance(value, list) or len(value) > MAX_WITNESSES:
+        raise BundleFormatError(
+            f"must be a list of at most {MAX_WITNESSES} witnesses", field="witnesses"
+        )
+    witnesses = []
+    for index, item in enumerate(value):
+        where = f"witnesses[{index}]"
+        if not isinstance(item, dict) or set(item) != set(WITNESS_FIELDS):
+            raise BundleFormatError(
+                f"must be an object with exactly {list(WITNESS_FIELDS)}", field=where
+            )
+        if not isinstance(item["receipt"], dict) or not isinstance(item["evaluator_key"], dict):
+            raise BundleFormatError("must hold two JSON objects", field=where)
+        try:
+            envelope_payload_unverified(item["receipt"])
+        except RegauditError as exc:
+            raise BundleFormatError(
+                f"receipt is not a DSSE envelope: {exc.message}", field=f"{where}.receipt"
+            ) from exc
+        witnesses.append(
+            WitnessEvidence(receipt=item["receipt"], evaluator_key=item["evaluator_key"])
+        )
+    return witnesses
+
+
 def _record(data: Mapping[str, Any], *, kind: str, name: str) -> PublicKeyRecord:
     try:
         record = PublicKeyRecord.from_dict(data, error=BundleFormatError)
@@ -246,5 +359,9 @@ __all__ = [
     "MAX_BUNDLE_BYTES",
     "MAX_NAME_CHARS",
     "MAX_OUTPUTS",
+    "MAX_WITNESSES",
+    "WITNESS_FIELDS",
     "AuditBundle",
+    "SamplingEvidence",
+    "WitnessEvidence",
 ]

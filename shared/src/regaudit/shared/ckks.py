@@ -365,6 +365,23 @@ def sweep_stale_scratch() -> list[str]:
     return seal.sweep_stale_scratch()
 
 
+def ckks_library_versions() -> dict[str, str]:
+    """The CKKS libraries this process computes with: ``tenseal`` (its distribution version)
+    and ``seal`` (``"<major>.<minor>"`` from the header SEAL writes on serialization)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from regaudit.shared.ciphertext_content import seal_serialization_version
+
+    try:
+        tenseal = version("tenseal")
+    except PackageNotFoundError:  # (an unusual installation: SEAL still says its version)
+        tenseal = "unknown"
+    return {
+        "tenseal": tenseal,
+        "seal": seal_serialization_version(seal.to_bytes(seal.new_ciphertext())),
+    }
+
+
 __all__ = [
     "MAX_CIPHERTEXT_BYTES",
     "MAX_EVALUATION_KEY_BYTES",
@@ -374,6 +391,7 @@ __all__ = [
     "CkksVector",
     "EvaluationKeys",
     "LoadedEvaluationKeys",
+    "ckks_library_versions",
     "evaluation_keys_digest",
     "load_ciphertext",
     "load_evaluation_keys",

@@ -48,6 +48,8 @@ The hierarchy (reason, exit code, gRPC status)::
     │   └── RemoteError                   (the remote reason)    3  INVALID_ARGUMENT  [2]
     ├── DiskFullError                     disk_full              3  RESOURCE_EXHAUSTED
     ├── ServerBusyError                   server_busy            3  RESOURCE_EXHAUSTED
+    ├── QuotaExceededError                quota_exceeded         3  RESOURCE_EXHAUSTED
+    ├── RateLimitedError                  rate_limited           3  RESOURCE_EXHAUSTED
     └── VerificationError                 verification_failed    1  INTERNAL
         ├── BundleFormatError             malformed_bundle       1  INTERNAL
         ├── UntrustedIssuerError          untrusted_issuer       1  INTERNAL
@@ -62,7 +64,13 @@ The hierarchy (reason, exit code, gRPC status)::
         ├── ReplayError                   replay                 1  INTERNAL
         ├── NoiseBoundError               noise_bound_exceeded   1  INTERNAL
         ├── SignColumnError               inconsistent_sign_column  1  INTERNAL
-        └── EvaluatorOutputMismatchError  evaluator_output_mismatch 1  INTERNAL
+        ├── EvaluatorOutputMismatchError  evaluator_output_mismatch 1  INTERNAL
+        ├── WitnessDisagreementError      witness_disagreement   1  INTERNAL
+        ├── MissingWitnessError           missing_witness        1  INTERNAL
+        ├── WitnessIncomparableError      witness_incomparable   1  INTERNAL
+        ├── WitnessNotIndependentError    witness_not_independent  1  INTERNAL
+        ├── PartialsRootMismatchError     partials_root_mismatch 1  INTERNAL
+        └── WitnessSampleMismatchError    witness_sample_mismatch  1  INTERNAL
 
 Role packages add their own classes, registered when their module is imported (the client's
 in ``regaudit.client.remote``; the evaluator's in ``regaudit.evaluator.failures``,
@@ -71,6 +79,7 @@ in ``regaudit.client.remote``; the evaluator's in ``regaudit.evaluator.failures`
 
     RegauditError
     ├── EvaluatorUnavailableError       evaluator_unavailable       3  INTERNAL   client
+    │   └── WitnessUnavailableError     witness_unavailable         3  INTERNAL   client.witness
     ├── StoreFailedError                store_failed                2  INTERNAL   failures
     ├── DeletionFailedError             deletion_failed             2  INTERNAL   retention
     ├── StoreVersionUnsupportedError    store_version_unsupported   2  INTERNAL   store_schema
@@ -452,6 +461,39 @@ class ServerBusyError(RegauditError):
         self.retry_after_s = retry_after_s
 
 
+class QuotaExceededError(RegauditError):
+    """A client identity (or the evaluator as a whole) is at one of its quotas: jobs that have
+    not ended, upload bytes in flight, or stored bytes (``serve --max-jobs-per-client`` ...).
+    RESOURCE_EXHAUSTED; ``field`` names the quota (its option, e.g. ``max_jobs_per_client``)
+    and :attr:`retry_after_s` (a google.rpc.RetryInfo detail) is set when waiting can help."""
+
+    reason = "quota_exceeded"
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+    def __init__(
+        self, message: str, *, field: str | None = None, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s
+
+
+class RateLimitedError(RegauditError):
+    """A client identity calls faster than its rate limit (``serve --submit-rate`` for key
+    uploads and job submissions, ``--call-rate`` for every call): RESOURCE_EXHAUSTED with the
+    time to its next token as :attr:`retry_after_s`; ``field`` names the limit."""
+
+    reason = "rate_limited"
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+    def __init__(
+        self, message: str, *, field: str | None = None, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s
+
+
 class DiskFullError(RegauditError):
     """The evaluator's disk (or the store's quota) is full: an upload, the evaluation keys, a
     partial or an output could not be stored (RESOURCE_EXHAUSTED: retry once space is freed).
@@ -611,6 +653,62 @@ class EvaluatorOutputMismatchError(VerificationError):
     grpc_status = "INTERNAL"
 
 
+# --- witness evaluation (exit code 1): a second evaluator re-executed the job -----------------
+
+
+class WitnessDisagreementError(VerificationError):
+    """A witness evaluator's outputs differ from the primary's for the same job (same inputs,
+    plan, profile and keys): one of the two computed wrongly."""
+
+    reason = "witness_disagreement"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
+class MissingWitnessError(VerificationError):
+    """Fewer witness receipts than the trust store's ``witnesses_required``."""
+
+    reason = "missing_witness"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
+class WitnessIncomparableError(VerificationError):
+    """A witness ran other CKKS library versions than the primary, not known to give
+    byte-identical results: its outputs cannot be compared (no false alarm is raised)."""
+
+    reason = "witness_incomparable"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
+class WitnessNotIndependentError(VerificationError):
+    """A witness signs with the primary evaluator's key (or another witness's): it is not an
+    independent re-execution."""
+
+    reason = "witness_not_independent"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
+class PartialsRootMismatchError(VerificationError):
+    """The per-chunk partial digests a bundle (or a job result) carries are not the list the
+    primary's receipt commits to (their Merkle root or count differs)."""
+
+    reason = "partials_root_mismatch"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
+class WitnessSampleMismatchError(VerificationError):
+    """A sampled witness re-executed other chunks than the sample derived from the primary's
+    receipt digest and the client's nonce (or fewer than the audit's sample size)."""
+
+    reason = "witness_sample_mismatch"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
 __all__ = [
     "DISK_FULL_ERRNOS",
     "EXIT_CODES",
@@ -640,10 +738,14 @@ __all__ = [
     "KeyMaterialError",
     "KeyMismatchError",
     "LimitExceededError",
+    "MissingWitnessError",
     "NoiseBoundError",
+    "PartialsRootMismatchError",
     "PrimitiveRegistryError",
     "ProfileError",
     "ProtocolError",
+    "QuotaExceededError",
+    "RateLimitedError",
     "RegauditError",
     "RemoteError",
     "ReplayError",
@@ -659,6 +761,10 @@ __all__ = [
     "UnsupportedCircuitIdError",
     "UntrustedIssuerError",
     "VerificationError",
+    "WitnessDisagreementError",
+    "WitnessIncomparableError",
+    "WitnessNotIndependentError",
+    "WitnessSampleMismatchError",
     "WrongParameterSetError",
     "WrongRegulatorKeyError",
     "exit_code_for",

@@ -13,6 +13,7 @@ from regaudit.regulator.report.model import (
     is_record_map,
     split_result,
     with_bounds,
+    witness_rows,
 )
 from regaudit.regulator.report.values import (
     canary_text,
@@ -162,6 +163,8 @@ def render_html(verified: VerifiedAudit) -> str:
     parts += [
         "<h2>Evidence</h2>",
         _kv_table(evidence_rows, code=True),
+        "<h2>Witness evaluators</h2>",
+        _kv_table(witness_rows(evidence["witnesses"]), code=True),
         "<h2>Operation counts</h2>",
         _kv_table([(label(k), v) for k, v in evidence["operation_counts"].items()]),
         "<h2>Checks passed (in order)</h2>",

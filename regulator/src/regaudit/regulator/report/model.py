@@ -177,6 +177,45 @@ class CanaryEvidence(TypedDict):
     tolerance: float
 
 
+class SampledWitnessEvidence(TypedDict):
+    """A sampled witness: the chunks it re-executed (of ``n_chunks``) and the least probability
+    ``1 - (1 - f)^k`` that such a sample catches a cheat altering a fraction f of the chunks
+    (keys ``f=0.01``, ``f=0.05``, ``f=0.1``; ``one_chunk``: f = 1/n)."""
+
+    chunks: list[int]
+    k: int
+    n_chunks: int
+    detection_bound: dict[str, float]
+
+
+class WitnessEvidence(TypedDict):
+    address: str
+    mode: str
+    key_id: str
+    job_id: str
+    receipt_digest: str
+    finished_at: str
+    software: dict[str, str]
+    agrees: bool
+    compared_by: str
+    #: a sampled witness's sample and detection bound (None for a full witness)
+    sampling: SampledWitnessEvidence | None
+
+
+class MissingWitnessEvidence(TypedDict):
+    address: str
+    reason: str
+    message: str
+
+
+class WitnessesEvidence(TypedDict):
+    """The witness evaluators: the policy, the agreeing ones and the missing ones."""
+
+    required: int
+    present: list[WitnessEvidence]
+    missing: list[MissingWitnessEvidence]
+
+
 class EvidenceSummary(TypedDict):
     """The evidence a result rests on (the ``evidence`` object of the JSON result)."""
 
@@ -192,6 +231,7 @@ class EvidenceSummary(TypedDict):
     operation_counts: dict[str, Any]
     sealed_key: SealedKeyEvidence
     canary: CanaryEvidence
+    witnesses: WitnessesEvidence
     checks: list[str]
     verified_at: str
 
@@ -243,8 +283,81 @@ def evidence_summary(verified: VerifiedAudit) -> EvidenceSummary:
             "expected": verified.canary.expected,
             "tolerance": verified.canary.tolerance,
         },
+        "witnesses": witnesses_evidence(verified),
         "checks": list(verified.checks),
         "verified_at": format_rfc3339(verified.verified_at),
+    }
+
+
+def witness_rows(witnesses: WitnessesEvidence) -> list[tuple[str, str]]:
+    """(label, text) rows of the witnesses for the text and HTML reports: the policy, each
+    agreeing witness, each missing one."""
+    present, missing = witnesses["present"], witnesses["missing"]
+    rows = [
+        (
+            "witnesses",
+            f"{len(present)} agreeing, {len(missing)} missing; the trust store requires "
+            f"{witnesses['required']}",
+        )
+    ]
+    for w in present:
+        rows.append(
+            (
+                f"witness {w['address']}",
+                f"AGREES ({w['mode']}; {w['compared_by']}): key {w['key_id']}, job "
+                f"{w['job_id']}, receipt {w['receipt_digest']}",
+            )
+        )
+        sampling = w.get("sampling")
+        if sampling:
+            bounds = sampling["detection_bound"]
+            rows.append(
+                (
+                    f"witness {w['address']} detection",
+                    f"re-executed {sampling['k']} of {sampling['n_chunks']} chunks; a cheat "
+                    f"altering a fraction f of the chunks is caught with probability at least "
+                    f"{bounds['f=0.01']:.3f} (f = 1 %), {bounds['f=0.05']:.3f} (5 %), "
+                    f"{bounds['f=0.1']:.3f} (10 %), {bounds['one_chunk']:.3f} (one chunk)",
+                )
+            )
+    for m in missing:
+        rows.append((f"missing witness {m['address']}", f"{m['reason']}: {m['message']}"))
+    return rows
+
+
+def witnesses_evidence(verified: VerifiedAudit) -> WitnessesEvidence:
+    """The witnesses as JSON-ready values."""
+    witnesses = verified.witnesses
+    return {
+        "required": witnesses.required,
+        "present": [
+            {
+                "address": w.address,
+                "mode": w.mode,
+                "key_id": w.evaluator_key_id,
+                "job_id": w.job_id,
+                "receipt_digest": w.receipt_digest,
+                "finished_at": format_rfc3339(w.finished_at),
+                "software": dict(w.software),
+                "agrees": w.agrees,
+                "compared_by": w.compared_by,
+                "sampling": (
+                    {
+                        "chunks": list(w.sampled_chunks),
+                        "k": len(w.sampled_chunks),
+                        "n_chunks": w.n_chunks,
+                        "detection_bound": {k: round(v, 4) for k, v in w.detection.items()},
+                    }
+                    if w.mode == "sampled"
+                    else None
+                ),
+            }
+            for w in witnesses.present
+        ],
+        "missing": [
+            {"address": m.address, "reason": m.reason, "message": m.message}
+            for m in witnesses.missing
+        ],
     }
 
 
@@ -259,10 +372,14 @@ __all__ = [
     "EvidenceSummary",
     "Field",
     "ItemMap",
+    "MissingWitnessEvidence",
     "OutputDigest",
     "ProfileRef",
     "ResultParts",
+    "SampledWitnessEvidence",
     "SealedKeyEvidence",
+    "WitnessEvidence",
+    "WitnessesEvidence",
     "bound_field",
     "evidence_summary",
     "field_names",
@@ -270,4 +387,6 @@ __all__ = [
     "record_columns",
     "split_result",
     "with_bounds",
+    "witness_rows",
+    "witnesses_evidence",
 ]

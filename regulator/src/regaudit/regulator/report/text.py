@@ -10,6 +10,7 @@ from regaudit.regulator.report.model import (
     is_record_map,
     split_result,
     with_bounds,
+    witness_rows,
 )
 from regaudit.regulator.report.values import (
     canary_text,
@@ -109,6 +110,7 @@ def render_text(verified: VerifiedAudit) -> str:
         f"{depth['observed']}, profile max {depth['profile_max']}",
         f"  key canary              {canary_text(canary.passed, canary.tolerance)}",
         f"  regulator key           {verified.regulator_key_id}",
+        *(f"  {name.ljust(22)}  {text}" for name, text in witness_rows(evidence["witnesses"])),
         "  input commitments (hiding; the client keeps the openings):",
         *(
             f"    {name.ljust(name_width)}  {digest}"

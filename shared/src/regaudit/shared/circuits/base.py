@@ -78,10 +78,17 @@ class Plan:
     counts: OpCounts
     #: ct x pt multiplications consume a level each in this design (none are folded)
     scalar_multiplications_consume_levels: bool = True
+    #: a sampled witness's plan: the job's index of each chunk it evaluates (then ``n_chunks``
+    #: counts those chunks only); None for a job that evaluates every chunk
+    chunk_indices: tuple[int, ...] | None = None
 
     @property
     def output_level(self) -> int:
         return self.input_level + self.depth
+
+    def chunk_index(self, position: int) -> int:
+        """The job's index of the chunk at ``position`` in this plan's chunks."""
+        return position if self.chunk_indices is None else self.chunk_indices[position]
 
     @property
     def input_count(self) -> int:

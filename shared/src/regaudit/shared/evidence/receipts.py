@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from regaudit.shared.ciphertext_content import ciphertext_content_digest
 from regaudit.shared.circuits.base import Plan
 from regaudit.shared.errors import (
     BadSignatureError,
+    CiphertextError,
     DigestMismatchError,
+    PartialsRootMismatchError,
     RegauditError,
     StaleEvidenceError,
     UnsupportedCircuitError,
@@ -67,10 +70,16 @@ class ReceiptExpectation:
     evaluation_keys_digest: str
     inputs_manifest_digest: str
     canary_seed: bytes
-    outputs: Sequence[bytes]
-    canary_output: bytes
+    #: the output and canary ciphertexts the receipt's digests must match; None where the
+    #: checker does not hold them (a witness's receipt at the regulator: its outputs are
+    #: compared with the primary's by digest instead, regaudit.regulator.witness_checks)
+    outputs: Sequence[bytes] | None
+    canary_output: bytes | None
     #: the digest of the signed job header, where the checker knows it (the client does)
     job_header_digest: str | None = None
+    #: whether the signed job header asked for the per-chunk partial digests
+    #: (``commit_partials``), where the checker knows it (the client does); None: either way
+    commit_partials: bool | None = None
 
 
 def _mismatch(name: str, attested: object, expected: object) -> DigestMismatchError:
@@ -96,10 +105,12 @@ def check_receipt(
     the signed job header's digest where known); 5. circuit id and version; 6. profile name and
     hash; 7. evaluation-key digest; 8. input manifest digest and ciphertext count (the canary
     plus every chunk of every column); 9. rows, public inputs and canary seed; 10. output count
-    and the digest of every output and of the canary; 11. planned and observed depth, every
-    operation counter and the rotation steps equal the plan; 12. the per-row inputs were
-    deleted when the job ended; 13. freshness: finished no longer ago than ``max_age_seconds``
-    and not in the future.
+    and names, and the digest and canonical content digest of every output and of the canary
+    where the checker holds the ciphertexts; 10b. the partial digests: one per chunk of the
+    plan when committed, none otherwise, as the job header asked where the checker knows;
+    11. planned and observed depth, every operation counter and the rotation steps equal the
+    plan; 12. the per-row inputs were deleted when the job ended; 13. freshness: finished no
+    longer ago than ``max_age_seconds`` and not in the future.
     """
     plan = expected.plan
     key = expected.evaluator_key
@@ -175,19 +186,9 @@ def check_receipt(
     if receipt.canary_seed != expected.canary_seed:
         raise _mismatch("canary_seed", receipt.canary_seed.hex(), expected.canary_seed.hex())
     # 10. outputs
-    if len(expected.outputs) != plan.n_outputs:
-        raise _mismatch("outputs", f"{len(expected.outputs)} outputs", f"{plan.n_outputs}")
-    digests = [(output_name(i), sha256_digest(data)) for i, data in enumerate(expected.outputs)]
-    digests.append((CANARY_OUTPUT_NAME, sha256_digest(expected.canary_output)))
-    attested = list(receipt.outputs)
-    if [name for name, _ in attested] != [name for name, _ in digests]:
-        raise _mismatch("outputs", [n for n, _ in attested], [n for n, _ in digests])
-    for (name, attested_digest), (_, actual) in zip(attested, digests, strict=True):
-        if attested_digest != actual:
-            raise DigestMismatchError(
-                f"ciphertext {name} hashes to {actual}, the receipt attests {attested_digest}",
-                field=name,
-            )
+    _check_outputs(receipt, expected)
+    # 10b. partial digests
+    _check_partials(receipt, expected)
     # 11. depth, counts, rotation steps
     if receipt.depth_planned != plan.depth:
         raise _mismatch("depth_planned", receipt.depth_planned, plan.depth)
@@ -223,6 +224,66 @@ def check_receipt(
             field="finished_at",
         )
     return receipt
+
+
+def _check_outputs(receipt: ReceiptStatement, expected: ReceiptExpectation) -> None:
+    """Step 10: the output names (``output/0``..., then the canary) and, where the checker holds
+    the ciphertexts, the digest of each."""
+    plan = expected.plan
+    names = [output_name(i) for i in range(plan.n_outputs)] + [CANARY_OUTPUT_NAME]
+    attested = list(receipt.outputs)
+    if [name for name, _ in attested] != names:
+        raise _mismatch("outputs", [n for n, _ in attested], names)
+    if expected.outputs is None or expected.canary_output is None:
+        return
+    if len(expected.outputs) != plan.n_outputs:
+        raise _mismatch("outputs", f"{len(expected.outputs)} outputs", f"{plan.n_outputs}")
+    actual = [sha256_digest(data) for data in (*expected.outputs, expected.canary_output)]
+    for (name, attested_digest), digest in zip(attested, actual, strict=True):
+        if attested_digest != digest:
+            raise DigestMismatchError(
+                f"ciphertext {name} hashes to {digest}, the receipt attests {attested_digest}",
+                field=name,
+            )
+    # the canonical contents (what witnesses compare) are those of these very bytes: a receipt
+    # cannot pair dishonest outputs with the contents an honest run would have
+    for (name, attested_content), data in zip(
+        receipt.output_contents, (*expected.outputs, expected.canary_output), strict=True
+    ):
+        try:
+            content = ciphertext_content_digest(data)
+        except CiphertextError as exc:
+            raise DigestMismatchError(
+                f"ciphertext {name} has no canonical content: {exc.message}",
+                field=f"output_contents.{name}",
+            ) from None
+        if attested_content != content:
+            raise DigestMismatchError(
+                f"ciphertext {name} has content {content}, the receipt attests {attested_content}",
+                field=f"output_contents.{name}",
+            )
+
+
+def _check_partials(receipt: ReceiptStatement, expected: ReceiptExpectation) -> None:
+    """Step 10b: the receipt commits to every chunk's partial digest or to none (the parser
+    already tied a count of 0 to the empty-list root), and to some exactly when the job header
+    asked (where the checker knows the header)."""
+    n_chunks = expected.plan.n_chunks
+    committed = receipt.partials_count != 0
+    if committed and receipt.partials_count != n_chunks:
+        raise PartialsRootMismatchError(
+            f"the receipt commits to {receipt.partials_count} partial digests, the plan has "
+            f"{n_chunks} chunks",
+            field="partials_count",
+        )
+    if expected.commit_partials is not None and committed != expected.commit_partials:
+        asked = "asked for" if expected.commit_partials else "did not ask for"
+        found = f"commits to {receipt.partials_count}" if committed else "commits to none"
+        raise PartialsRootMismatchError(
+            f"the job header {asked} per-chunk partial digests (commit_partials), the receipt "
+            f"{found}",
+            field="partials_count",
+        )
 
 
 def _same_json(a: object, b: object) -> bool:

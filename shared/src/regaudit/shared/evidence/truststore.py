@@ -8,7 +8,10 @@ File format (JSON, version 1)::
                "revoked_at": null | <RFC 3339>, "note"}],
      "profiles": [{"name", "hash"}],
      "circuits": [{"id", "versions": [<str>, ...]}],
-     "max_age_seconds": 604800, "clock_skew_seconds": 300}
+     "max_age_seconds": 604800, "clock_skew_seconds": 300, "witnesses_required": 0}
+
+``witnesses_required`` (policy): how many agreeing witness receipts a bundle must carry; a
+store written before the field existed has none and means 0.
 
 Revocation is by date: evidence dated at or after ``revoked_at`` is refused, earlier evidence
 still verifies. Dates inside evidence are chosen by the signer, so a stolen key could backdate;
@@ -71,6 +74,12 @@ def default_circuits() -> dict[str, list[str]]:
 
 
 STORE_FIELDS = ("version", "keys", "profiles", "circuits", "max_age_seconds", "clock_skew_seconds")
+#: Fields a trust store may lack (older stores): the policy, with its default.
+OPTIONAL_STORE_FIELDS = ("witnesses_required",)
+#: Default of ``witnesses_required``: no witness needed.
+DEFAULT_WITNESSES_REQUIRED = 0
+#: Most witnesses a policy may require.
+MAX_WITNESSES_REQUIRED = 16
 KEY_FIELDS = ("key_id", "kind", "algorithm", "public_key", "added_at", "revoked_at", "note")
 
 
@@ -96,13 +105,15 @@ class TrustedKey:
         }
 
 
-def _exact(obj: object, fields: tuple[str, ...], *, where: str) -> Mapping[str, Any]:
+def _exact(
+    obj: object, fields: tuple[str, ...], *, where: str, optional: tuple[str, ...] = ()
+) -> Mapping[str, Any]:
     if not isinstance(obj, Mapping):
         raise InputError("must be a JSON object", field=where)
     missing = [name for name in fields if name not in obj]
     if missing:
         raise InputError("missing field", field=f"{where}.{missing[0]}")
-    extra = sorted(set(obj) - set(fields))
+    extra = sorted(set(obj) - set(fields) - set(optional))
     if extra:
         raise InputError("unexpected field", field=f"{where}.{extra[0]}")
     return obj
@@ -112,6 +123,13 @@ def _positive_int(value: object, field: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise InputError("must be a non-negative integer", field=field)
     return value
+
+
+def _witnesses(value: object, field: str) -> int:
+    count = _positive_int(value, field)
+    if count > MAX_WITNESSES_REQUIRED:
+        raise InputError(f"must be at most {MAX_WITNESSES_REQUIRED}", field=field)
+    return count
 
 
 def _text(value: object, field: str, *, limit: int = 256, allow_empty: bool = False) -> str:
@@ -134,12 +152,15 @@ class TrustStore:
         circuits: dict[str, list[str]] | None = None,
         max_age_seconds: int = DEFAULT_MAX_AGE_SECONDS,
         clock_skew_seconds: int = DEFAULT_CLOCK_SKEW_SECONDS,
+        witnesses_required: int = DEFAULT_WITNESSES_REQUIRED,
     ) -> None:
         self._keys: dict[str, TrustedKey] = dict(keys or {})
         self._profiles: dict[str, str] = dict(profiles or {})
         self._circuits: dict[str, list[str]] = {k: list(v) for k, v in (circuits or {}).items()}
         self.max_age_seconds = max_age_seconds
         self.clock_skew_seconds = clock_skew_seconds
+        #: policy: agreeing witness receipts a bundle must carry (MissingWitnessError)
+        self.witnesses_required = _witnesses(witnesses_required, "witnesses_required")
 
     # --- construction and persistence ----------------------------------------------------
 
@@ -171,12 +192,13 @@ class TrustStore:
             "circuits": [{"id": c, "versions": list(v)} for c, v in self._circuits.items()],
             "max_age_seconds": self.max_age_seconds,
             "clock_skew_seconds": self.clock_skew_seconds,
+            "witnesses_required": self.witnesses_required,
         }
 
     @classmethod
     def from_dict(cls, data: object) -> TrustStore:
         """Strictly validate a trust store document; InputError names the field."""
-        doc = _exact(data, STORE_FIELDS, where="trust")
+        doc = _exact(data, STORE_FIELDS, where="trust", optional=OPTIONAL_STORE_FIELDS)
         if doc["version"] != TRUST_STORE_VERSION or isinstance(doc["version"], bool):
             raise InputError(f"unsupported version {doc['version']!r:.20}", field="trust.version")
         for name in ("keys", "profiles", "circuits"):
@@ -215,6 +237,10 @@ class TrustStore:
             circuits=circuits,
             max_age_seconds=_positive_int(doc["max_age_seconds"], "trust.max_age_seconds"),
             clock_skew_seconds=_positive_int(doc["clock_skew_seconds"], "trust.clock_skew_seconds"),
+            witnesses_required=_witnesses(
+                doc.get("witnesses_required", DEFAULT_WITNESSES_REQUIRED),
+                "trust.witnesses_required",
+            ),
         )
 
     @staticmethod
@@ -430,9 +456,12 @@ def describe_trusted(entry: TrustedKey, *, already: bool) -> str:
 __all__ = [
     "DEFAULT_CLOCK_SKEW_SECONDS",
     "DEFAULT_MAX_AGE_SECONDS",
+    "DEFAULT_WITNESSES_REQUIRED",
     "KEY_FIELDS",
     "MAX_NOTE_CHARS",
     "MAX_TRUST_STORE_BYTES",
+    "MAX_WITNESSES_REQUIRED",
+    "OPTIONAL_STORE_FIELDS",
     "STORE_FIELDS",
     "TRUSTABLE_KINDS",
     "TRUST_STORE_VERSION",

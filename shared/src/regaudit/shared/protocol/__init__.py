@@ -50,6 +50,7 @@ from regaudit.shared.protocol import (
     messages,
     status,
     tls,
+    witness_sample,
 )
 from regaudit.shared.protocol.authentication import (
     AUTH_HEADERS as AUTH_HEADERS,
@@ -246,6 +247,9 @@ from regaudit.shared.protocol.status import (
 from regaudit.shared.protocol.tls import (
     TlsOptions as TlsOptions,
 )
+from regaudit.shared.protocol.witness_sample import (
+    WitnessSample as WitnessSample,
+)
 
 #: The protocol-level error classes re-exported here (defined in regaudit.shared.errors).
 _ERRORS = [
@@ -268,5 +272,6 @@ __all__ = sorted(
         *messages.__all__,
         *status.__all__,
         *tls.__all__,
+        *witness_sample.__all__,
     }
 )

@@ -3,7 +3,7 @@ ciphertext order of a job (canary first, then chunk-major)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from regaudit.shared.circuits.base import CANARY_COLUMN
 from regaudit.shared.protocol.limits import CHUNK_BYTES
@@ -22,10 +22,13 @@ def split_bytes(data: bytes, size: int = CHUNK_BYTES) -> Iterator[tuple[int, byt
         yield offset, bytes(view[offset : offset + size])
 
 
-def upload_order(plan_columns: Sequence[str], n_chunks: int) -> Iterator[tuple[str, int]]:
-    """The order ciphertexts must be sent in: the canary, then chunk-major, columns in order."""
+def upload_order(
+    plan_columns: Sequence[str], n_chunks: int, *, chunks: Iterable[int] | None = None
+) -> Iterator[tuple[str, int]]:
+    """The order ciphertexts must be sent in: the canary, then chunk-major, columns in order;
+    ``chunks``: the chunk indices a sampled witness job receives, instead of ``range(n_chunks)``."""
     yield CANARY_COLUMN, 0
-    for chunk in range(n_chunks):
+    for chunk in range(n_chunks) if chunks is None else chunks:
         for column in plan_columns:
             yield column, chunk
 

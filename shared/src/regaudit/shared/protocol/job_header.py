@@ -18,6 +18,7 @@ from regaudit.shared.protocol.limits import (
     MAX_PUBLIC_INPUTS_BYTES,
     MAX_PUBLIC_KEY_JSON_BYTES,
 )
+from regaudit.shared.protocol.witness_sample import WitnessSample
 
 if TYPE_CHECKING:
     from regaudit.shared.evidence.identity import PublicKeyRecord, SigningIdentity
@@ -46,8 +47,13 @@ class JobHeader:
     audit_id: str
     client_public_key_json: bytes
     regulator_key_id: str
+    #: the client asks for every chunk's partial digest and their Merkle root in the receipt
+    #: (signed: an audit with a sampled witness needs them; other jobs skip their cost)
+    commit_partials: bool = False
     #: Ed25519 signature by the client key over :meth:`signing_input` (empty until signed)
     client_signature: bytes = b""
+    #: a sampled witness job's sample (not signed: see :mod:`.witness_sample`); None otherwise
+    witness_sample: WitnessSample | None = None
 
     @classmethod
     def from_plan(
@@ -61,8 +67,10 @@ class JobHeader:
         audit_id: str,
         client_key: PublicKeyRecord,
         regulator_key_id: str,
+        commit_partials: bool = False,
     ) -> JobHeader:
-        """The (unsigned) header a client sends for ``plan``; sign it with :meth:`signed`."""
+        """The (unsigned) header a client sends for ``plan``; sign it with :meth:`signed`.
+        ``commit_partials`` asks for the per-chunk partial digests (a sampled witness)."""
         from regaudit.shared.evidence.canonical import canonical_json
 
         return cls(
@@ -81,12 +89,22 @@ class JobHeader:
             audit_id=audit_id,
             client_public_key_json=canonical_json(client_key.to_dict()),
             regulator_key_id=regulator_key_id,
+            commit_partials=commit_partials,
         )
 
     @property
     def input_count(self) -> int:
-        """Input ciphertexts the header announces (canary + every chunk of every column)."""
-        return job_input_count(self.n_chunks, len(self.columns))
+        """Input ciphertexts the header announces (canary + every chunk of every column; for a
+        sampled witness job, of every sampled chunk)."""
+        return job_input_count(len(self.uploaded_chunks), len(self.columns))
+
+    @property
+    def uploaded_chunks(self) -> tuple[int, ...]:
+        """The chunk indices whose ciphertexts the job receives, in upload order: every chunk,
+        or a sampled witness job's sample."""
+        if self.witness_sample is not None:
+            return self.witness_sample.chunks
+        return tuple(range(self.n_chunks))
 
     @property
     def public_inputs_json(self) -> bytes:
@@ -115,6 +133,7 @@ class JobHeader:
             "audit_id": self.audit_id,
             "client_key_id": self.client_key().key_id,
             "regulator_key_id": self.regulator_key_id,
+            "commit_partials": self.commit_partials,
         }
 
     @property
@@ -206,6 +225,10 @@ class JobHeader:
             client_public_key_json=self.client_public_key_json,
             regulator_key_id=self.regulator_key_id,
             client_signature=self.client_signature,
+            commit_partials=self.commit_partials,
+            witness_sample=(
+                self.witness_sample.to_proto() if self.witness_sample is not None else None
+            ),
         )
 
     @classmethod
@@ -213,7 +236,9 @@ class JobHeader:
         """Parse a header; raises InputError naming the field for malformed values.
 
         Steps: 1. sizes within limits; 2. public inputs are a canonical JSON object;
-        3. canary seed length; 4. identifiers present.
+        3. canary seed length; 4. identifiers present; 5. a witness sample names chunks of this
+        job and is the one derived from its receipt digest and nonce
+        (:meth:`WitnessSample.check`).
         """
         from regaudit.shared.evidence.canonical import canonical_json, strict_json_loads
 
@@ -260,6 +285,11 @@ class JobHeader:
         ):
             if not getattr(message, name):
                 raise InputError("missing", field=name)
+        # 5. witness sample
+        sample = None
+        if message.HasField("witness_sample"):
+            sample = WitnessSample.from_proto(message.witness_sample)
+            sample.check(int(message.n_chunks))
         return cls(
             circuit_id=message.circuit_id,
             circuit_version=message.circuit_version,
@@ -277,6 +307,8 @@ class JobHeader:
             client_public_key_json=bytes(message.client_public_key_json),
             regulator_key_id=message.regulator_key_id,
             client_signature=bytes(message.client_signature),
+            commit_partials=bool(message.commit_partials),
+            witness_sample=sample,
         )
 
 

@@ -156,6 +156,9 @@ class JobResult:
     outputs: list[bytes]
     canary: bytes
     receipt_envelope: dict[str, Any] = field(default_factory=dict)
+    #: each chunk's partial digest in chunk order (the receipt commits to their Merkle root);
+    #: a sampled witness job's: each sampled chunk's
+    partial_digests: tuple[str, ...] = ()
 
 
 def profile_info(profile: ParameterProfile) -> ProfileInfo:

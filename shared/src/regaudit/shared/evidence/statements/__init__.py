@@ -4,6 +4,7 @@
   evaluator, predicate :data:`RECEIPT_PREDICATE`);
 * :mod:`~regaudit.shared.evidence.statements.submission` -- the audit submission (signed by the
   client, predicate :data:`SUBMISSION_PREDICATE`);
+* :mod:`~regaudit.shared.evidence.statements.witnesses` -- the witnesses a submission binds;
 * :mod:`~regaudit.shared.evidence.statements.intoto` -- the statement envelope both share
   (:func:`parse_statement`);
 * :mod:`~regaudit.shared.evidence.statements.checks` -- the field checks of builders and
@@ -43,6 +44,15 @@ from regaudit.shared.evidence.statements.submission import (
     build_submission_statement,
     parse_submission,
 )
+from regaudit.shared.evidence.statements.witnesses import (
+    MAX_WITNESSES,
+    WITNESS_MODE_FULL,
+    WITNESS_MODE_SAMPLED,
+    WITNESS_MODES,
+    MissingWitness,
+    WitnessBinding,
+    witness_subject_name,
+)
 
 __all__ = [
     "MAX_CANARY_SEED_BYTES",
@@ -50,6 +60,7 @@ __all__ = [
     "MAX_NAME_CHARS",
     "MAX_OUTPUTS",
     "MAX_STATEMENT_BYTES",
+    "MAX_WITNESSES",
     "RECEIPT_FIELDS",
     "RECEIPT_PREDICATE",
     "RECEIPT_SUBJECT_NAME",
@@ -59,8 +70,13 @@ __all__ = [
     "STATEMENT_TYPE",
     "SUBMISSION_FIELDS",
     "SUBMISSION_PREDICATE",
+    "WITNESS_MODES",
+    "WITNESS_MODE_FULL",
+    "WITNESS_MODE_SAMPLED",
+    "MissingWitness",
     "ReceiptStatement",
     "SubmissionStatement",
+    "WitnessBinding",
     "build_receipt_statement",
     "build_submission_statement",
     "input_manifest_digest",
@@ -68,4 +84,5 @@ __all__ = [
     "parse_statement",
     "parse_submission",
     "receipt_digest",
+    "witness_subject_name",
 ]

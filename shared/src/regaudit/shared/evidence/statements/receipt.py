@@ -4,8 +4,13 @@ It binds the audit id, client key and regulator key of the client-signed job hea
 header's digest), what the evaluator deleted when the job ended, the circuit id and version,
 the parameter profile and its hash, the evaluation-key digest, the digest of the manifest of
 every input ciphertext chunk received, the public inputs, the canary seed, the digests of the
-output ciphertexts (also the statement's subjects), planned and observed depth, operation
-counts and the evaluation times.
+output ciphertexts (also the statement's subjects) and of their canonical content
+(``output_contents``: compression-independent, what witnesses compare), the Merkle root and
+count of the per-chunk partial digests (``partials_root``, ``partials_count``: what a sampled
+witness checks; count 0 with the empty-list root
+:data:`~regaudit.shared.evidence.witness_sampling.EMPTY_PARTIALS_ROOT` when the job header did not
+ask for them, ``commit_partials``), planned and observed depth, operation counts, the software
+(regaudit and CKKS library versions) and the evaluation times.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from regaudit.shared.evidence.statements.intoto import (
     parse_statement,
     subject_pairs,
 )
+from regaudit.shared.evidence.witness_sampling import EMPTY_PARTIALS_ROOT
 
-RECEIPT_PREDICATE = "https://regaudit.dev/attestations/evaluation-receipt/v2"
+RECEIPT_PREDICATE = "https://regaudit.dev/attestations/evaluation-receipt/v3"
 MAX_OUTPUTS = 4096
 MAX_CANARY_SEED_BYTES = 64
 
@@ -42,6 +48,9 @@ RECEIPT_FIELDS = (
     "public_inputs",
     "canary_seed",
     "outputs",
+    "output_contents",
+    "partials_root",
+    "partials_count",
     "depth_planned",
     "depth_observed",
     "operation_counts",
@@ -79,6 +88,12 @@ class ReceiptStatement:
     public_inputs: dict[str, Any]
     canary_seed: bytes
     outputs: tuple[tuple[str, str], ...]  # (name, "sha256:<hex>") in output order
+    #: (name, canonical content digest) in output order, the same names as ``outputs``
+    output_contents: tuple[tuple[str, str], ...]
+    #: Merkle root of the per-chunk partial digests and their count (the job's chunks), or
+    #: EMPTY_PARTIALS_ROOT and 0 when the job header did not ask for them
+    partials_root: str
+    partials_count: int
     depth_planned: int
     depth_observed: int
     operation_counts: dict[str, Any]
@@ -104,6 +119,36 @@ def _retention(c: FieldChecker, value: object) -> dict[str, str]:
         if value[item] not in RETENTION_VALUES:
             raise c.error(f"must be one of {list(RETENTION_VALUES)}", field=f"retention.{item}")
     return {item: str(value[item]) for item in RETENTION_ITEMS}
+
+
+def _partials(c: FieldChecker, root: object, count: object) -> tuple[str, int]:
+    """``partials_root`` and ``partials_count``: a count of 0 goes with the empty-list root
+    (no partials committed), any other count with another root."""
+    digest = c.digest(root, "partials_root")
+    number = c.count(count, "partials_count")
+    if (number == 0) != (digest == EMPTY_PARTIALS_ROOT):
+        raise c.error(
+            "must be the empty-list root exactly when partials_count is 0", field="partials_root"
+        )
+    return digest, number
+
+
+def _contents(
+    c: FieldChecker, contents: Sequence[object], names: Sequence[str]
+) -> list[dict[str, str]]:
+    """``output_contents``: one (name, content digest) per output, the same names in the
+    same order as ``outputs``."""
+    if not isinstance(contents, Sequence) or len(contents) != len(names):
+        raise c.error(f"must hold one entry per output ({len(names)})", field="output_contents")
+    entries = []
+    for index, (item, name) in enumerate(zip(contents, names, strict=True)):
+        field = f"output_contents[{index}]"
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            raise c.error("must be a name and a content digest", field=field)
+        if item[0] != name:
+            raise c.error(f"must name output {name!r}", field=f"{field}.name")
+        entries.append({"name": name, "digest": c.digest(item[1], f"{field}.digest")})
+    return entries
 
 
 def input_manifest_digest(entries: Iterable[tuple[str, int, str]]) -> str:
@@ -138,6 +183,9 @@ def build_receipt_statement(
     public_inputs: Mapping[str, Any],
     canary_seed_hex: str,
     outputs: Sequence[tuple[str, bytes]],
+    output_contents: Sequence[tuple[str, str]],
+    partials_root: str,
+    partials_count: int,
     depth_planned: int,
     depth_observed: int,
     operation_counts: Mapping[str, Any],
@@ -152,8 +200,9 @@ def build_receipt_statement(
     retention: Mapping[str, str],
 ) -> dict[str, Any]:
     """The evaluator's receipt statement. ``outputs`` are (name, ciphertext bytes); their
-    digests become the statement's subjects and ``predicate.outputs``. InputError names any
-    bad argument."""
+    digests become the statement's subjects and ``predicate.outputs``. ``output_contents``
+    are (name, canonical content digest) with the same names in the same order. InputError
+    names any bad argument."""
     c = BUILD
     if not outputs or len(outputs) > MAX_OUTPUTS:
         raise InputError(f"must hold 1..{MAX_OUTPUTS} outputs", field="outputs")
@@ -168,7 +217,9 @@ def build_receipt_statement(
         output_entries.append({"name": name, "digest": sha256_digest(bytes(ciphertext))})
     if len({entry["name"] for entry in output_entries}) != len(output_entries):
         raise InputError("output names must be unique", field="outputs")
+    content_entries = _contents(c, output_contents, [e["name"] for e in output_entries])
     c.hex_bytes(canary_seed_hex, "canary_seed_hex", max_bytes=MAX_CANARY_SEED_BYTES)
+    root, count = _partials(c, partials_root, partials_count)
     start = c.time(started_at, "started_at")
     finish = c.time(finished_at, "finished_at")
     if finish < start:
@@ -186,6 +237,9 @@ def build_receipt_statement(
         "public_inputs": c.json_object(dict(public_inputs), "public_inputs"),
         "canary_seed": canary_seed_hex,
         "outputs": output_entries,
+        "output_contents": content_entries,
+        "partials_root": root,
+        "partials_count": count,
         "depth_planned": c.count(depth_planned, "depth_planned"),
         "depth_observed": c.count(depth_observed, "depth_observed"),
         "operation_counts": c.op_counts(operation_counts, "operation_counts"),
@@ -224,6 +278,21 @@ def parse_receipt(payload: bytes) -> ReceiptStatement:
         raise BundleFormatError("output names must be unique", field="outputs")
     if subject_pairs(statement) != outputs:
         raise BundleFormatError("subjects do not match predicate.outputs", field="subject")
+    raw_contents = p["output_contents"]
+    if not isinstance(raw_contents, list):
+        raise BundleFormatError("must be a list", field="output_contents")
+    pairs: list[object] = []
+    for index, entry in enumerate(raw_contents):
+        if not isinstance(entry, dict) or set(entry) != {"name", "digest"}:
+            raise BundleFormatError(
+                "must be an object with 'name' and 'digest'", field=f"output_contents[{index}]"
+            )
+        pairs.append((entry["name"], entry["digest"]))
+    contents = tuple(
+        (entry["name"], entry["digest"])
+        for entry in _contents(c, pairs, [name for name, _ in outputs])
+    )
+    root, count = _partials(c, p["partials_root"], p["partials_count"])
     started_at = c.time(p["started_at"], "started_at")
     finished_at = c.time(p["finished_at"], "finished_at")
     if finished_at < started_at:
@@ -241,6 +310,9 @@ def parse_receipt(payload: bytes) -> ReceiptStatement:
         public_inputs=c.json_object(p["public_inputs"], "public_inputs"),
         canary_seed=c.hex_bytes(p["canary_seed"], "canary_seed", max_bytes=MAX_CANARY_SEED_BYTES),
         outputs=tuple(outputs),
+        output_contents=contents,
+        partials_root=root,
+        partials_count=count,
         depth_planned=c.count(p["depth_planned"], "depth_planned"),
         depth_observed=c.count(p["depth_observed"], "depth_observed"),
         operation_counts=c.op_counts(p["operation_counts"], "operation_counts"),

@@ -1,8 +1,9 @@
 """The audit submission (signed by the client, predicate :data:`SUBMISSION_PREDICATE`).
 
-Its only subject is the receipt envelope (SHA-256 of its RFC 8785 canonical JSON); the predicate
-binds the hiding input commitments, the sealed-key digest, the regulator key, the data
-description (row count, column names) and repeats the receipt's key facts.
+Its subjects are the receipt envelope (SHA-256 of its RFC 8785 canonical JSON) and, in order,
+each witness's receipt envelope (``witness-receipt/<i>``); the predicate binds the hiding input
+commitments, the sealed-key digest, the regulator key, the data description (row count, column
+names), the witnesses and the missing witnesses (v2), and repeats the receipt's key facts.
 """
 
 from __future__ import annotations
@@ -22,9 +23,18 @@ from regaudit.shared.evidence.statements.intoto import (
     subject_pairs,
 )
 from regaudit.shared.evidence.statements.receipt import receipt_digest
+from regaudit.shared.evidence.statements.witnesses import (
+    MissingWitness,
+    WitnessBinding,
+    check_missing_witnesses,
+    check_witness_count,
+    check_witnesses,
+    witness_subjects,
+)
 
-SUBMISSION_PREDICATE = "https://regaudit.dev/attestations/audit-submission/v1"
-#: Name of the submission's one subject, the receipt envelope.
+#: v2: the witnesses and missing witnesses are bound (predicate fields and subjects).
+SUBMISSION_PREDICATE = "https://regaudit.dev/attestations/audit-submission/v2"
+#: Name of the submission's first subject, the receipt envelope.
 RECEIPT_SUBJECT_NAME = "receipt"
 MAX_COLUMNS = 1024
 
@@ -47,6 +57,8 @@ SUBMISSION_FIELDS = (
     "evaluator_key_id",
     "job_id",
     "created_at",
+    "witnesses",
+    "missing_witnesses",
 )
 
 
@@ -72,6 +84,10 @@ class SubmissionStatement:
     evaluator_key_id: str
     job_id: str
     created_at: datetime
+    #: the witness receipts the client checked and bound, in bundle order
+    witnesses: tuple[WitnessBinding, ...] = ()
+    #: the witnesses that delivered no receipt (``--witness-optional``)
+    missing_witnesses: tuple[MissingWitness, ...] = ()
 
 
 def build_submission_statement(
@@ -94,13 +110,22 @@ def build_submission_statement(
     evaluator_key_id: str,
     job_id: str,
     created_at: datetime,
+    witnesses: Sequence[WitnessBinding] = (),
+    missing_witnesses: Sequence[MissingWitness] = (),
 ) -> dict[str, Any]:
-    """The client's submission statement; its one subject ``"receipt"`` is the receipt
-    envelope's digest. ``input_commitments`` maps every column name to its commitment."""
+    """The client's submission statement; its subjects are ``"receipt"`` (the receipt
+    envelope's digest) and ``"witness-receipt/<i>"`` (each witness receipt's digest).
+    ``input_commitments`` maps every column name to its commitment. A witness may not sign with
+    the primary evaluator's key (InputError)."""
     c = BUILD
     column_list = _check_columns(columns, c)
     commitments = _check_commitments(input_commitments, column_list, c)
     digest_of_receipt = receipt_digest(receipt_envelope)
+    bound = check_witnesses(list(witnesses), c)
+    absent = check_missing_witnesses(list(missing_witnesses), c)
+    check_witness_count(bound, absent, c)
+    if any(b.evaluator_key_id == evaluator_key_id for b in bound):
+        raise c.error("a witness signs with the primary evaluator's key", field="witnesses")
     predicate = {
         "audit_id": c.name(audit_id, "audit_id"),
         "receipt_digest": digest_of_receipt,
@@ -120,10 +145,12 @@ def build_submission_statement(
         "evaluator_key_id": c.key_id(evaluator_key_id, "evaluator_key_id"),
         "job_id": c.name(job_id, "job_id"),
         "created_at": format_rfc3339(c.time(created_at, "created_at")),
+        "witnesses": [b.to_dict() for b in bound],
+        "missing_witnesses": [m.to_dict() for m in absent],
     }
-    return make_statement(
-        [make_subject(RECEIPT_SUBJECT_NAME, digest_of_receipt)], SUBMISSION_PREDICATE, predicate
-    )
+    subjects = [make_subject(RECEIPT_SUBJECT_NAME, digest_of_receipt)]
+    subjects += [make_subject(name, digest) for name, digest in witness_subjects(bound)]
+    return make_statement(subjects, SUBMISSION_PREDICATE, predicate)
 
 
 def _check_columns(columns: object, c: FieldChecker) -> list[str]:
@@ -152,9 +179,15 @@ def parse_submission(payload: bytes) -> SubmissionStatement:
     exact_fields(p, SUBMISSION_FIELDS, prefix="predicate.")
     c = PARSE
     digest_of_receipt = c.digest(p["receipt_digest"], "receipt_digest")
-    if subject_pairs(statement) != [(RECEIPT_SUBJECT_NAME, digest_of_receipt)]:
+    bound = check_witnesses(p["witnesses"], c)
+    absent = check_missing_witnesses(p["missing_witnesses"], c)
+    check_witness_count(bound, absent, c)
+    expected_subjects = [(RECEIPT_SUBJECT_NAME, digest_of_receipt), *witness_subjects(bound)]
+    if subject_pairs(statement) != expected_subjects:
         raise BundleFormatError(
-            "the only subject must be 'receipt' with predicate.receipt_digest", field="subject"
+            "the subjects must be 'receipt' with predicate.receipt_digest, then one "
+            "'witness-receipt/<i>' per predicate.witnesses entry",
+            field="subject",
         )
     columns = _check_columns(p["columns"], c)
     return SubmissionStatement(
@@ -176,6 +209,8 @@ def parse_submission(payload: bytes) -> SubmissionStatement:
         evaluator_key_id=c.key_id(p["evaluator_key_id"], "evaluator_key_id"),
         job_id=c.name(p["job_id"], "job_id"),
         created_at=c.time(p["created_at"], "created_at"),
+        witnesses=tuple(bound),
+        missing_witnesses=tuple(absent),
     )
 
 

@@ -139,7 +139,7 @@ class HasEvaluationKeysResponse(_message.Message):
     def __init__(self, present: _Optional[bool] = ..., profile_name: _Optional[str] = ..., galois_steps: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class JobHeader(_message.Message):
-    __slots__ = ("circuit_id", "circuit_version", "profile_name", "profile_hash", "evaluation_keys_digest", "public_inputs_json", "rows", "idempotency_key", "canary_seed", "input_level", "n_chunks", "columns", "audit_id", "client_public_key_json", "regulator_key_id", "client_signature")
+    __slots__ = ("circuit_id", "circuit_version", "profile_name", "profile_hash", "evaluation_keys_digest", "public_inputs_json", "rows", "idempotency_key", "canary_seed", "input_level", "n_chunks", "columns", "audit_id", "client_public_key_json", "regulator_key_id", "client_signature", "witness_sample", "commit_partials")
     CIRCUIT_ID_FIELD_NUMBER: _ClassVar[int]
     CIRCUIT_VERSION_FIELD_NUMBER: _ClassVar[int]
     PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -156,6 +156,8 @@ class JobHeader(_message.Message):
     CLIENT_PUBLIC_KEY_JSON_FIELD_NUMBER: _ClassVar[int]
     REGULATOR_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    WITNESS_SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_PARTIALS_FIELD_NUMBER: _ClassVar[int]
     circuit_id: str
     circuit_version: str
     profile_name: str
@@ -172,7 +174,19 @@ class JobHeader(_message.Message):
     client_public_key_json: bytes
     regulator_key_id: str
     client_signature: bytes
-    def __init__(self, circuit_id: _Optional[str] = ..., circuit_version: _Optional[str] = ..., profile_name: _Optional[str] = ..., profile_hash: _Optional[str] = ..., evaluation_keys_digest: _Optional[str] = ..., public_inputs_json: _Optional[bytes] = ..., rows: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., canary_seed: _Optional[bytes] = ..., input_level: _Optional[int] = ..., n_chunks: _Optional[int] = ..., columns: _Optional[_Iterable[str]] = ..., audit_id: _Optional[str] = ..., client_public_key_json: _Optional[bytes] = ..., regulator_key_id: _Optional[str] = ..., client_signature: _Optional[bytes] = ...) -> None: ...
+    witness_sample: WitnessSample
+    commit_partials: bool
+    def __init__(self, circuit_id: _Optional[str] = ..., circuit_version: _Optional[str] = ..., profile_name: _Optional[str] = ..., profile_hash: _Optional[str] = ..., evaluation_keys_digest: _Optional[str] = ..., public_inputs_json: _Optional[bytes] = ..., rows: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., canary_seed: _Optional[bytes] = ..., input_level: _Optional[int] = ..., n_chunks: _Optional[int] = ..., columns: _Optional[_Iterable[str]] = ..., audit_id: _Optional[str] = ..., client_public_key_json: _Optional[bytes] = ..., regulator_key_id: _Optional[str] = ..., client_signature: _Optional[bytes] = ..., witness_sample: _Optional[_Union[WitnessSample, _Mapping]] = ..., commit_partials: _Optional[bool] = ...) -> None: ...
+
+class WitnessSample(_message.Message):
+    __slots__ = ("primary_receipt_digest", "nonce", "chunks")
+    PRIMARY_RECEIPT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    primary_receipt_digest: str
+    nonce: bytes
+    chunks: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, primary_receipt_digest: _Optional[str] = ..., nonce: _Optional[bytes] = ..., chunks: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class CiphertextPiece(_message.Message):
     __slots__ = ("column", "chunk", "offset", "total_size", "data")
@@ -261,16 +275,18 @@ class GetResultRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class ResultHeader(_message.Message):
-    __slots__ = ("job_id", "receipt_envelope_json", "output_sizes", "canary_size")
+    __slots__ = ("job_id", "receipt_envelope_json", "output_sizes", "canary_size", "partial_digests")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     RECEIPT_ENVELOPE_JSON_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_SIZES_FIELD_NUMBER: _ClassVar[int]
     CANARY_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_DIGESTS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     receipt_envelope_json: bytes
     output_sizes: _containers.RepeatedScalarFieldContainer[int]
     canary_size: int
-    def __init__(self, job_id: _Optional[str] = ..., receipt_envelope_json: _Optional[bytes] = ..., output_sizes: _Optional[_Iterable[int]] = ..., canary_size: _Optional[int] = ...) -> None: ...
+    partial_digests: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., receipt_envelope_json: _Optional[bytes] = ..., output_sizes: _Optional[_Iterable[int]] = ..., canary_size: _Optional[int] = ..., partial_digests: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ResultPiece(_message.Message):
     __slots__ = ("name", "offset", "data")

@@ -119,7 +119,8 @@ class EvaluatorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetResult(self, request, context):
-        """Server streaming: one ResultHeader, then output pieces ("output/0", ..., then "canary").
+        """Server streaming: one ResultHeader, then output pieces ("output/0", ..., then "canary"); a
+        sampled witness job has no outputs: its result is the header alone.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
