@@ -151,12 +151,14 @@ def daemon_kills(parties: Parties, root: Path) -> list[ScenarioResult]:
             ScenarioResult(
                 "daemon SIGKILL during upload",
                 "job admitted, canary sent, stream held; kill -9 the daemon; restart on the "
-                "same store; the client resubmits (same idempotency key)",
-                "job FAILED upload_incomplete after restart; resubmission SUCCEEDED; "
-                "integrity ok; <=1 receipt per job",
+                "same store; the client resubmits (same idempotency key and header: it asks "
+                "GetUploadState and sends only what the daemon lacks)",
+                "job FAILED upload_incomplete after restart; the resubmission resumes it and "
+                "SUCCEEDED; integrity ok; <=1 receipt per job",
                 f"state at kill {state_before}; after restart {row.get('state')} "
                 f"{row.get('reason') or ''}; resubmission {rerun_state.name} {rerun_reason} "
-                f"(same idempotency key; new job id: {rerun_id != job_id}); integrity {integrity}",
+                f"(same idempotency key; the same job resumed: {rerun_id == job_id}); "
+                f"integrity {integrity}",
                 green,
                 {"receipts": counts, "restart_generation": daemon.generation},
                 time.monotonic() - began,
@@ -213,8 +215,8 @@ def daemon_kills(parties: Parties, root: Path) -> list[ScenarioResult]:
         counts = receipt_counts(store)
         rows = job_rows(store)
         same_receipt = row.get("receipt_bytes") == receipt_before
-        # (the job failed during its upload is replaced by its resubmission under the same
-        # idempotency key: its row is that job's now)
+        # (the job failed during its upload was resumed by its resubmission under the same
+        # idempotency key, or replaced by it: either way the rerun's row is there)
         lost = [j for j in (rerun_id, accepted.job_id, done_id) if j not in rows]
         green = (
             done_state.name == "SUCCEEDED"
@@ -233,8 +235,8 @@ def daemon_kills(parties: Parties, root: Path) -> list[ScenarioResult]:
                 "still SUCCEEDED, the same receipt, result served, no job lost, integrity ok",
                 f"{row.get('state')}; receipt unchanged: {same_receipt}"
                 f"; result fetched ({len(fetched.outputs)} outputs); job_succeeded events "
-                f"{per_job[done_id]}; jobs lost {len(lost)} of 3 (the upload-killed job's row was "
-                f"replaced by its resubmission: {job_id not in rows}); integrity {integrity}",
+                f"{per_job[done_id]}; jobs lost {len(lost)} of 3 (the upload-killed job resumed "
+                f"under its own id: {job_id in rows}); integrity {integrity}",
                 green,
                 {
                     "receipts": counts,

@@ -160,6 +160,22 @@ def test_a_one_chunk_cheat_is_caught_by_a_full_sample(
     assert not bundle.exists()
 
 
+@pytest.mark.timeout(300)
+def test_a_one_chunk_cheat_is_caught_by_a_full_witness(
+    parties: tuple[Witnessed, str], tmp_path: Path
+) -> None:
+    """The primary alters one chunk's partial by 1e-7 per slot: its outputs still decode to the
+    exact counts (the client's own output check passes), but a full witness's outputs differ."""
+    witnessed, cheat_address = parties
+    bundle = tmp_path / "bundle.json"
+    result = witnessed.audit(
+        bundle, "--witness", witnessed.witness_address, evaluator=cheat_address
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "witness_disagreement" in result.stderr
+    assert not bundle.exists()
+
+
 def test_witness_sample_needs_a_witness_and_a_fraction(
     parties: tuple[Witnessed, str], tmp_path: Path
 ) -> None:
