@@ -4,6 +4,7 @@ every executor and every retry receives identical inputs), a client-signed job h
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import numpy as np
 from regaudit.secretkey.ckks import ClientKeys
 from regaudit.shared.circuits.base import CANARY_COLUMN, canary_vector, iter_chunks
 from regaudit.shared.circuits.registry import get_circuit
+from regaudit.shared.errors import RegauditError
 from regaudit.shared.evidence.identity import SigningIdentity
 from regaudit.shared.planning import make_plan
 from regaudit.shared.primitives.fairness.inputs import parse as parse_fairness_input
@@ -19,6 +21,8 @@ from regaudit.shared.protocol import JobFailedError, JobHeader, JobState
 from support.signing import CLIENT as SIGNING_CLIENT
 from support.signing import connect
 
+#: How long :meth:`FairnessJob.submit` keeps retrying refusals that carry a retry hint (s).
+HINTED_RETRY_S = 120.0
 #: the client that signs the test jobs' headers, and the regulator key id they name
 CLIENT = SIGNING_CLIENT
 REGULATOR_KEY_ID = SigningIdentity.generate("regulator").key_id
@@ -90,7 +94,22 @@ class FairnessJob:
         self, address: str, *, idempotency_key: str | None = None
     ) -> tuple[str, JobState, str]:
         """Upload the keys (again, if the daemon deleted them), submit, wait: (job id, final
-        state, failure reason or "")."""
+        state, failure reason or ""). A refusal with a retry hint (RESOURCE_EXHAUSTED: busy,
+        quota, rate limit) is retried after the hint for up to :data:`HINTED_RETRY_S`, as the
+        client does."""
+        deadline = time.monotonic() + HINTED_RETRY_S
+        while True:
+            try:
+                return self._submit_once(address, idempotency_key)
+            except RegauditError as exc:
+                hint = exc.retry_after_s
+                if exc.grpc_code != "RESOURCE_EXHAUSTED" or hint is None:
+                    raise
+                if time.monotonic() + hint > deadline:
+                    raise
+                time.sleep(hint)
+
+    def _submit_once(self, address: str, idempotency_key: str | None) -> tuple[str, JobState, str]:
         with connect(address) as connection:
             connection.upload_evaluation_keys(self.keys.evaluation_keys())
             header = self.header(idempotency_key=idempotency_key)
