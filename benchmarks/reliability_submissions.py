@@ -44,6 +44,8 @@ SUBMISSION_ROWS = 2_000
 SUBMITTER_IDENTITIES = 10
 #: Retries after a hinted refusal before a protocol submitter gives up.
 MAX_HINTED_RETRIES = 2000
+#: gRPC codes a submitter retries without a hint, as the client does (a stream cut short).
+TRANSIENT_CODES = frozenset({"UNAVAILABLE", "CANCELLED", "ABORTED", "DEADLINE_EXCEEDED"})
 #: Delay when a refusal carries no hint (seconds).
 DEFAULT_RETRY_S = 1.0
 #: How long one protocol submission may take, retries included (seconds).
@@ -118,20 +120,35 @@ def _submit(address: str, job: object, identity: object) -> ProtocolSubmission:
             with connect(address, identity=identity, timeout=120) as connection:  # type: ignore[arg-type]
                 connection.upload_evaluation_keys(job.keys.evaluation_keys())  # type: ignore[attr-defined]
                 header = _header(job, identity)
-                accepted = connection.submit_job(header, iter(job.ciphertexts))  # type: ignore[attr-defined,arg-type]
+                state = connection.upload_state(header.idempotency_key)  # type: ignore[attr-defined]
+                held = (
+                    len(state.held_digests)
+                    if state.found and state.resumable and state.header_digest == header.digest  # type: ignore[attr-defined]
+                    else 0
+                )
+                accepted = connection.submit_job(header, iter(job.ciphertexts[held:]))  # type: ignore[attr-defined,arg-type]
+                if accepted.deduplicated and accepted.state.name == "RECEIVING":
+                    # the daemon has not yet noticed that the earlier stream broke
+                    outcome.refusals["transient still receiving"] += 1
+                    time.sleep(DEFAULT_RETRY_S)
+                    continue
                 connection.wait_for_job(accepted.job_id, timeout=SUBMISSION_DEADLINE_S)
                 result = connection.fetch_result(accepted.job_id)
             _check_outputs(job, result)
             outcome.ok = True
         except RegauditError as exc:
             hinted = exc.grpc_code == "RESOURCE_EXHAUSTED" and exc.retry_after_s is not None
+            # as the client (reconnect.TRANSIENT_CODES): a stream cut short is retried after a
+            # pause; the next attempt resumes what the daemon holds (GetUploadState)
+            transient = exc.grpc_code in TRANSIENT_CODES
             if (
-                hinted
+                (hinted or transient)
                 and sum(outcome.refusals.values()) < MAX_HINTED_RETRIES
                 and time.monotonic() - began < SUBMISSION_DEADLINE_S
             ):
-                outcome.refusals[exc.reason] += 1
-                time.sleep(exc.retry_after_s or DEFAULT_RETRY_S)
+                label = exc.reason if hinted else f"transient {exc.grpc_code}"
+                outcome.refusals[label] += 1
+                time.sleep(exc.retry_after_s if hinted and exc.retry_after_s else DEFAULT_RETRY_S)
                 continue
             outcome.error = f"{exc.reason}: {str(exc)[:300]}"
         except Exception as exc:  # noqa: BLE001 - recorded: a failure for good
