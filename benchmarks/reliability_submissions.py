@@ -137,7 +137,10 @@ def _submit(address: str, job: object, identity: object) -> ProtocolSubmission:
             _check_outputs(job, result)
             outcome.ok = True
         except RegauditError as exc:
-            hinted = exc.grpc_code == "RESOURCE_EXHAUSTED" and exc.retry_after_s is not None
+            from regaudit.client.reconnect import retry_hint_s
+
+            hint = retry_hint_s(exc)  # (gRPC's own concurrency refusal included, as the client)
+            hinted = hint is not None
             # as the client (reconnect.TRANSIENT_CODES): a stream cut short is retried after a
             # pause; the next attempt resumes what the daemon holds (GetUploadState)
             transient = exc.grpc_code in TRANSIENT_CODES
@@ -146,9 +149,13 @@ def _submit(address: str, job: object, identity: object) -> ProtocolSubmission:
                 and sum(outcome.refusals.values()) < MAX_HINTED_RETRIES
                 and time.monotonic() - began < SUBMISSION_DEADLINE_S
             ):
-                label = exc.reason if hinted else f"transient {exc.grpc_code}"
+                label = (
+                    (exc.reason if exc.retry_after_s is not None else "grpc concurrent-RPC limit")
+                    if hinted
+                    else f"transient {exc.grpc_code}"
+                )
                 outcome.refusals[label] += 1
-                time.sleep(exc.retry_after_s if hinted and exc.retry_after_s else DEFAULT_RETRY_S)
+                time.sleep(hint if hint else DEFAULT_RETRY_S)
                 continue
             outcome.error = f"{exc.reason}: {str(exc)[:300]}"
         except Exception as exc:  # noqa: BLE001 - recorded: a failure for good

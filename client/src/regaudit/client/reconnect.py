@@ -46,6 +46,11 @@ RECONNECT_MAX_ATTEMPTS = 12
 TRANSIENT_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "ABORTED"})
 #: The gRPC status code whose refusals carry a retry hint worth waiting for.
 RETRY_HINT_CODE = "RESOURCE_EXHAUSTED"
+#: gRPC core's own refusal when the server's ``maximum_concurrent_rpcs`` is reached: it comes
+#: before any regaudit code runs, so it carries no RetryInfo; it is retried after
+#: :data:`GRPC_CONCURRENCY_RETRY_S` (seconds) like a hinted refusal.
+GRPC_CONCURRENCY_REFUSAL = "Concurrent RPC limit exceeded"
+GRPC_CONCURRENCY_RETRY_S = 2.0
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -77,8 +82,11 @@ def retry_hint_s(exc: BaseException) -> float | None:
     while current is not None and seen < 4:
         seen += 1
         delay = getattr(current, "retry_after_s", None)
-        if getattr(current, "grpc_code", None) == RETRY_HINT_CODE and delay is not None:
-            return max(0.0, float(delay))
+        if getattr(current, "grpc_code", None) == RETRY_HINT_CODE:
+            if delay is not None:
+                return max(0.0, float(delay))
+            if GRPC_CONCURRENCY_REFUSAL in str(current):
+                return GRPC_CONCURRENCY_RETRY_S
         current = current.__cause__
     return None
 
