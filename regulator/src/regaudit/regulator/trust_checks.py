@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from regaudit.shared.bundle import WitnessEvidence
 from regaudit.shared.circuits.base import Circuit
 from regaudit.shared.circuits.registry import get_circuit
 from regaudit.shared.errors import (
     BundleFormatError,
+    DigestMismatchError,
     RegauditError,
     UnsupportedCircuitError,
     UntrustedIssuerError,
@@ -74,4 +76,40 @@ def require_circuit(trust: TrustStore, circuit_id: str, version: str) -> Circuit
         raise UnsupportedCircuitError(exc.message, field="circuit_id") from exc
 
 
-__all__ = ["peek_time", "require_circuit", "require_profile", "require_same_key"]
+def require_witness_signer(
+    evidence: WitnessEvidence,
+    bound_key_id: str,
+    trust: TrustStore,
+    *,
+    index: int,
+    signed_at: datetime,
+) -> PublicKeyRecord:
+    """The trusted evaluator key that signed witness ``index``'s receipt (full or sampled).
+
+    Steps: 1. the trust store holds the signer as an evaluator key, unrevoked when the witness
+    finished and when the client signed (``signed_at``); 2. the bundle embeds that very key;
+    3. it is the key the client bound (``bound_key_id``: DigestMismatchError otherwise)."""
+    where = f"witnesses[{index}]"
+    # 1. trusted at both times
+    key_id, finished_at = peek_time(evidence.receipt, "finished_at", what=f"{where}.receipt")
+    key = trust.require_key(key_id, kind="evaluator", at=finished_at)
+    trust.require_key(key_id, kind="evaluator", at=signed_at)
+    # 2. embedded
+    require_same_key(evidence.evaluator_record(index=index), key, what="evaluator")
+    # 3. named by the client
+    if bound_key_id != key.key_id:
+        raise DigestMismatchError(
+            f"the client bound witness key {bound_key_id[:16]}..., the receipt is "
+            f"signed by {key.key_id[:16]}...",
+            field=f"{where}.evaluator_key_id",
+        )
+    return key
+
+
+__all__ = [
+    "peek_time",
+    "require_circuit",
+    "require_profile",
+    "require_same_key",
+    "require_witness_signer",
+]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from regaudit.regulator.trust_checks import peek_time, require_same_key
+from regaudit.regulator.trust_checks import require_witness_signer
 from regaudit.regulator.verified import WitnessSummary
 from regaudit.shared.bundle import AuditBundle, WitnessEvidence
 from regaudit.shared.errors import BundleFormatError, DigestMismatchError, StaleEvidenceError
@@ -60,16 +60,9 @@ def check_sampled_witness_entry(
     """
     where = f"witnesses[{index}]"
     # a. trusted signer, embedded and named
-    key_id, finished_at = peek_time(evidence.receipt, "finished_at", what=f"{where}.receipt")
-    key = trust.require_key(key_id, kind="evaluator", at=finished_at)
-    trust.require_key(key_id, kind="evaluator", at=submission.created_at)
-    require_same_key(evidence.evaluator_record(index=index), key, what="evaluator")
-    if binding.evaluator_key_id != key.key_id:
-        raise DigestMismatchError(
-            f"the client bound witness key {binding.evaluator_key_id[:16]}..., the receipt is "
-            f"signed by {key.key_id[:16]}...",
-            field=f"{where}.evaluator_key_id",
-        )
+    key = require_witness_signer(
+        evidence, binding.evaluator_key_id, trust, index=index, signed_at=submission.created_at
+    )
     # b. the primary's sampling evidence, as its receipt commits to it
     sampling = bundle.sampling
     if sampling is None:
