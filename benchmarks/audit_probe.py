@@ -100,11 +100,11 @@ def _instrument() -> None:
     from regaudit.client import audit, evidence
     from regaudit.client.transport import EvaluatorConnection
     from regaudit.shared import bundle
-    from regaudit.shared.evidence import commitments, dsse, sealing
+    from regaudit.shared.evidence import dsse, sealing
 
     _timed(EvaluatorConnection, "fetch_result", "result_fetch_s")
     _timed(audit, "verify_receipt", "receipt_check_s")
-    _timed(commitments, "commit_column", "commitments_s")
+    _timed(evidence, "commit_inputs", "commitments_s")  # column and row commitments, one pass
     _timed(evidence, "write_openings", "openings_write_s")
     _timed(sealing, "seal_secret_key", "sealing_s")
     _timed(dsse, "sign_envelope", "signing_s")

@@ -1,5 +1,6 @@
 """The vendor's side as a library: start an evaluator daemon, create identities, run an
-encrypted concordance audit against it and write the bundle for the regulator.
+encrypted concordance audit of an in-memory DataFrame against it (no file ever holds the rows)
+and write the bundle for the regulator.
 
     python examples/02_client_to_regulator.py [WORKDIR]     # default: ./example-run
 
@@ -14,8 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from regaudit.client.audit import run_audit
-from regaudit.client.inputs import load_audit_input
+import pandas as pd
+
+from regaudit.client import frame_input, run_audit
 from regaudit.evaluator.server import wait_for_ready_file
 from regaudit.secretkey.sealing import RegulatorKeys
 from regaudit.shared.evidence.identity import SigningIdentity
@@ -48,15 +50,13 @@ def start_daemon(identity: Path, store: Path) -> tuple[subprocess.Popen[str], st
         raise
 
 
-def write_input(path: Path, patients: int = 80) -> None:
-    """A small survival table (lifelines' Rossi data) with a linear risk score."""
+def survival_frame(patients: int = 80) -> pd.DataFrame:
+    """A small survival table (lifelines' Rossi data) with a linear risk score, in memory."""
     from lifelines.datasets import load_rossi
 
     rossi = load_rossi().sample(patients, random_state=2)
     rossi["risk"] = (0.09 * rossi["prio"] - 0.06 * rossi["age"]).round(4)
-    rossi.rename(columns={"week": "time", "arrest": "event"})[["risk", "time", "event"]].to_csv(
-        path, index=False
-    )
+    return rossi
 
 
 def main(workdir: Path) -> Path:
@@ -79,9 +79,10 @@ def main(workdir: Path) -> Path:
     # 3. the client audits against a running daemon
     daemon, address = start_daemon(workdir / "evaluator", workdir / "store")
     try:
-        table = workdir / "survival.csv"
-        write_input(table)
-        data = load_audit_input("concordance", table)
+        # the DataFrame's columns go straight to validation and encryption (no CSV)
+        data = frame_input(
+            "concordance", survival_frame(), risk="risk", time="week", event="arrest"
+        )
         card = RegulatorKeys.load(regulator_dir).card(
             signer=SigningIdentity.load(regulator_dir, kind="regulator")
         )

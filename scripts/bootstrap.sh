@@ -3,6 +3,9 @@
 # distributions into it. Used by scripts/demo.sh and scripts/test.sh.
 #   bash scripts/bootstrap.sh          # runtime only
 #   bash scripts/bootstrap.sh --dev    # plus test and lint tooling
+# Every third-party package is installed at the exact version of constraints.txt (pip -c, and
+# PIP_CONSTRAINT for the isolated build environments), so a CI result does not depend on what
+# the registry serves that day; scripts/update_constraints.py regenerates the file.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -12,16 +15,20 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+constraints="$root/constraints.txt"
+export PIP_CONSTRAINT="$constraints"
 stamp=".venv/.regaudit-installed"
-want="$(cat shared/pyproject.toml secretkey/pyproject.toml client/pyproject.toml \
-  evaluator/pyproject.toml regulator/pyproject.toml requirements-dev.txt | sha256sum | cut -c1-16)${1:-}"
+want="$(cat VERSION shared/pyproject.toml secretkey/pyproject.toml client/pyproject.toml \
+  evaluator/pyproject.toml regulator/pyproject.toml requirements-dev.txt constraints.txt \
+  | sha256sum | cut -c1-16)${1:-}"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[bootstrap] installing regaudit-shared, -secretkey, -client, -evaluator, -regulator into .venv" >&2
-  "${pip[@]}" install --upgrade pip >/dev/null
-  "${pip[@]}" install -e ./shared -e ./secretkey -e ./client -e ./evaluator -e ./regulator
+  "${pip[@]}" install -c "$constraints" --upgrade pip >/dev/null
+  "${pip[@]}" install -c "$constraints" \
+    -e ./shared -e ./secretkey -e ./client -e ./evaluator -e ./regulator
   if [ "${1:-}" = "--dev" ]; then
     echo "[bootstrap] installing test tooling (requirements-dev.txt)" >&2
-    "${pip[@]}" install -r requirements-dev.txt
+    "${pip[@]}" install -c "$constraints" -r requirements-dev.txt
   fi
   echo "$want" > "$stamp"
 fi

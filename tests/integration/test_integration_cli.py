@@ -83,9 +83,10 @@ def test_column_option_is_validated(tmp_path: Path) -> None:
     assert "FIELD=COLUMN" in result.output
 
 
-def test_chunked_inputs_encrypt_and_commit_without_whole_columns() -> None:
-    """Concordance's own ``iter_chunks`` feeds encryption and the commitments: a multi-chunk
-    pair layout commits to exactly the whole columns' values (openings verify)."""
+def test_chunked_inputs_encrypt_and_commit_without_whole_columns(tmp_path: Path) -> None:
+    """A streamed table's own ``iter_chunks`` (fairness read from CSV) feeds encryption and
+    the commitments: a multi-chunk layout commits to exactly the whole columns' values
+    (openings verify)."""
     import numpy as np
 
     from regaudit.client.encryption import _checked_chunks
@@ -93,29 +94,35 @@ def test_chunked_inputs_encrypt_and_commit_without_whole_columns() -> None:
     from regaudit.shared.evidence.commitments import verify_opening
     from regaudit.shared.local import data_chunks
     from regaudit.shared.planning import make_plan
-    from regaudit.shared.primitives.concordance.circuit import ConcordanceCircuit
-    from regaudit.shared.primitives.concordance.inputs import parse
+    from regaudit.shared.primitives import ColumnMapping
+    from regaudit.shared.primitives.fairness.circuit import FairnessCircuit
+    from regaudit.shared.primitives.fairness.inputs import load_table
     from regaudit.shared.profiles import PROFILE_N8192_D3
 
     rng = np.random.default_rng(2)
-    n = 120  # 7,140 pairs: two chunks of 4,096 slots on the small profile
-    data = parse(
-        {
-            "risk": rng.normal(size=n).tolist(),
-            "time": rng.integers(1, 50, n).astype(float).tolist(),
-            "event": rng.integers(0, 2, n).tolist(),
-        }
-    )
-    circuit = ConcordanceCircuit()
-    plan = make_plan(circuit, data.public, rows=data.rows, profile="ckks-n16384-d6-v1")
-    small = plan.__class__(**{**plan.__dict__, "profile": PROFILE_N8192_D3, "chunk_rows": 4096,
-                              "n_chunks": 2})  # fmt: skip
-    chunks = list(_checked_chunks(small, data_chunks(data, small.chunk_rows)))
+    n = 7_140  # two chunks of 4,096 slots on the small profile
+    path = tmp_path / "fairness.csv"
+    lines = ["y_true,y_pred,group"] + [
+        f"{a},{b},{g}"
+        for a, b, g in zip(
+            rng.integers(0, 2, n),
+            rng.integers(0, 2, n),
+            rng.choice(["a", "b", "c"], n),
+            strict=True,
+        )
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data = load_table(path, ColumnMapping(), {})
+    assert not isinstance(data, dict) and hasattr(data, "iter_chunks")
+    plan = make_plan(FairnessCircuit(), data.public, rows=data.rows, profile=PROFILE_N8192_D3)
+    assert plan.chunk_rows == 4096 and plan.n_chunks == 2
+    chunks = list(_checked_chunks(plan, data_chunks(data, plan.chunk_rows)))
     assert len(chunks) == 2
     whole = data.columns()
-    for name in small.columns:
+    for name in plan.columns:
         joined = np.concatenate([c[name] for c in chunks])[: data.rows]
         assert np.array_equal(joined, whole[name])
-    openings = commit_columns(data, small, None)
+    openings = commit_columns(data, plan, None)
+    assert set(openings) == set(plan.columns)
     for name, (digest, salt) in openings.items():
         verify_opening(digest, name=name, values=whole[name], salt_hex=salt)

@@ -36,6 +36,15 @@ def test_02_then_03_library_round_trip(tmp_path: Path) -> None:
     assert (work / "concordance-report.html").read_text().startswith("<!DOCTYPE html>")
 
 
+def test_05_dataframe_audit_writes_no_data(tmp_path: Path) -> None:
+    out = _run(sys.executable, EXAMPLES / "05_dataframe_audit.py", cwd=tmp_path).stdout
+    assert (
+        "in process on ckks-" in out and "seed-compatible view: {'demographic_parity_diff'" in out
+    )
+    assert "client and regulator agree: True" in out
+    assert list(tmp_path.iterdir()) == []  # nothing written where it ran (keys went to a temp dir)
+
+
 def test_04_cli_round_trip(tmp_path: Path) -> None:
     import os
 

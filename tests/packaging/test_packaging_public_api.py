@@ -20,7 +20,7 @@ PACKAGES = (
 
 #: The top-level packages' ``__all__`` (None: the package declares none).
 PINNED: dict[str, list[str] | None] = {
-    "regaudit.shared": ["__version__"],
+    "regaudit.shared": ["__version__", "version"],
     "regaudit.secretkey": [
         "MAX_SECRET_KEY_BYTES",
         "ClientKeys",
@@ -34,6 +34,13 @@ PINNED: dict[str, list[str] | None] = {
         "AuditOutcome",
         "EvaluatorUnavailableError",
         "ProgressSink",
+        "audit_calibration",
+        "audit_concordance",
+        "audit_disagreement",
+        "audit_drift",
+        "audit_fairness",
+        "audit_provenance",
+        "frame_input",
         "load_audit_input",
         "run_audit",
     ],

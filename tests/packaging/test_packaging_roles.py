@@ -68,6 +68,22 @@ def test_roles_depend_only_on_shared_and_secretkey(wheels: dict[str, Path]) -> N
     assert "regaudit-secretkey" not in _names(wheels["shared"])
 
 
+def test_every_wheel_ships_the_license_and_the_one_version(wheels: dict[str, Path]) -> None:
+    version = (ROOT / "VERSION").read_text(encoding="utf-8").strip()
+    license_text = (ROOT / "LICENSE").read_bytes()
+    for role, wheel in wheels.items():
+        with zipfile.ZipFile(wheel) as archive:
+            (licensed,) = [
+                n for n in archive.namelist() if n.endswith(".dist-info/licenses/LICENSE")
+            ]
+            assert archive.read(licensed) == license_text, role
+            (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+            metadata = email.message_from_bytes(archive.read(name))
+        assert metadata["Version"] == version, role
+        assert metadata["License-Expression"] == "Apache-2.0", role
+        assert metadata.get_all("License-File") == ["LICENSE"], role
+
+
 def test_secret_key_code_ships_only_in_secretkey(wheels: dict[str, Path]) -> None:
     with zipfile.ZipFile(wheels["secretkey"]) as archive:
         names = set(archive.namelist())

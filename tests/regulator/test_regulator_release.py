@@ -29,7 +29,6 @@ from regaudit.shared.primitives.calibration.circuit import CalibrationCircuit
 from regaudit.shared.primitives.calibration.inputs import parse as parse_calibration_input
 from regaudit.shared.primitives.concordance.circuit import ConcordanceCircuit
 from regaudit.shared.primitives.concordance.inputs import parse as parse_concordance_input
-from regaudit.shared.primitives.concordance.report import CKKS_NOISE_PER_PAIR
 from regaudit.shared.primitives.disagreement.circuit import DisagreementCircuit
 from regaudit.shared.primitives.disagreement.inputs import parse as parse_disagreement_input
 from regaudit.shared.primitives.drift import layout as drift_layout
@@ -185,14 +184,13 @@ def _check_calibration(result: dict[str, Any], public: dict[str, Any]) -> None:
 
 
 def _check_concordance(result: dict[str, Any], public: dict[str, Any]) -> None:
-    # the pair counts are rounded to (at least) the a-priori CKKS allowance
-    allowance = CKKS_NOISE_PER_PAIR * result["pairs"]
-    _on_step(result["comparable_pairs"], allowance, "comparable_pairs")
-    _on_step(result["concordant_pairs"], allowance, "concordant_pairs")
-    _is_bound(result["c_index_noise"], "c_index_noise")
-    _is_bound(result["c_index_error_bound"], "c_index_error_bound")
+    # exact counts (version 2): integers (concordant a multiple of 1/2), C their exact ratio
+    assert type(result["comparable_pairs"]) is int and type(result["tied_risk_pairs"]) is int
+    assert (2 * result["concordant_pairs"]) == int(2 * result["concordant_pairs"])
+    assert result["c_index_error_bound"] == 0.0 and result["c_index_noise"] == 0.0
     if result["c_index"] is not None:
-        _on_step(result["c_index"], result["c_index_noise"], "c_index")
+        ratio = Fraction(int(2 * result["concordant_pairs"]), 2 * result["comparable_pairs"])
+        assert result["c_index"] == float(ratio)
 
 
 def _check_disagreement(result: dict[str, Any], public: dict[str, Any]) -> None:
@@ -238,9 +236,10 @@ CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] = {
 
 def assert_released(primitive: str, result: dict[str, Any], public: dict[str, Any]) -> None:
     """Every decrypted number in ``result`` is on the step of its bound; every float (fairness'
-    exact rates aside) has at most MAX_RELEASED_DIGITS significant digits."""
+    and concordance's exact ratios of exact counts aside) has at most MAX_RELEASED_DIGITS
+    significant digits."""
     CHECKS[primitive](result, public)
-    if primitive != "fairness":
+    if primitive not in ("fairness", "concordance"):
         for where, value in _floats(result):
             assert rel.significant_digits(value) <= MAX_RELEASED_DIGITS, f"{where} = {value!r}"
 

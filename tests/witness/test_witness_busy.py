@@ -74,8 +74,7 @@ def audit_command(witnessed: Witnessed, bundle: Path, witness: str, *extra: str)
         "--identity", str(witnessed.client),
         "--trust", str(witnessed.client_trust),
         "--out", str(bundle),
-        "--quiet",
-        "--witness", witness,
+        "--witness", witness,  # not --quiet: the test reads the client's notes
         *extra,
     ]  # fmt: skip
 

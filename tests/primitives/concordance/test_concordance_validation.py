@@ -12,7 +12,7 @@ import pytest
 from regaudit.shared import schemas
 from regaudit.shared.errors import InputError
 from regaudit.shared.primitives.concordance.inputs import parse
-from regaudit.shared.primitives.concordance.layout import MAX_PATIENTS
+from regaudit.shared.primitives.concordance.layout import MAX_PATIENTS, ROWS
 
 GOOD: dict[str, Any] = {"risk": [0.3, 0.1, 0.7, 0.2], "time": [5, 3, 1, 8], "event": [1, 0, 1, 1]}
 
@@ -75,18 +75,10 @@ def test_booleans_and_numpy_are_accepted() -> None:
             "event": [True, False, True, True],
         }
     )
-    assert data.patients == 4 and data.rows == 6
+    assert data.patients == 4 and data.rows == ROWS
     assert data.event.tolist() == [1.0, 0.0, 1.0, 1.0]
-    assert list(data.columns()) == [
-        "risk_i",
-        "risk_j",
-        "time_i",
-        "time_j",
-        "event_i",
-        "event_j",
-        "ties_i",
-        "ties_j",
-    ]
+    assert list(data.columns()) == ["x_theta_0", "x_event_0", "y_theta_0", "y_event_0", "ties_0"]
+    assert all(column.size == ROWS for column in data.columns().values())
 
 
 def test_schemas_accept_good_and_refuse_bad() -> None:

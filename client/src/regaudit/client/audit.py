@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from regaudit.client.witness_checks import CheckedWitness
     from regaudit.secretkey.ckks import ClientKeys
     from regaudit.shared.ckks import EvaluationKeys
+    from regaudit.shared.evidence.row_commitments import RowCommitment
     from regaudit.shared.evidence.sealing import RegulatorCard
     from regaudit.shared.evidence.statements import MissingWitness, ReceiptStatement
     from regaudit.shared.protocol import JobAccepted, JobHeader, JobResult, TlsOptions
@@ -143,6 +144,8 @@ class AuditRun:
     missing_witnesses: list[MissingWitness] = field(default_factory=list)
     openings: dict[str, tuple[str, str]] = field(init=False)
     openings_path: Path = field(init=False)
+    #: the row Merkle commitment the submission binds (row openings: regaudit-client open)
+    row_commitment: RowCommitment = field(init=False)
     sealed: dict[str, Any] = field(init=False)
     submission: dict[str, Any] = field(init=False)
 
@@ -213,7 +216,8 @@ def run_audit(
     10. check the receipt (the regulator's own check), then each witness's receipt and that
         its outputs are the primary's, then every output against the client's plaintext
         oracle -- BEFORE anything is sealed, committed or signed;
-    11. hiding commitments to every input column; the openings stay with the client;
+    11. hiding commitments to every input column and the row Merkle commitment; the openings
+        stay with the client;
     12. seal the CKKS secret key to the regulator (the only way it ever leaves);
     13. the client-signed submission statement;
     14. the bundle, written atomically.

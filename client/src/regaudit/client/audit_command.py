@@ -10,6 +10,7 @@ installed distribution gets its subcommand without a change here.
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -35,6 +36,7 @@ from regaudit.shared.primitives import Primitive, all_primitives, get_primitive
 if TYPE_CHECKING:
     from typer import _click  # the click typer vendors: TyperGroup's Context and Command
 
+    from regaudit.client.audit import AuditOutcome
     from regaudit.shared.protocol import TlsOptions
 
 #: Largest regulator card file read.
@@ -67,6 +69,13 @@ def _read_card(path: Path) -> dict[str, Any]:
         _usage(f"regulator card {path}: {exc}", field="regulator-card")
     if not isinstance(card, dict):
         _usage(f"regulator card {path} must be a JSON object", field="regulator-card")
+    if {"public_key", "key_id", "algorithm"} <= card.keys():
+        _usage(
+            f"{path}: this file is a {card.get('kind', '')} public key, not a regulator card: "
+            "--regulator-card takes regulator-card.json from regaudit-regulator init (a "
+            "regulator's public key goes to --pin-regulator KEY_ID or regaudit-client trust add)",
+            field="regulator-card",
+        )
     from regaudit.client.audit import check_regulator_card
 
     try:
@@ -154,6 +163,26 @@ def build_audit_app() -> typer.Typer:
     return audit_app
 
 
+def audit_json(primitive: Primitive, outcome: AuditOutcome) -> dict[str, object]:
+    """``audit --json``: the summary of a written bundle."""
+    return {
+        "ok": True,
+        "primitive": primitive.name,
+        "audit_id": outcome.audit_id,
+        "bundle": str(outcome.bundle_path),
+        "job_id": outcome.job_id,
+        "rows": outcome.plan.rows,
+        "profile": outcome.plan.profile.name,
+        "ciphertexts": outcome.ciphertexts,
+        "uploaded_bytes": outcome.uploaded_bytes,
+        "timings_s": {name: round(float(value), 3) for name, value in outcome.timings.items()},
+        "witnesses": [{"address": a, "key_id": k} for a, k in outcome.witnesses],
+        "missing_witnesses": [
+            {"address": m.address, "reason": m.reason} for m in outcome.missing_witnesses
+        ],
+    }
+
+
 def run_audit_command(
     primitive: Primitive,
     *,
@@ -163,6 +192,8 @@ def run_audit_command(
     regulator_card: Path | None,
     identity: Path | None,
     out: Path | None,
+    force: bool,
+    as_json: bool,
     column: list[str] | None,
     profile: str | None,
     timeout: float,
@@ -184,7 +215,10 @@ def run_audit_command(
     """The body of every ``audit <primitive>`` subcommand."""
     from regaudit.client.cli import print_schema, trust_anchors
     from regaudit.client.inputs import load_audit_input
+    from regaudit.shared.cli_config import check_output_path
+    from regaudit.shared.cli_failure import report_errors_as_json
 
+    report_errors_as_json(as_json)
     if show_schema:
         print_schema(f"{primitive.name}.input")
         return
@@ -200,6 +234,10 @@ def run_audit_command(
             _usage(f"missing option --{option}", field=option)
     assert input_file is not None and evaluator is not None and regulator_card is not None
     assert identity is not None and out is not None
+    try:  # every output path before any work
+        check_output_path(out, option="out", force=force)
+    except RegauditError as error:
+        fail(error)
     if timeout <= 0:
         _usage("must be positive", field="timeout")
     if workers is not None and workers < 1:
@@ -267,7 +305,7 @@ def run_audit_command(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-        disable=quiet,
+        disable=quiet or not console.is_terminal,  # bars only on a terminal: no stray lines
         transient=False,
     )
     try:
@@ -281,7 +319,7 @@ def run_audit_command(
                 identity_dir=identity,
                 out=out,
                 profile=profile,
-                progress=RichProgress(bars),
+                progress=RichProgress(bars, quiet=quiet),
                 timeout=timeout,
                 tls=tls,
                 idempotency_key=idempotency_key,
@@ -296,6 +334,9 @@ def run_audit_command(
             )
     except RegauditError as error:  # EvaluatorUnavailableError and ProtocolError exit 3
         fail(error)
+    if as_json:
+        typer.echo(json.dumps(audit_json(primitive, outcome), indent=2))
+        return
     if not quiet:
         t = outcome.timings
         console.print(
@@ -320,6 +361,7 @@ __all__ = [
     "MAX_CARD_BYTES",
     "PIN_EVALUATOR_ENV",
     "PIN_REGULATOR_ENV",
+    "audit_json",
     "build_audit_app",
     "make_command",
     "run_audit_command",

@@ -68,8 +68,19 @@ def common_options(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Bundle file to write.", rich_help_panel=COMMON_PANEL),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Bundle file to write (its folder must exist; an existing file needs --force).",
+            rich_help_panel=COMMON_PANEL,
+        ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Overwrite an existing --out file.", rich_help_panel=COMMON_PANEL
+        ),
+    ] = False,
     column: Annotated[
         list[str] | None,
         typer.Option(
@@ -199,7 +210,23 @@ def common_options(
     ] = None,
     quiet: Annotated[
         bool,
-        typer.Option("--quiet", "-q", help="No progress bars.", rich_help_panel=COMMON_PANEL),
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Only the result: no progress bars, notes or timings on stderr; stdout keeps the "
+            "summary (audit id, bundle, job id, witnesses), or the --json object. Errors and the "
+            "unpinned-key warning still go to stderr.",
+            rich_help_panel=COMMON_PANEL,
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON object on stdout: the audit's summary, or the error (ok, "
+            "reason, exit_code, field, message). Progress still goes to stderr (--quiet: none).",
+            rich_help_panel=COMMON_PANEL,
+        ),
     ] = False,
     show_schema: Annotated[
         bool,
@@ -255,8 +282,11 @@ def _primitive_parameter(
     metavar: str | None = None,
 ) -> inspect.Parameter:
     """A keyword-only ``--flag`` of type ``kind`` (default None) in the primitive's help panel."""
+    from rich.markup import escape
+
+    # help is rich markup: escape it, or "[1, 2]" in an example disappears
     info = typer.Option(
-        flag, help=help_text, metavar=metavar, rich_help_panel=f"{primitive.name} options"
+        flag, help=escape(help_text), metavar=metavar, rich_help_panel=f"{primitive.name} options"
     )
     return inspect.Parameter(
         name,
@@ -279,10 +309,13 @@ def column_mapping(
 ) -> ColumnMapping:
     """The ColumnMapping of the primitive's column options and the generic --column."""
     values: dict[str, Any] = {}
+    #: field -> the option that set it (named by a missing-column error)
+    sources: dict[str, str] = {}
     for option in primitive.options:
         value = given.get(option.flag)
         if value is None or option.target == "override":
             continue
+        sources[option.key] = option.flag
         if option.target == "columns":
             values[option.key] = tuple(name.strip() for name in value.split(",") if name.strip())
         else:
@@ -297,7 +330,8 @@ def column_mapping(
                 field="column",
             )
         values[name] = target
-    return ColumnMapping(**values)
+        sources[name] = f"--column {item}"
+    return ColumnMapping(**values).with_sources(sources)
 
 
 def public_overrides(primitive: Primitive, given: Mapping[str, Any]) -> dict[str, object]:

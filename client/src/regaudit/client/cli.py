@@ -24,6 +24,13 @@ audit stops with exit 1 (``untrusted_issuer``) before any key is generated (card
 is encrypted or uploaded (evaluator). Without pins or a trust file every key is accepted and a
 warning says so.
 
+Conventions (the same on the three programs): ``--version``; shell completion
+(``--install-completion``, ``--show-completion``); ``--config FILE`` / ``$REGAUDIT_CONFIG`` /
+``./regaudit.toml`` and ``REGAUDIT_*`` variables for the options every audit repeats
+(:mod:`regaudit.shared.cli_config`; command line > environment > file > default); ``--json``
+on every command (one object on stdout, errors too); ``--force`` to overwrite an existing
+output, every output path checked before any work.
+
 Exit codes: 0 success; 1 the evaluator's receipt or output did not verify, or the regulator
 card's signer or the evaluator's key is not pinned or trusted (``untrusted_issuer``); 2 bad input
 or usage (the message names the offending field); 3 the evaluator is unreachable or failed the
@@ -41,6 +48,10 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from regaudit.client.audit_command import build_audit_app
+from regaudit.client.open_command import open_command
+from regaudit.shared.cli_app import JsonOption, make_program
+from regaudit.shared.cli_app import json_mode as _json_mode
+from regaudit.shared.cli_app import print_json as _print_json
 from regaudit.shared.cli_failure import fail
 from regaudit.shared.errors import (
     EXIT_EVALUATOR_FAILED,
@@ -51,6 +62,7 @@ from regaudit.shared.errors import (
     PrimitiveRegistryError,
     RegauditError,
 )
+from regaudit.shared.key_export import build_key_app
 
 if TYPE_CHECKING:
     from regaudit.shared.evidence.truststore import TrustStore
@@ -61,18 +73,20 @@ if TYPE_CHECKING:
 #: Kinds of key a client trust file holds.
 CLIENT_TRUST_KINDS = ("evaluator", "regulator")
 
-app = typer.Typer(
-    name="regaudit-client",
-    help="The audited vendor's side of regaudit: encrypt, submit, seal the key, write a bundle.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+#: The program's name (its --version line, config table ``[client]``, REGAUDIT_CLIENT_*).
+PROGRAM = "regaudit-client"
+
+app = make_program(
+    PROGRAM,
+    help_text="The audited vendor's side of regaudit: encrypt, submit, seal the key, write a "
+    "bundle.",
 )
 trust_app = typer.Typer(
     help="Manage the client's trust file (the evaluator and regulator keys it accepts).",
     no_args_is_help=True,
 )
 app.add_typer(trust_app, name="trust")
+app.add_typer(build_key_app("client"), name="key")  # key export (regaudit.shared.key_export)
 
 
 def _err(text: str) -> None:
@@ -96,12 +110,14 @@ def _usage(message: str, *, field: str) -> NoReturn:
 def init(
     directory: Annotated[Path, typer.Argument(help="Identity directory to create.")],
     force: Annotated[
-        bool, typer.Option("--force", help="Replace an existing client identity.")
+        bool, typer.Option("--force", help="Overwrite an existing client identity.")
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Create the client's Ed25519 identity: DIR/client.key (0600) and DIR/client.pub.json."""
     from regaudit.shared.evidence.identity import SigningIdentity
 
+    _json_mode(as_json)
     try:
         identity = SigningIdentity.generate("client")
         public = identity.save(directory, overwrite=force)
@@ -109,6 +125,11 @@ def init(
         if not force and "exists" in error.message:
             error = InputError(f"{error.message} (use --force to replace it)", field="directory")
         _fail(error)
+    if as_json:
+        _print_json(
+            {"ok": True, "kind": "client", "key_id": identity.key_id, "public_key": str(public)}
+        )
+        return
     typer.echo(f"client key id {identity.key_id}")
     typer.echo(f"public key    {public}")
 
@@ -139,11 +160,13 @@ def trust_add(
         typer.Option("--trust", help="Client trust file (JSON).", show_default=False),
     ],
     note: Annotated[str, typer.Option("--note", help="Free-text note stored with the key.")] = "",
+    as_json: JsonOption = False,
 ) -> None:
     """Trust an evaluator's receipt key or a regulator's card-signing key (creates the trust
     file if missing)."""
-    from regaudit.shared.evidence.truststore import describe_trusted
+    from regaudit.shared.evidence.truststore import describe_trusted, trusted_json
 
+    _json_mode(as_json)
     try:
         store = _load_client_trust(trust, create=True)
         entry, already = store.add_key_file(
@@ -152,6 +175,9 @@ def trust_add(
         store.save(trust)
     except RegauditError as error:
         _fail(error)
+    if as_json:
+        _print_json({**trusted_json(entry, already=already), "trust": str(trust)})
+        return
     typer.echo(describe_trusted(entry, already=already))
 
 
@@ -203,9 +229,14 @@ def print_schema(name: str) -> None:
 def schema(
     name: Annotated[str | None, typer.Argument(help="Schema name, e.g. fairness.input.")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the schema names.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Print a JSON Schema (or, with --list, the names of all schemas)."""
+    """Print a JSON Schema, or with --list the schema names (--json: as a JSON list)."""
+    _json_mode(as_json)
     if list_ or name is None:
+        if as_json:
+            _print_json(_schema_names())
+            return
         for item in _schema_names():
             typer.echo(item)
         return
@@ -233,6 +264,7 @@ def _add_audit_commands() -> None:
 
 
 _add_audit_commands()
+app.command("open")(open_command)  # open rows to the regulator (regaudit.client.open_command)
 
 
 def main() -> None:

@@ -4,13 +4,16 @@ bundle.
 
 They run only after the receipt and every output passed their checks (step 10); each reads what
 earlier steps left on the :class:`~regaudit.client.audit.AuditRun`. The commitment openings stay
-with the client, in a private file (:func:`write_openings`).
+with the client, in private files of ``<identity dir>/audits/<audit id>/``: the column salts and
+the row-commitment seed (:func:`write_openings`), and the signed submission with the bundle's
+path (:func:`write_audit_record`), which ``regaudit-client open`` reads to open rows
+(:mod:`regaudit.client.open_command`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +22,7 @@ from regaudit.shared.bundle import WitnessEvidence
 from regaudit.shared.circuits.base import Plan
 from regaudit.shared.evidence.canonical import canonical_json, utc_now
 from regaudit.shared.evidence.identity import PublicKeyRecord
+from regaudit.shared.evidence.row_commitments import RowCommitter
 from regaudit.shared.files import write_file_atomic
 from regaudit.shared.planning import data_chunks
 from regaudit.shared.primitives import AuditData
@@ -29,16 +33,32 @@ if TYPE_CHECKING:
 
 #: File (inside ``<identity dir>/audits/<audit id>/``) holding the commitment openings.
 OPENINGS_FILE = "openings.json"
-OPENINGS_FORMAT = "regaudit.openings.v1"
+#: v2: also the row commitment (its seed, root, rows and columns), the primitive and public
+#: inputs; v1 files (column salts only) are still read, their rows cannot be opened.
+OPENINGS_FORMAT = "regaudit.openings.v2"
+OPENINGS_FORMATS = ("regaudit.openings.v1", OPENINGS_FORMAT)
+#: File (next to the openings) holding the signed submission and the bundle's path.
+AUDIT_RECORD_FILE = "submission.json"
+AUDIT_RECORD_FORMAT = "regaudit.audit-record.v1"
 #: Openings are private to the client.
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
 
 
 def commit(run: AuditRun, openings_dir: Path) -> None:
-    """11. Hiding commitments to every input column; the openings stay with the client."""
-    run.openings = commit_columns(run.data, run.plan, run.columns)
-    run.openings_path = write_openings(openings_dir, audit_id=run.audit_id, openings=run.openings)
+    """11. Hiding commitments to every input column and the row Merkle commitment (one pass
+    over the input); the openings (salts, the row seed) stay with the client."""
+    run.openings, rows = commit_inputs(run.data, run.plan, run.columns)
+    run.row_commitment = rows.finalize()
+    run.openings_path = write_openings(
+        openings_dir,
+        audit_id=run.audit_id,
+        openings=run.openings,
+        rows=rows,
+        primitive=run.primitive,
+        public=run.public,
+        chunk_rows=run.plan.chunk_rows,
+    )
 
 
 def seal(run: AuditRun) -> None:
@@ -90,6 +110,7 @@ def sign(run: AuditRun, data_description: Mapping[str, Any] | None) -> None:
         created_at=utc_now(),
         witnesses=[witness.binding() for witness in run.witnesses],
         missing_witnesses=run.missing_witnesses,
+        row_commitment=run.row_commitment,
     )
     run.submission = sign_envelope(
         canonical_json(statement), payload_type=PAYLOAD_TYPE_INTOTO, identity=run.identity
@@ -127,6 +148,7 @@ def write_bundle(run: AuditRun, out_path: Path) -> None:
         )
         bundle = replace(bundle, sampling=sampling)
     bundle.write(out_path, overwrite=True)
+    write_audit_record(run.openings_path.parent, submission=run.submission, bundle_path=out_path)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -143,24 +165,76 @@ def commit_columns(
     if columns is not None:
         return {name: commitments.commit_column(name, columns[name]) for name in plan.columns}
     committers = {name: commitments.ColumnCommitter(name) for name in plan.columns}
-    remaining = plan.rows
-    for chunk in data_chunks(data, plan.chunk_rows):
-        used = min(remaining, plan.chunk_rows)
+    for chunk, used in input_chunks(data, plan, None):
         for name, committer in committers.items():
             committer.update(chunk[name][:used])
-        remaining -= used
     return {name: committer.finalize() for name, committer in committers.items()}
 
 
-def write_openings(
-    directory: Path, *, audit_id: str, openings: Mapping[str, tuple[str, str]]
-) -> Path:
-    """Store the commitment openings (column -> (commitment, salt hex)) privately (0600)."""
+def commit_inputs(
+    data: AuditData,
+    plan: Plan,
+    columns: Mapping[str, FloatArray] | None,
+    *,
+    row_seed: bytes | None = None,
+) -> tuple[dict[str, tuple[str, str]], RowCommitter]:
+    """:func:`commit_columns` and the row Merkle commitment over the same ``plan.rows`` rows
+    of ``plan.columns``, in one pass (the committer is returned unfinalized-ready: call
+    ``finalize()``; its ``seed`` is the row opening secret)."""
+    from regaudit.shared.evidence import commitments
+
+    committers = {name: commitments.ColumnCommitter(name) for name in plan.columns}
+    rows = RowCommitter(plan.columns, seed=row_seed)
+    for chunk, used in input_chunks(data, plan, columns):
+        for name, committer in committers.items():
+            committer.update(chunk[name][:used])
+        rows.update(chunk, used)
+    openings = {name: committer.finalize() for name, committer in committers.items()}
+    return openings, rows
+
+
+def input_chunks(
+    data: AuditData, plan: Plan, columns: Mapping[str, FloatArray] | None
+) -> Iterator[tuple[Mapping[str, FloatArray], int]]:
+    """(chunk, real rows in it) over the input's ``plan.rows`` rows in order: slices of the
+    whole ``columns`` if given, else the data's chunks (without building whole columns)."""
+    remaining = plan.rows
+    if columns is not None:
+        for start in range(0, plan.rows, plan.chunk_rows):
+            used = min(plan.chunk_rows, plan.rows - start)
+            yield {name: columns[name][start : start + used] for name in plan.columns}, used
+        return
+    for chunk in data_chunks(data, plan.chunk_rows):
+        if remaining <= 0:
+            break
+        used = min(remaining, plan.chunk_rows)
+        yield chunk, used
+        remaining -= used
+
+
+def _audit_dir(directory: Path, audit_id: str) -> Path:
     audit_dir = directory / "audits" / audit_id
     audit_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
     os.chmod(audit_dir, PRIVATE_DIR_MODE)
-    path = audit_dir / OPENINGS_FILE
-    document = {
+    return audit_dir
+
+
+def write_openings(
+    directory: Path,
+    *,
+    audit_id: str,
+    openings: Mapping[str, tuple[str, str]],
+    rows: RowCommitter | None = None,
+    primitive: str | None = None,
+    public: Mapping[str, Any] | None = None,
+    chunk_rows: int | None = None,
+) -> Path:
+    """Store the commitment openings privately (0600): column -> (commitment, salt hex), and
+    with ``rows`` the row commitment's seed, root, row count and columns (plus the primitive,
+    the public inputs and the plan's chunk size, to read the same table again when rows are
+    opened)."""
+    path = _audit_dir(directory, audit_id) / OPENINGS_FILE
+    document: dict[str, Any] = {
         "format": OPENINGS_FORMAT,
         "audit_id": audit_id,
         "columns": {
@@ -168,8 +242,38 @@ def write_openings(
             for name, (commitment, salt) in openings.items()
         },
     }
+    if rows is not None:
+        commitment = rows.finalize()
+        document["rows"] = {
+            **commitment.to_dict(),
+            "columns": list(rows.columns),
+            "seed": rows.seed.hex(),
+        }
+        if chunk_rows is not None:
+            document["rows"]["chunk_rows"] = chunk_rows
+    if primitive is not None:
+        document["primitive"] = primitive
+    if public is not None:
+        document["public"] = dict(public)
     write_file_atomic(
         path, canonical_json(document) + b"\n", mode=PRIVATE_FILE_MODE, overwrite=False
+    )
+    return path
+
+
+def write_audit_record(
+    audit_dir: Path, *, submission: Mapping[str, Any], bundle_path: Path
+) -> Path:
+    """Store the signed submission envelope and the bundle's path next to the openings (0600):
+    what an opening binds to, without the bundle."""
+    path = audit_dir / AUDIT_RECORD_FILE
+    document = {
+        "format": AUDIT_RECORD_FORMAT,
+        "bundle": str(Path(bundle_path).resolve()),
+        "submission": dict(submission),
+    }
+    write_file_atomic(
+        path, canonical_json(document) + b"\n", mode=PRIVATE_FILE_MODE, overwrite=True
     )
     return path
 
@@ -212,15 +316,21 @@ def build_bundle(
 
 
 __all__ = [
+    "AUDIT_RECORD_FILE",
+    "AUDIT_RECORD_FORMAT",
     "OPENINGS_FILE",
     "OPENINGS_FORMAT",
+    "OPENINGS_FORMATS",
     "PRIVATE_DIR_MODE",
     "PRIVATE_FILE_MODE",
     "build_bundle",
     "commit",
     "commit_columns",
+    "commit_inputs",
+    "input_chunks",
     "seal",
     "sign",
+    "write_audit_record",
     "write_bundle",
     "write_openings",
 ]

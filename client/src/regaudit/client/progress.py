@@ -43,10 +43,12 @@ class NoProgress:
 
 
 class RichProgress:
-    """A :class:`ProgressSink` drawing rich progress bars on stderr."""
+    """A :class:`ProgressSink` drawing rich progress bars on stderr (``quiet``: notes too are
+    dropped; the bars' own ``disable`` hides the bars)."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress, *, quiet: bool = False) -> None:
         self._progress = progress
+        self._quiet = quiet
         self._tasks: dict[str, TaskID] = {}
 
     def stage(self, name: str, *, total: float | None = None) -> None:
@@ -69,7 +71,9 @@ class RichProgress:
             self._progress.update(self._tasks[name], completed=completed)
 
     def note(self, text: str) -> None:
-        self._progress.console.print(text)
+        """The note on stderr, unless ``quiet`` (``audit --quiet`` prints nothing on success)."""
+        if not self._quiet:
+            self._progress.console.print(text, markup=False, highlight=False)
 
 
 __all__ = ["NoProgress", "ProgressSink", "RichProgress"]

@@ -35,6 +35,43 @@ class EvaluatorUnavailableError(RegauditError):
     grpc_status = "INTERNAL"
 
 
+class EvaluatorUnreachableError(EvaluatorUnavailableError):
+    """No connection to the evaluator at all (refused, unknown host, timed out): said in one
+    sentence with what to check, instead of gRPC's own text (exit code 3)."""
+
+    reason = "evaluator_unreachable"
+    exit_code = EXIT_EVALUATOR_FAILED
+    grpc_status = "UNAVAILABLE"
+
+
+#: (text in gRPC's UNAVAILABLE message, what the user is told) for a failed connection.
+CONNECT_FAILURES = (
+    ("connection refused", "connection refused"),
+    ("dns resolution failed", "host name not found"),
+    ("name or service not known", "host name not found"),
+    ("no route to host", "no route to host"),
+    ("network is unreachable", "network unreachable"),
+    ("timed out", "connection timed out"),
+    ("deadline exceeded", "connection timed out"),
+    ("failed to connect", "cannot connect"),
+)
+
+
+def unreachable(code: str | None, message: str, address: str) -> EvaluatorUnreachableError | None:
+    """An :class:`EvaluatorUnreachableError` when an UNAVAILABLE status says the connection
+    itself failed; None otherwise (the evaluator answered)."""
+    if code != "UNAVAILABLE":
+        return None
+    lowered = message.lower()
+    for needle, why in CONNECT_FAILURES:
+        if needle in lowered:
+            return EvaluatorUnreachableError(
+                f"cannot reach the evaluator at {address} ({why}) — is `regaudit-evaluator "
+                "serve` running?"
+            )
+    return None
+
+
 def remaining(deadline: float) -> float:
     """Seconds left before ``deadline`` (EvaluatorUnavailableError once it has passed)."""
     left = deadline - time.monotonic()
@@ -121,6 +158,9 @@ def _classify(exc: RegauditError, address: str) -> RegauditError:
 
     if isinstance(exc, EvaluatorUnavailableError | InputError | VerificationError):
         return exc
+    not_connected = unreachable(getattr(exc, "grpc_code", None), exc.message, address)
+    if not_connected is not None:
+        return not_connected
     if isinstance(exc, UnauthenticatedError | ClientNotAllowedError):
         # the evaluator refused this client: keep the reason (exit 3) and say so plainly
         refused = type(exc)(
@@ -141,6 +181,9 @@ def _classify_rpc(exc: grpc.RpcError, address: str) -> RegauditError:
     from regaudit.shared.protocol import remote_error_info
 
     info = remote_error_info(exc)
+    not_connected = unreachable(info.code.name, info.message, address)
+    if not_connected is not None:
+        return not_connected
     error = EvaluatorUnavailableError(
         f"evaluator {address}: {info.code.name}: {info.message}"
         f"{retry_hint(info.retry_delay_s, alone=True)}"
@@ -159,11 +202,14 @@ def retry_hint(delay_s: float | None, *, alone: bool = False) -> str:
 
 
 __all__ = [
+    "CONNECT_FAILURES",
     "WATCH_RETRY_S",
     "EvaluatorUnavailableError",
+    "EvaluatorUnreachableError",
     "keep_watching",
     "remaining",
     "remote_call",
     "remote_iter",
     "retry_hint",
+    "unreachable",
 ]

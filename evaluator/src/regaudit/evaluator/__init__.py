@@ -6,4 +6,8 @@ install; an import-linter contract forbids importing ``regaudit.secretkey`` from
 and the daemon and its workers refuse to run if any such module is loaded.
 """
 
-__version__ = "0.1.0"
+from regaudit.shared.versioning import version as _distribution_version
+
+#: This distribution's installed version (:mod:`regaudit.shared.versioning`); the receipt's
+#: ``software`` field and the worker identity check read it.
+__version__ = _distribution_version("regaudit-evaluator")

@@ -38,8 +38,10 @@ from regaudit.evaluator.quota_options import (
     SubmitBurst,
     SubmitRate,
 )
+from regaudit.shared.cli_app import JsonOption, json_mode, make_program, print_json
 from regaudit.shared.cli_failure import fail, fail_usage
 from regaudit.shared.errors import RegauditError
+from regaudit.shared.key_export import build_key_app
 from regaudit.shared.protocol import MAX_JOB_BYTES, SHUTDOWN_GRACE_S, TlsOptions
 
 if TYPE_CHECKING:
@@ -48,12 +50,14 @@ if TYPE_CHECKING:
     from regaudit.evaluator.metrics import EvaluatorMetrics
     from regaudit.evaluator.server import EvaluatorServer
 
-app = typer.Typer(
-    name="regaudit-evaluator",
-    help="Keyless regaudit evaluator daemon (runs CKKS audit circuits, signs receipts).",
-    no_args_is_help=True,
-    add_completion=False,
+#: The program's name (its --version line, config table ``[evaluator]``, REGAUDIT_EVALUATOR_*).
+PROGRAM = "regaudit-evaluator"
+
+app = make_program(
+    PROGRAM,
+    help_text="Keyless regaudit evaluator daemon (runs CKKS audit circuits, signs receipts).",
 )
+app.add_typer(build_key_app("evaluator"), name="key")  # key export (regaudit.shared.key_export)
 
 #: Store directory used when --store is not given (inside the identity directory).
 DEFAULT_STORE_NAME = "store"
@@ -74,16 +78,23 @@ def _fail(error: RegauditError) -> NoReturn:
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="identity directory to create")],
-    force: Annotated[bool, typer.Option(help="overwrite an existing identity")] = False,
+    force: Annotated[bool, typer.Option("--force", help="overwrite an existing identity")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Create the evaluator's Ed25519 receipt-signing identity; DIR/evaluator.pub.json is public."""
     from regaudit.shared.evidence.identity import SigningIdentity
 
+    json_mode(as_json)
     try:
         identity = SigningIdentity.generate("evaluator")
         public = identity.save(directory, overwrite=force)
     except RegauditError as exc:
         _fail(exc)
+        return
+    if as_json:
+        print_json(
+            {"ok": True, "kind": "evaluator", "key_id": identity.key_id, "public_key": str(public)}
+        )
         return
     typer.echo(f"evaluator key {identity.key_id}")
     typer.echo(f"public key file {public}")
@@ -111,7 +122,8 @@ def serve(
             "--dask-scheduler",
             help="run evaluation on this Dask scheduler instead of local worker processes: "
             "tcp://HOST:PORT on loopback only, or tls://HOST:PORT with --dask-tls-ca, "
-            "--dask-tls-cert and --dask-tls-key (mutual TLS); needs regaudit-evaluator[dask]. "
+            "--dask-tls-cert and --dask-tls-key (mutual TLS); needs "
+            "regaudit-evaluator\\[dask] (pip install 'regaudit-evaluator\\[dask]'). "
             "A Dask worker is as trusted as this daemon: the cluster can run code in the "
             "daemon (pickle) and computes what it signs.",
         ),
@@ -237,6 +249,7 @@ def serve(
             "the human 'listening on' and 'shutting down' lines left out",
         ),
     ] = LogFormat.text,
+    as_json: Annotated[bool, typer.Option("--json", help="the same as --log-format json")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Serve the regaudit.v1.Evaluator gRPC service until SIGTERM/SIGINT.
@@ -251,6 +264,8 @@ def serve(
     """
     from regaudit.evaluator.logs import configure_logging, log_event
 
+    if as_json:
+        log_format = LogFormat.json
     configure_logging(log_format.value, verbose=verbose)
     human = log_format is LogFormat.text
     from regaudit.evaluator.collection import parse_duration

@@ -36,7 +36,9 @@ def gc(
     of a store no daemon holds; print what was deleted (counts, bytes)."""
     from regaudit.evaluator.collection import collect_offline, parse_duration
     from regaudit.evaluator.store import Store
+    from regaudit.shared.cli_app import json_mode
 
+    json_mode(as_json)  # a failure is one JSON object too
     try:
         retain_s = parse_duration(retain)
         if not (store / "jobs.sqlite3").is_file():

@@ -74,10 +74,12 @@ from regaudit.shared.protocol import (
     method_path,
     profile_info,
 )
+from regaudit.shared.versioning import version_text
 
 log = logging.getLogger("regaudit.evaluator.server")
 
-SERVER_VERSION = "regaudit-evaluator 0.1.0"
+#: The version string the daemon reports in its capabilities (regaudit.shared.versioning).
+SERVER_VERSION = version_text("regaudit-evaluator")
 #: The server's channel options: the protocol's, and no ``SO_REUSEPORT`` (gRPC turns it on by
 #: default, which lets a second daemon bind a port that one already serves).
 SERVER_GRPC_OPTIONS: tuple[tuple[str, int], ...] = (*GRPC_OPTIONS, ("grpc.so_reuseport", 0))

@@ -7,8 +7,12 @@ Commands::
     regaudit-regulator trust revoke KEY_ID --trust TRUST.json [--at RFC3339]
     regaudit-regulator trust list --trust TRUST.json [--json]
     regaudit-regulator trust policy --trust TRUST.json [--witnesses-required N]
-    regaudit-regulator verify BUNDLE --identity DIR --trust TRUST.json [--json]
-                              [--report FILE.html] [--signed-report FILE.json]
+    regaudit-regulator verify BUNDLE --identity DIR --trust TRUST.json [--json | --short | --quiet]
+                              [--report FILE.html] [--signed-report FILE.json] [--force]
+
+Every command takes ``--json``; ``--identity``/``--trust`` may come from the environment or
+``regaudit.toml`` (:mod:`regaudit.shared.cli_config`). ``verify --short``: one line
+(``Verified OK: <primitive> audit <id>`` or ``REJECTED: <reason>``); ``--quiet``: exit code only.
 
 Exit codes: 0 accepted / done; 1 verification failed (the stable reason string is printed);
 2 bad input or usage (missing or unreadable files, malformed trust store...; the message on
@@ -25,6 +29,10 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from regaudit.regulator.opening_command import check_opening_command
+from regaudit.shared.cli_app import JsonOption, make_program
+from regaudit.shared.cli_app import json_mode as _json_mode
+from regaudit.shared.cli_app import print_json as _print_json
 from regaudit.shared.cli_failure import fail
 from regaudit.shared.errors import (
     EXIT_OK,
@@ -36,6 +44,7 @@ from regaudit.shared.errors import (
     RegauditError,
     exit_code_for,
 )
+from regaudit.shared.key_export import build_key_app
 
 if TYPE_CHECKING:
     from regaudit.shared.evidence.identity import SigningIdentity
@@ -51,19 +60,21 @@ REPORT_PAYLOAD_TYPE = "application/vnd.regaudit.report+json"
 #: Kind of the regulator's Ed25519 report-signing identity.
 REPORT_IDENTITY_KIND = "regulator"
 
-app = typer.Typer(
-    name="regaudit-regulator",
-    help="The regulator's side of regaudit: unseal the key, verify every signature and "
+#: The program's name (its --version line, config table ``[regulator]``, REGAUDIT_REGULATOR_*).
+PROGRAM = "regaudit-regulator"
+
+app = make_program(
+    PROGRAM,
+    help_text="The regulator's side of regaudit: unseal the key, verify every signature and "
     "binding, decrypt aggregates only, write the report.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
 )
 trust_app = typer.Typer(
     help="Manage the trust store (trusted evaluator and client keys, revocations).",
     no_args_is_help=True,
 )
 app.add_typer(trust_app, name="trust")
+app.add_typer(build_key_app("regulator"), name="key")  # key export (regaudit.shared.key_export)
+app.command("check-opening")(check_opening_command)  # (regaudit.regulator.opening_command)
 
 
 def _fail(error: RegauditError) -> NoReturn:
@@ -78,8 +89,9 @@ def _fail(error: RegauditError) -> NoReturn:
 def init(
     directory: Annotated[Path, typer.Argument(help="Identity directory to create.")],
     force: Annotated[
-        bool, typer.Option("--force", help="Replace an existing regulator identity.")
+        bool, typer.Option("--force", help="Overwrite an existing regulator identity.")
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Create the regulator's keys: HPKE (ML-KEM-768 + X25519) to unseal CKKS secret keys and
     an Ed25519 key that signs the regulator card and reports. DIR/regulator-card.json and
@@ -93,6 +105,7 @@ def init(
         public_key_path,
     )
 
+    _json_mode(as_json)
     files = [
         directory / PRIVATE_KEY_FILE,
         directory / CARD_FILE,
@@ -117,6 +130,10 @@ def init(
         signer_path = signer.save(directory, overwrite=force)
     except RegauditError as error:
         _fail(error)
+    if as_json:
+        made = {"ok": True, "kind": "regulator", "key_id": keys.key_id, "card": str(card_path)}
+        _print_json({**made, "signing_key_id": signer.key_id, "public_key": str(signer_path)})
+        return
     typer.echo(f"regulator key id   {keys.key_id}")
     typer.echo(f"regulator card     {card_path}  (public: give it to audited clients)")
     typer.echo(f"signing key id     {signer.key_id}  (signs the card and reports; clients pin it)")
@@ -148,16 +165,21 @@ def trust_add(
     ],
     trust: TrustOption,
     note: Annotated[str, typer.Option("--note", help="Free-text note stored with the key.")] = "",
+    as_json: JsonOption = False,
 ) -> None:
     """Trust an evaluator or client key (creates the trust store with defaults if missing)."""
-    from regaudit.shared.evidence.truststore import describe_trusted
+    from regaudit.shared.evidence.truststore import describe_trusted, trusted_json
 
+    _json_mode(as_json)
     try:
         store = _load_trust(trust, create=True)
         entry, already = store.add_key_file(public_key_file, note=note)
         store.save(trust)
     except RegauditError as error:
         _fail(error)
+    if as_json:
+        _print_json({**trusted_json(entry, already=already), "trust": str(trust)})
+        return
     typer.echo(describe_trusted(entry, already=already))
 
 
@@ -169,6 +191,7 @@ def trust_revoke(
         str | None,
         typer.Option("--at", help="Revocation time (RFC 3339); evidence from then on is refused."),
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Revoke a trusted key from a date on (default: now)."""
     from regaudit.shared.evidence.canonical import (
@@ -178,6 +201,7 @@ def trust_revoke(
         utc_now,
     )
 
+    _json_mode(as_json)
     try:
         if not is_hex64(key_id):
             raise InputError("must be 64 lowercase hex characters", field="key_id")
@@ -188,6 +212,16 @@ def trust_revoke(
     except RegauditError as error:
         _fail(error)
     assert entry.revoked_at is not None
+    if as_json:
+        _print_json(
+            {
+                "ok": True,
+                "kind": entry.record.kind,
+                "key_id": key_id,
+                "revoked_at": format_rfc3339(entry.revoked_at),
+            }
+        )
+        return
     typer.echo(f"revoked: {entry.record.kind} key {key_id} from {format_rfc3339(entry.revoked_at)}")
 
 
@@ -199,6 +233,7 @@ def trust_list(
     """Show trusted keys, revocations, allowed profiles and circuits."""
     from regaudit.shared.evidence.canonical import format_rfc3339
 
+    _json_mode(as_json)
     try:
         store = _load_trust(trust)
     except RegauditError as error:
@@ -243,9 +278,11 @@ def trust_policy(
             show_default=False,
         ),
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Show the verification policy, or set it (creates the trust store with defaults if
     missing)."""
+    _json_mode(as_json)
     try:
         store = _load_trust(trust, create=witnesses_required is not None)
         if witnesses_required is not None:
@@ -253,6 +290,9 @@ def trust_policy(
             store.save(trust)
     except RegauditError as error:
         _fail(error)
+    if as_json:
+        _print_json({"ok": True, "witnesses_required": store.witnesses_required})
+        return
     typer.echo(f"witnesses required {store.witnesses_required}")
 
 
@@ -269,13 +309,11 @@ def _witnesses_required(value: int) -> int:
 # --- verify -----------------------------------------------------------------------------------
 
 
-def _check_output_path(path: Path | None, *, field: str) -> None:
-    if path is None:
-        return
-    if path.exists() and path.is_dir():
-        raise InputError(f"{path} is a directory", field=field)
-    if not path.parent.is_dir():
-        raise InputError(f"directory {path.parent} does not exist", field=field)
+def _check_output_path(path: Path | None, *, field: str, force: bool) -> None:
+    from regaudit.shared.cli_config import check_output_path
+
+    if path is not None:
+        check_output_path(path, option=field, force=force)
 
 
 def _write_text(path: Path, text: str, *, field: str) -> None:
@@ -287,18 +325,24 @@ def _write_text(path: Path, text: str, *, field: str) -> None:
         raise InputError(f"cannot write {path}: {exc}", field=field) from exc
 
 
-def _emit_failure(error: RegauditError, *, as_json: bool) -> NoReturn:
+def _emit_failure(error: RegauditError, *, as_json: bool, quiet: bool = False) -> NoReturn:
     """Report a failed verification. Decoders word their errors without decrypted values; the
-    message is still scrubbed of long decimals before it leaves (stdout JSON and stderr)."""
+    message is still scrubbed of long decimals before it leaves (stdout JSON and stderr).
+    ``quiet``: nothing on stdout (the error line on stderr stays)."""
     from regaudit.regulator.report import failure_json
     from regaudit.shared.release import scrub_message
 
     stdout = None
     if as_json:
         stdout = json.dumps(failure_json(error), sort_keys=True)
-    elif exit_code_for(error) == EXIT_VERIFICATION_FAILED:
+    elif exit_code_for(error) == EXIT_VERIFICATION_FAILED and not quiet:
         stdout = f"REJECTED: {error.reason}"
     fail(error, stdout=stdout, scrub=scrub_message)
+
+
+def short_line(document: Mapping[str, object]) -> str:
+    """``verify --short``: ``Verified OK: <primitive> audit <id>`` (cosign's one line)."""
+    return f"Verified OK: {document.get('primitive')} audit {document.get('audit_id')}"
 
 
 @app.command()
@@ -322,19 +366,53 @@ def verify(
             "Ed25519 key.",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Overwrite an existing --report or --signed-report file."),
+    ] = False,
+    short: Annotated[
+        bool,
+        typer.Option(
+            "--short",
+            help="Print one line: 'Verified OK: <primitive> audit <id>' or 'REJECTED: <reason>'.",
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Print nothing on stdout: the exit code says it (0 accepted, 1 rejected, 2 bad "
+            "input); the error line still goes to stderr.",
+        ),
+    ] = False,
+    seed_compatible: Annotated[
+        bool,
+        typer.Option(
+            "--seed-compatible",
+            help="With --json: 'result' in regaudit-fhe 0.1.0's output shape (its field names, "
+            "nothing else); exit 2 (seed_incompatible) where that shape cannot express it.",
+        ),
+    ] = False,
 ) -> None:
     """Verify an audit bundle: signatures, trust, bindings, freshness, replay, the sealed key
-    and the key canary; then decrypt the aggregates and report."""
+    and the key canary; then decrypt the aggregates and report.
+
+    Output: the text report; --json one JSON object; --short one line; --quiet nothing."""
     from regaudit.regulator.replay import ReplayGuard
     from regaudit.regulator.report import render_html, render_text, result_json
     from regaudit.regulator.verify import verify_bundle
     from regaudit.secretkey.sealing import RegulatorKeys
     from regaudit.shared.bundle import AuditBundle
 
+    if sum((as_json, short, quiet)) > 1:
+        _fail(InputError("--json, --short and --quiet exclude each other", field="short"))
+    if seed_compatible and not as_json:
+        _fail(InputError("--seed-compatible shapes the --json output", field="seed-compatible"))
     try:
         # bad input first (exit 2): every file named on the command line must be usable
-        _check_output_path(report, field="report")
-        _check_output_path(signed_report, field="signed-report")
+        _check_output_path(report, field="report", force=force)
+        _check_output_path(signed_report, field="signed-report", force=force)
         if not bundle.is_file():
             raise InputError(f"bundle file {bundle} does not exist", field="bundle")
         if not identity.is_dir():
@@ -350,14 +428,26 @@ def verify(
             _write_text(report, render_html(verified), field="report")
         if signer is not None and signed_report is not None:
             _write_text(signed_report, _sign_report(document, signer), field="signed-report")
+        if seed_compatible:
+            from regaudit.regulator.report.seed_view import seed_result_json
+
+            printed: Mapping[str, object] = seed_result_json(verified)
+        else:
+            printed = document
     except RegauditError as error:
-        _emit_failure(error, as_json=as_json)
+        _emit_failure(error, as_json=as_json, quiet=quiet)
     except Exception as exc:  # noqa: BLE001 - a crash must never look like "accepted"
         _emit_failure(
-            InternalError(f"verification crashed: {type(exc).__name__}: {exc}"), as_json=as_json
+            InternalError(f"verification crashed: {type(exc).__name__}: {exc}"),
+            as_json=as_json,
+            quiet=quiet,
         )
+    if quiet:
+        return
     if as_json:
-        typer.echo(json.dumps(document, sort_keys=False))
+        typer.echo(json.dumps(printed, sort_keys=False))
+    elif short:
+        typer.echo(short_line(document))
     else:
         typer.echo(render_text(verified), nl=False)
         if report is not None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from regaudit.shared.circuits.base import Plan
+from regaudit.shared.local import REPORT_TYPES, AuditReport
 from regaudit.shared.profiles import ParameterProfile
 
 
@@ -123,6 +124,20 @@ class VerifiedAudit:
     checks: tuple[str, ...] = field(default=())
     #: the witness evaluators that re-executed the job (and the missing ones)
     witnesses: WitnessesSummary = field(default_factory=WitnessesSummary)
+
+    def to_report(self, *, sensitive_feature: str | None = None) -> AuditReport:
+        """The verified result as the same object the in-process and the client's DataFrame
+        API return (:class:`regaudit.shared.local.AuditReport`: ``by_group``, ``to_frame()``,
+        ``to_seed_dict()``...). ``sensitive_feature`` names the ``by_group`` index."""
+        report_type = REPORT_TYPES.get(self.primitive, AuditReport)
+        return report_type(
+            self.primitive,
+            "ckks",
+            dict(self.result),
+            self.plan.to_dict(),
+            sensitive_feature=sensitive_feature,
+            audit_id=self.audit_id,
+        )
 
 
 __all__ = [

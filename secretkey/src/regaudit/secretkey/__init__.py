@@ -20,8 +20,10 @@ from regaudit.secretkey.ckks import (
     encrypt_with_secret_key,
 )
 from regaudit.secretkey.sealing import RegulatorKeys, unseal_secret_key
+from regaudit.shared.versioning import version as _distribution_version
 
-__version__ = "0.1.0"
+#: This distribution's installed version (:mod:`regaudit.shared.versioning`).
+__version__ = _distribution_version("regaudit-secretkey")
 
 __all__ = [
     "MAX_SECRET_KEY_BYTES",

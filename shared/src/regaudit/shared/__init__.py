@@ -1,5 +1,9 @@
 """regaudit shared core: profiles, slot-vector algebra, circuits, evidence and protocol stubs."""
 
-__version__ = "0.1.0"
+from regaudit.shared.versioning import version
 
-__all__ = ["__version__"]
+#: This distribution's installed version (the repository's ``VERSION`` file, through the
+#: package metadata: :mod:`regaudit.shared.versioning`).
+__version__ = version("regaudit-shared")
+
+__all__ = ["__version__", "version"]

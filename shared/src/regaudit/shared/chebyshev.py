@@ -35,6 +35,7 @@ from numpy.polynomial import chebyshev
 
 from regaudit.shared.algebra import FloatArray, SlotBackend, V
 from regaudit.shared.errors import CircuitError, NoiseBoundError
+from regaudit.shared.extras import DRIFT_CERTIFICATION_EXTRA, require_module
 
 #: Initial constraint grid of the linear programs (Chebyshev points in t = sqrt(y)), and the
 #: certification grid (Chebyshev extreme points in t, see :func:`chebyshev_sandwich`).
@@ -125,7 +126,9 @@ def _extremal_polynomial(
     local maxima to the nodes and repeat (at most LP_EXCHANGE_ROUNDS solves); 3. the violation
     is certified over all of [0, 1] by :func:`certified_max` (whatever the LP returned).
     """
-    from scipy.optimize import linprog
+    linprog = require_module(
+        "scipy.optimize", extra=DRIFT_CERTIFICATION_EXTRA, purpose="the drift certification"
+    ).linprog
 
     degree = moments.shape[0] - 1
     sign = -1.0 if upper else 1.0

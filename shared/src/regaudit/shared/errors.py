@@ -35,6 +35,7 @@ The hierarchy (reason, exit code, gRPC status)::
     ├── IdentityError                     invalid_identity       2  INTERNAL
     ├── CustodyViolationError             custody_violation      2  INTERNAL
     ├── InternalError                     internal_error         2  INTERNAL
+    ├── SeedIncompatibleError             seed_incompatible      2  INTERNAL
     ├── ProtocolError                     protocol_error         3  INVALID_ARGUMENT
     │   ├── UnknownJobError               unknown_job            3  NOT_FOUND
     │   │   └── ResultExpiredError        result_expired         3  NOT_FOUND
@@ -70,7 +71,14 @@ The hierarchy (reason, exit code, gRPC status)::
         ├── WitnessIncomparableError      witness_incomparable   1  INTERNAL
         ├── WitnessNotIndependentError    witness_not_independent  1  INTERNAL
         ├── PartialsRootMismatchError     partials_root_mismatch 1  INTERNAL
-        └── WitnessSampleMismatchError    witness_sample_mismatch  1  INTERNAL
+        ├── WitnessSampleMismatchError    witness_sample_mismatch  1  INTERNAL
+        ├── OpeningFormatError            malformed_opening      1  INTERNAL
+        ├── OpeningProofError             opening_proof_invalid  1  INTERNAL
+        ├── OpeningSignerMismatchError    opening_signer_mismatch  1  INTERNAL
+        ├── OpeningAuditMismatchError     opening_audit_mismatch  1  INTERNAL
+        ├── OpeningRowOutOfRangeError     opening_row_out_of_range  1  INTERNAL
+        ├── OpeningDuplicateRowError      opening_duplicate_row  1  INTERNAL
+        └── RowCommitmentMissingError     row_commitment_missing  1  INTERNAL
 
 Role packages add their own classes, registered when their module is imported (the client's
 in ``regaudit.client.remote``; the evaluator's in ``regaudit.evaluator.failures``,
@@ -79,8 +87,10 @@ in ``regaudit.client.remote``; the evaluator's in ``regaudit.evaluator.failures`
 
     RegauditError
     ├── EvaluatorUnavailableError       evaluator_unavailable       3  INTERNAL   client
+    │   ├── EvaluatorUnreachableError   evaluator_unreachable       3  UNAVAILABLE  client
     │   └── WitnessUnavailableError     witness_unavailable         3  INTERNAL   client.witness
     ├── StoreFailedError                store_failed                2  INTERNAL   failures
+    ├── MissingExtraError               missing_extra     2  FAILED_PRECONDITION  shared.extras
     ├── DeletionFailedError             deletion_failed             2  INTERNAL   retention
     ├── StoreVersionUnsupportedError    store_version_unsupported   2  INTERNAL   store_schema
     ├── PlanMismatchError               plan_mismatch               2  INTERNAL   failures
@@ -175,6 +185,19 @@ def _same_class(a: type, b: type) -> bool:
     return (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
 
 
+#: numpy scalar reprs (``np.float64(0.5)``, ``np.int64(3)``, ``np.str_('a')``, ``np.True_``).
+_NUMPY_SCALAR = re.compile(r"\bnp\.(?:float|int|uint|complex|str_|bytes_|bool_?)\d*\(([^()]*)\)")
+_NUMPY_BOOL = re.compile(r"\bnp\.(True|False)_")
+
+
+def plain_numbers(message: str) -> str:
+    """``message`` with numpy scalar reprs written as plain values (``np.float64(0.5)`` ->
+    ``0.5``): every error message is said in the user's terms, never numpy's."""
+    if "np." not in message:
+        return message
+    return _NUMPY_BOOL.sub(r"\1", _NUMPY_SCALAR.sub(r"\1", message))
+
+
 def exit_code_for(error: BaseException) -> int:
     """The exit code a command line stops with for ``error``: the class's ``exit_code`` for a
     regaudit error, 2 for anything else (a crash is never "accepted" nor "rejected")."""
@@ -206,6 +229,7 @@ class RegauditError(Exception):
         _register(cls)
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
+        message = plain_numbers(message)
         super().__init__(message)
         self.message = message
         self.field = field
@@ -325,6 +349,16 @@ class InternalError(RegauditError):
     with exit code 2 so that a crash never looks like "accepted"."""
 
     reason = "internal_error"
+    exit_code = EXIT_USAGE
+    grpc_status = "INTERNAL"
+
+
+class SeedIncompatibleError(RegauditError):
+    """A result has no honest regaudit-fhe 0.1.0 form (``verify --seed-compatible``,
+    :func:`regaudit.shared.seed_view.seed_compatible`): for example an indeterminate decision,
+    which the seed's boolean cannot express. The full result is unaffected."""
+
+    reason = "seed_incompatible"
     exit_code = EXIT_USAGE
     grpc_status = "INTERNAL"
 
@@ -709,6 +743,68 @@ class WitnessSampleMismatchError(VerificationError):
     grpc_status = "INTERNAL"
 
 
+# --- row openings (exit code 1): the dispute workflow, regaudit-regulator check-opening -------
+
+
+class OpeningFormatError(VerificationError):
+    """A row opening (``regaudit-client open``) is not a well-formed signed opening document."""
+
+    reason = "malformed_opening"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
+class OpeningProofError(VerificationError):
+    """An opened row (values, salt, index) does not lead to the row-commitment root the client
+    signed, with its inclusion proof (a tampered value, salt, index or proof)."""
+
+    reason = "opening_proof_invalid"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
+class OpeningSignerMismatchError(VerificationError):
+    """An opening is not signed by the client key that signed the bundle's submission."""
+
+    reason = "opening_signer_mismatch"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
+class OpeningAuditMismatchError(VerificationError):
+    """An opening names another audit, another submission or another row commitment than the
+    bundle it is checked against."""
+
+    reason = "opening_audit_mismatch"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
+class OpeningRowOutOfRangeError(VerificationError):
+    """An opened row index is outside the committed table (0 .. rows-1)."""
+
+    reason = "opening_row_out_of_range"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
+class OpeningDuplicateRowError(VerificationError):
+    """An opening opens the same row twice."""
+
+    reason = "opening_duplicate_row"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
+class RowCommitmentMissingError(VerificationError):
+    """The bundle's submission commits to no rows (a v2 submission, made before row commitments):
+    none of its rows can be opened."""
+
+    reason = "row_commitment_missing"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
 __all__ = [
     "DISK_FULL_ERRNOS",
     "EXIT_CODES",
@@ -740,6 +836,12 @@ __all__ = [
     "LimitExceededError",
     "MissingWitnessError",
     "NoiseBoundError",
+    "OpeningAuditMismatchError",
+    "OpeningDuplicateRowError",
+    "OpeningFormatError",
+    "OpeningProofError",
+    "OpeningRowOutOfRangeError",
+    "OpeningSignerMismatchError",
     "PartialsRootMismatchError",
     "PrimitiveRegistryError",
     "ProfileError",
@@ -751,6 +853,8 @@ __all__ = [
     "ReplayError",
     "ResultExpiredError",
     "RevokedKeyError",
+    "RowCommitmentMissingError",
+    "SeedIncompatibleError",
     "ServerBusyError",
     "SignColumnError",
     "StaleEvidenceError",
@@ -769,4 +873,5 @@ __all__ = [
     "WrongRegulatorKeyError",
     "exit_code_for",
     "is_disk_full",
+    "plain_numbers",
 ]

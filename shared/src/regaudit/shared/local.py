@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol, TypeAlias, cast
 
 from regaudit.shared.algebra import FloatArray
@@ -30,6 +31,7 @@ from regaudit.shared.errors import InputError, RegauditError
 from regaudit.shared.planning import data_chunks, make_plan
 from regaudit.shared.primitives import get_primitive
 from regaudit.shared.profiles import ParameterProfile
+from regaudit.shared.results import ResultViews
 
 Backend = Literal["ckks", "plaintext"]
 #: One released report field: a JSON value (number, bool, string, list or object) whose type
@@ -54,16 +56,22 @@ class AuditInput(Protocol):
 
 
 @dataclass(frozen=True)
-class AuditReport:
-    """A primitive's report: regaudit-fhe 0.1.0's field names are attributes (``report.c_index``)
-    and :meth:`to_dict` keys. ``plan`` is the plan's dict for the CKKS backend (None for the
-    plaintext oracle); ``seconds`` is the wall time of the whole run."""
+class AuditReport(ResultViews):
+    """A primitive's report: its field names are attributes (``report.c_index``) and
+    :meth:`to_dict` keys; :class:`~regaudit.shared.results.ResultViews` adds the frames
+    (``by_group``, ``overall``, ``difference()``, ``to_frame()``), ``to_seed_dict()`` and the
+    notebook HTML. ``plan`` is the plan's dict for the CKKS backend (None for the plaintext
+    oracle); ``seconds`` is the wall time of the whole run. A remote audit's report also has
+    its ``audit_id`` and ``bundle_path``; ``sensitive_feature`` names the ``by_group`` index."""
 
     primitive: str
     backend: str
     fields: Mapping[str, Any]
     plan: Mapping[str, Any] | None = None
     seconds: float = 0.0
+    sensitive_feature: str | None = None
+    audit_id: str | None = None
+    bundle_path: Path | None = None
 
     def __getattr__(self, name: str) -> ReportField:
         if name.startswith("__") or name == "fields":
@@ -83,10 +91,6 @@ class AuditReport:
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self.fields))
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report fields (regaudit-fhe 0.1.0's names) as a plain dict."""
-        return dict(self.fields)
 
 
 class FairnessReport(AuditReport):
@@ -303,20 +307,29 @@ def audit_disagreement(
 
 def audit_calibration(
     scores: Sequence[Any],
-    quantiles: float | Sequence[float],
+    quantiles: float | Sequence[float] | None = None,
     *,
     labels: Sequence[int] | None = None,
-    score_range: float | None = None,
+    score_range: float | Sequence[float] | None = None,
+    alpha: float | None = None,
+    calibration_scores: Sequence[Any] | None = None,
+    calibration_labels: Sequence[int] | None = None,
     backend: Backend = "ckks",
     profile: ParameterProfile | str | None = None,
 ) -> CalibrationReport:
     """Conformal prediction-set membership of one point (``scores`` = K values) or, with
-    ``labels``, coverage and mean set size of a batch (``scores`` = n x K)."""
+    ``labels``, coverage and mean set size of a batch (``scores`` = n x K). Scores may be any
+    reals (``score_range``: R for [0, R] or (lo, hi); default a derived public window). Instead
+    of ``quantiles``: ``alpha`` with ``calibration_scores`` (n, or n x K per class; or n with
+    ``calibration_labels``), split-conformal quantiles (docs/specs/calibration.md)."""
     payload = _payload(
         scores=[_seq(s) for s in scores] if labels is not None else scores,
         quantiles=quantiles,
         labels=labels,
         score_range=score_range,
+        alpha=alpha,
+        calibration_scores=calibration_scores,
+        calibration_labels=calibration_labels,
     )
     return cast(CalibrationReport, audit("calibration", payload, backend=backend, profile=profile))
 

@@ -12,7 +12,8 @@ of ``"indeterminate"`` (the result lies within its error bound of the threshold)
 The result model is :mod:`~regaudit.regulator.report.model` (with the single values' wording in
 :mod:`~regaudit.regulator.report.values`); the renderers are
 :mod:`~regaudit.regulator.report.text`, :mod:`~regaudit.regulator.report.html` and
-:mod:`~regaudit.regulator.report.json`.
+:mod:`~regaudit.regulator.report.json` (with :mod:`~regaudit.regulator.report.seed_view`,
+regaudit-fhe 0.1.0's output shape for ``verify --json --seed-compatible``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 from regaudit.regulator.report.html import render_html
 from regaudit.regulator.report.json import failure_json, result_json
 from regaudit.regulator.report.model import evidence_summary
+from regaudit.regulator.report.seed_view import seed_result_json
 from regaudit.regulator.report.text import render_text
 from regaudit.regulator.report.values import DECISION_SUFFIXES, INDETERMINATE, UNDEFINED
 
@@ -32,4 +34,5 @@ __all__ = [
     "render_html",
     "render_text",
     "result_json",
+    "seed_result_json",
 ]

@@ -9,6 +9,19 @@ An identity directory holds ``<kind>.key`` (PKCS#8 PEM, unencrypted, file mode 0
 
 ``key_id`` is the lowercase hex SHA-256 of the raw 32-byte public key, so a key id can never
 name two different keys.
+
+The same public key also exports as PEM (SubjectPublicKeyInfo, what OpenSSL, cosign, pyca and
+securesystemslib read), preceded by RFC 7468 explanatory lines that say whose key it is::
+
+    Kind: client
+    Key-Id: <64 hex>
+    Created: <RFC 3339>
+    -----BEGIN PUBLIC KEY-----
+    MCowBQYDK2VwAyEA...
+    -----END PUBLIC KEY-----
+
+(:meth:`PublicKeyRecord.to_pem`, :meth:`PublicKeyRecord.from_pem`); :func:`load_public_key_file`
+reads either form.
 """
 
 from __future__ import annotations
@@ -46,6 +59,9 @@ ED25519_PUBLIC_KEY_BYTES = 32
 #: Identity files are tiny; anything larger is not one of ours.
 MAX_IDENTITY_FILE_BYTES = 64 * 1024
 PUBLIC_KEY_FIELDS = ("kind", "key_id", "algorithm", "public_key", "created")
+#: The explanatory lines a PEM export carries before its ``-----BEGIN PUBLIC KEY-----``.
+PEM_HEADER_FIELDS = ("Kind", "Key-Id", "Created")
+PEM_BEGIN = b"-----BEGIN PUBLIC KEY-----"
 
 
 def key_id_for(public_key: Ed25519PublicKey) -> str:
@@ -156,13 +172,103 @@ class PublicKeyRecord:
         created = parse_rfc3339(data["created"], field="created", error=error)
         return cls(kind=kind, key_id=key_id, public_key_raw=raw, created=created)
 
+    def to_pem(self) -> bytes:
+        """The key as PEM (SubjectPublicKeyInfo), after ``Kind``/``Key-Id``/``Created`` lines."""
+        lines = [f"Kind: {self.kind}", f"Key-Id: {self.key_id}"]
+        if self.created is not None:
+            lines.append(f"Created: {format_rfc3339(self.created)}")
+        spki = self.public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return "\n".join(lines).encode("ascii") + b"\n" + spki
 
-def load_public_key_file(path: str | os.PathLike[str]) -> PublicKeyRecord:
-    """Read and validate a ``<kind>.pub.json`` file; IdentityError names the path and field."""
+    @classmethod
+    def from_pem(
+        cls,
+        data: bytes,
+        *,
+        kind: str | None = None,
+        error: type[RegauditError] = IdentityError,
+    ) -> PublicKeyRecord:
+        """Read a PEM Ed25519 public key (ours, or any SubjectPublicKeyInfo PEM); ``error``
+        names the field.
+
+        Steps: 1. the explanatory lines before ``-----BEGIN PUBLIC KEY-----`` are ``Name:
+        value`` lines of :data:`PEM_HEADER_FIELDS`, each at most once; 2. the PEM holds an
+        Ed25519 public key; 3. the kind is ``kind`` or the ``Kind`` line (both given: they
+        agree; neither: refused); 4. a ``Key-Id`` line equals SHA-256 of the key; 5. a
+        ``Created`` line is RFC 3339.
+        """
+        # 1. explanatory lines
+        start = data.find(PEM_BEGIN)
+        if start < 0:
+            raise error("not a PEM public key (no -----BEGIN PUBLIC KEY----- line)")
+        headers: dict[str, str] = {}
+        for raw_line in data[:start].decode("utf-8", errors="replace").splitlines():
+            if not raw_line.strip():
+                continue
+            name, sep, value = raw_line.partition(":")
+            if not sep or name.strip() not in PEM_HEADER_FIELDS or name.strip() in headers:
+                raise error(
+                    f"unexpected line before the PEM key: {raw_line.strip()!r:.60} "
+                    f"(allowed: {', '.join(f'{n}: ...' for n in PEM_HEADER_FIELDS)})",
+                    field="pem",
+                )
+            headers[name.strip()] = value.strip()
+        # 2. the key
+        try:
+            public_key = serialization.load_pem_public_key(data[start:])
+        except (ValueError, TypeError, UnsupportedAlgorithm, CryptographyInternalError) as exc:
+            raise error(
+                f"not a readable PEM public key: {exc or type(exc).__name__}", field="pem"
+            ) from exc
+        if not isinstance(public_key, Ed25519PublicKey):
+            raise error(
+                f"a regaudit key is Ed25519, this PEM holds a {type(public_key).__name__}",
+                field="algorithm",
+            )
+        raw = public_key.public_bytes_raw()
+        # 3. kind
+        named = headers.get("Kind")
+        if kind is not None and named is not None and kind != named:
+            raise error(f"the PEM says Kind: {named}, not {kind}", field="kind")
+        chosen = kind if kind is not None else named
+        if chosen is None:
+            raise error(
+                "a PEM public key without a 'Kind:' line does not say whose key it is: "
+                f"add a line 'Kind: <{'|'.join(KINDS)}>' before -----BEGIN PUBLIC KEY-----",
+                field="kind",
+            )
+        chosen = _check_kind(chosen, error=error)
+        # 4. key id
+        key_id = sha256_hex(raw)
+        if "Key-Id" in headers and headers["Key-Id"] != key_id:
+            raise error("Key-Id does not match the public key", field="key_id")
+        # 5. creation time
+        created = None
+        if "Created" in headers:
+            created = parse_rfc3339(headers["Created"], field="created", error=error)
+        return cls(kind=chosen, key_id=key_id, public_key_raw=raw, created=created)
+
+
+def load_public_key_file(
+    path: str | os.PathLike[str], *, kind: str | None = None
+) -> PublicKeyRecord:
+    """Read and validate a public key file: a ``<kind>.pub.json`` record, or a PEM public key
+    (:meth:`PublicKeyRecord.from_pem`; ``kind`` for a PEM without a ``Kind:`` line);
+    IdentityError names the path and field."""
     file_path = Path(path)
     data = read_small_file(file_path, limit=MAX_IDENTITY_FILE_BYTES, what="public key file")
     try:
+        if PEM_BEGIN in data:
+            return PublicKeyRecord.from_pem(data, kind=kind)
         parsed = strict_json_loads(data, what="public key file", error=IdentityError)
+        if isinstance(parsed, dict) and {"hpke", "regulator_key_id", "signer"} <= parsed.keys():
+            raise IdentityError(
+                "this file is a regulator card, not a public key: use it with --regulator-card "
+                "(the regulator's public key is regulator.pub.json next to it)",
+                field="public_key_file",
+            )
         return PublicKeyRecord.from_dict(parsed)
     except IdentityError as exc:
         raise IdentityError(f"{file_path}: {exc.message}", field=exc.field) from exc
@@ -201,6 +307,10 @@ class SigningIdentity:
             raise ValueError("derive_secret needs a purpose label (info)")
         raw = self._private_key.private_bytes_raw()
         return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(raw)
+
+    def public_pem(self) -> bytes:
+        """This identity's public key as PEM (:meth:`PublicKeyRecord.to_pem`)."""
+        return self.public_record().to_pem()
 
     def public_record(self) -> PublicKeyRecord:
         return PublicKeyRecord(
@@ -289,6 +399,8 @@ __all__ = [
     "ED25519_PUBLIC_KEY_BYTES",
     "KINDS",
     "MAX_IDENTITY_FILE_BYTES",
+    "PEM_BEGIN",
+    "PEM_HEADER_FIELDS",
     "PUBLIC_KEY_FIELDS",
     "PublicKeyRecord",
     "SigningIdentity",

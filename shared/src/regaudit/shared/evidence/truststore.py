@@ -333,11 +333,13 @@ class TrustStore:
         note: str = "",
         kinds: tuple[str, ...] = TRUSTABLE_KINDS,
         holder: str = "this trust store",
+        kind: str | None = None,
     ) -> tuple[TrustedKey, bool]:
-        """Trust the public key file ``path`` (a ``*.pub.json``) if its kind is one of
-        ``kinds``; returns (entry, whether it was already trusted). InputError names the
-        field (``kind`` for a key of another kind)."""
-        record = load_public_key_file(path)
+        """Trust the public key file ``path`` (a ``*.pub.json``, or a PEM public key whose
+        ``Kind:`` line or ``kind`` says whose key it is) if its kind is one of ``kinds``;
+        returns (entry, whether it was already trusted). InputError names the field (``kind``
+        for a key of another kind)."""
+        record = load_public_key_file(path, kind=kind)
         if record.kind not in kinds:
             raise InputError(
                 f"{path} is a {record.kind} key; {holder} trusts only {' and '.join(kinds)} keys",
@@ -453,6 +455,17 @@ def describe_trusted(entry: TrustedKey, *, already: bool) -> str:
     return f"{state}: {entry.record.kind} key {entry.record.key_id}{revoked}"
 
 
+def trusted_json(entry: TrustedKey, *, already: bool) -> dict[str, object]:
+    """:func:`describe_trusted` as the CLIs' ``--json`` object."""
+    return {
+        "ok": True,
+        "kind": entry.record.kind,
+        "key_id": entry.record.key_id,
+        "already_trusted": already,
+        "revoked_at": None if entry.revoked_at is None else entry.revoked_at.isoformat(),
+    }
+
+
 __all__ = [
     "DEFAULT_CLOCK_SKEW_SECONDS",
     "DEFAULT_MAX_AGE_SECONDS",
@@ -469,4 +482,5 @@ __all__ = [
     "TrustedKey",
     "default_circuits",
     "describe_trusted",
+    "trusted_json",
 ]

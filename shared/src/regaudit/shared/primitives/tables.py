@@ -27,6 +27,18 @@ class ColumnMapping(Mapping[str, "str | tuple[str, ...]"]):
         self._fields: dict[str, str | tuple[str, ...]] = {
             name: value for name, value in fields.items() if value is not None
         }
+        self._sources: dict[str, str] = {}
+
+    def with_sources(self, sources: Mapping[str, str]) -> ColumnMapping:
+        """This mapping, remembering which option set each field (``y_true -> "--y-true"``),
+        so that an error about a column names the option that asked for it."""
+        copy = ColumnMapping(**self._fields)
+        copy._sources = {**self._sources, **sources}
+        return copy
+
+    def source(self, field_name: str) -> str | None:
+        """The option that set ``field_name``'s column (None: not recorded, or not mapped)."""
+        return self._sources.get(field_name)
 
     def __getitem__(self, name: str) -> str | tuple[str, ...]:
         return self._fields[name]
@@ -66,12 +78,17 @@ class ColumnMapping(Mapping[str, "str | tuple[str, ...]"]):
 
 
 def read_table(path: Path) -> dict[str, list[Any]]:
-    """A CSV (header row; cells as strings) or Parquet file as column name -> values."""
+    """A CSV (header row, delimiter sniffed; cells as strings) or Parquet file as column
+    name -> values, whole (the primitives whose layout needs whole columns; fairness streams,
+    :mod:`regaudit.shared.primitives.streaming`)."""
     if path.suffix.lower() in PARQUET_SUFFIXES:
         return read_parquet(path)
+    from regaudit.shared.primitives.streaming import sniff_delimiter
+
+    delimiter = sniff_delimiter(path)
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle)
+            reader = csv.reader(handle, delimiter=delimiter)
             header = next(reader, None)
             if header is None:
                 raise InputError(f"{path} is empty", field="input")
@@ -119,15 +136,29 @@ def column(
     """The cells of ``field_name``'s column; InputError naming the field if it is missing."""
     name = mapping.column(field_name)
     if name not in table:
-        raise InputError(f"{path}: column {name!r} not found", field=field_name)
+        from regaudit.shared.primitives.streaming import missing_column
+
+        raise missing_column(
+            path,
+            column=name,
+            field_name=field_name,
+            mapping=mapping,
+            found=list(table),
+            error_field=field_name,
+        )
     return table[name]
 
 
 def numbers(path: Path, values: list[Any], *, field_name: str) -> list[float | int]:
     """Cells as numbers (integral values become ints, so 0/1 columns stay 0/1)."""
+    from regaudit.shared.primitives.streaming import MISSING_TOKENS
+
     result: list[float | int] = []
     for index, cell in enumerate(values):
-        if isinstance(cell, bool) or cell is None:
+        if cell is None or (isinstance(cell, str) and cell.strip().lower() in MISSING_TOKENS):
+            shown = "an empty cell" if cell is None or not cell.strip() else repr(cell)
+            raise InputError(f"{path}: row {index + 1}: missing value ({shown})", field=field_name)
+        if isinstance(cell, bool):
             raise InputError(f"{path}: row {index + 1} is {cell!r}, not a number", field=field_name)
         try:
             value = float(cell)

@@ -27,7 +27,9 @@ MAX_JOB_CIPHERTEXTS = 2**20
 MAX_JOB_BYTES = 8 * 1024 * MIB
 #: Canonical public-inputs JSON.
 MAX_PUBLIC_INPUTS_BYTES = 256 * 1024
-MAX_COLUMNS = 64
+#: Most columns (ciphertexts per chunk) of a job: concordance uploads one per patient group
+#: (1,013 at its 16,000-patient limit); equal to the submission statement's limit.
+MAX_COLUMNS = 1024
 MAX_IDEMPOTENCY_KEY_CHARS = 128
 MAX_GALOIS_STEPS = 64
 CANARY_SEED_BYTES = 32

@@ -4,6 +4,9 @@ Its subjects are the receipt envelope (SHA-256 of its RFC 8785 canonical JSON) a
 each witness's receipt envelope (``witness-receipt/<i>``); the predicate binds the hiding input
 commitments, the sealed-key digest, the regulator key, the data description (row count, column
 names), the witnesses and the missing witnesses (v2), and repeats the receipt's key facts.
+A v3 submission also binds the row commitment (``row_commitment``: the Merkle root over the
+salted rows, :mod:`regaudit.shared.evidence.row_commitments`) that row openings are checked
+against; v2 submissions (no row commitment) still parse, their rows cannot be opened.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from regaudit.shared.errors import BundleFormatError
-from regaudit.shared.evidence.canonical import format_rfc3339
+from regaudit.shared.errors import BundleFormatError, RegauditError
+from regaudit.shared.evidence.canonical import format_rfc3339, strict_json_loads
+from regaudit.shared.evidence.row_commitments import ROW_COMMITMENT_SCHEME, RowCommitment
 from regaudit.shared.evidence.statements.checks import BUILD, PARSE, FieldChecker, exact_fields
 from regaudit.shared.evidence.statements.intoto import (
     make_statement,
@@ -34,6 +38,10 @@ from regaudit.shared.evidence.statements.witnesses import (
 
 #: v2: the witnesses and missing witnesses are bound (predicate fields and subjects).
 SUBMISSION_PREDICATE = "https://regaudit.dev/attestations/audit-submission/v2"
+#: v3: v2 plus ``row_commitment`` (what the client writes since row openings exist).
+SUBMISSION_PREDICATE_ROWS = "https://regaudit.dev/attestations/audit-submission/v3"
+#: The predicate ``row_commitment`` object's fields.
+ROW_COMMITMENT_FIELDS = ("scheme", "root", "rows")
 #: Name of the submission's first subject, the receipt envelope.
 RECEIPT_SUBJECT_NAME = "receipt"
 MAX_COLUMNS = 1024
@@ -88,6 +96,8 @@ class SubmissionStatement:
     witnesses: tuple[WitnessBinding, ...] = ()
     #: the witnesses that delivered no receipt (``--witness-optional``)
     missing_witnesses: tuple[MissingWitness, ...] = ()
+    #: the row Merkle commitment (v3), None for a v2 submission
+    row_commitment: RowCommitment | None = None
 
 
 def build_submission_statement(
@@ -112,11 +122,13 @@ def build_submission_statement(
     created_at: datetime,
     witnesses: Sequence[WitnessBinding] = (),
     missing_witnesses: Sequence[MissingWitness] = (),
+    row_commitment: RowCommitment | None = None,
 ) -> dict[str, Any]:
     """The client's submission statement; its subjects are ``"receipt"`` (the receipt
     envelope's digest) and ``"witness-receipt/<i>"`` (each witness receipt's digest).
-    ``input_commitments`` maps every column name to its commitment. A witness may not sign with
-    the primary evaluator's key (InputError)."""
+    ``input_commitments`` maps every column name to its commitment; ``row_commitment`` (over
+    ``rows`` rows of ``columns``) makes it a v3 statement. A witness may not sign with the
+    primary evaluator's key (InputError)."""
     c = BUILD
     column_list = _check_columns(columns, c)
     commitments = _check_commitments(input_commitments, column_list, c)
@@ -148,9 +160,27 @@ def build_submission_statement(
         "witnesses": [b.to_dict() for b in bound],
         "missing_witnesses": [m.to_dict() for m in absent],
     }
+    predicate_type = SUBMISSION_PREDICATE
+    if row_commitment is not None:
+        predicate["row_commitment"] = _check_row_commitment(
+            row_commitment.to_dict(), c.count(rows, "rows"), c
+        ).to_dict()
+        predicate_type = SUBMISSION_PREDICATE_ROWS
     subjects = [make_subject(RECEIPT_SUBJECT_NAME, digest_of_receipt)]
     subjects += [make_subject(name, digest) for name, digest in witness_subjects(bound)]
-    return make_statement(subjects, SUBMISSION_PREDICATE, predicate)
+    return make_statement(subjects, predicate_type, predicate)
+
+
+def _check_row_commitment(value: object, rows: int, c: FieldChecker) -> RowCommitment:
+    """The row commitment: the known scheme, a root digest, as many rows as the statement."""
+    if not isinstance(value, Mapping):
+        raise c.error("must be a JSON object", field="row_commitment")
+    exact_fields(value, ROW_COMMITMENT_FIELDS, prefix="predicate.row_commitment.")
+    if value["scheme"] != ROW_COMMITMENT_SCHEME:
+        raise c.error(f"must be {ROW_COMMITMENT_SCHEME!r}", field="row_commitment.scheme")
+    if c.count(value["rows"], "row_commitment.rows") != rows:
+        raise c.error("must equal the statement's rows", field="row_commitment.rows")
+    return RowCommitment(root=c.digest(value["root"], "row_commitment.root"), rows=rows)
 
 
 def _check_columns(columns: object, c: FieldChecker) -> list[str]:
@@ -173,10 +203,16 @@ def _check_commitments(value: object, columns: list[str], c: FieldChecker) -> di
 
 
 def parse_submission(payload: bytes) -> SubmissionStatement:
-    """Parse a submission statement payload (already signature-verified) strictly."""
-    statement = parse_statement(payload, predicate_type=SUBMISSION_PREDICATE)
+    """Parse a submission statement payload (already signature-verified) strictly: v2, or v3
+    with its ``row_commitment``."""
+    statement = parse_statement(payload, predicate_type=_predicate_type_of(payload))
     p = statement["predicate"]
-    exact_fields(p, SUBMISSION_FIELDS, prefix="predicate.")
+    has_rows = statement["predicateType"] == SUBMISSION_PREDICATE_ROWS
+    exact_fields(
+        p,
+        (*SUBMISSION_FIELDS, "row_commitment") if has_rows else SUBMISSION_FIELDS,
+        prefix="predicate.",
+    )
     c = PARSE
     digest_of_receipt = c.digest(p["receipt_digest"], "receipt_digest")
     bound = check_witnesses(p["witnesses"], c)
@@ -211,14 +247,33 @@ def parse_submission(payload: bytes) -> SubmissionStatement:
         created_at=c.time(p["created_at"], "created_at"),
         witnesses=tuple(bound),
         missing_witnesses=tuple(absent),
+        row_commitment=(
+            _check_row_commitment(p["row_commitment"], c.count(p["rows"], "rows"), c)
+            if has_rows
+            else None
+        ),
     )
+
+
+def _predicate_type_of(payload: bytes) -> str:
+    """The v3 predicate type if the payload names it, else v2 (the strict parse then decides:
+    anything else fails as a wrong ``predicateType``)."""
+    try:
+        document = strict_json_loads(bytes(payload), what="statement")
+    except (RegauditError, TypeError):
+        return SUBMISSION_PREDICATE
+    if isinstance(document, dict) and document.get("predicateType") == SUBMISSION_PREDICATE_ROWS:
+        return SUBMISSION_PREDICATE_ROWS
+    return SUBMISSION_PREDICATE
 
 
 __all__ = [
     "MAX_COLUMNS",
     "RECEIPT_SUBJECT_NAME",
+    "ROW_COMMITMENT_FIELDS",
     "SUBMISSION_FIELDS",
     "SUBMISSION_PREDICATE",
+    "SUBMISSION_PREDICATE_ROWS",
     "SubmissionStatement",
     "build_submission_statement",
     "parse_submission",

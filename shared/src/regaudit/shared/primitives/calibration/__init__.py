@@ -10,9 +10,18 @@ Two forms, chosen by the input shape:
   gives ``coverage`` (fraction of points whose true class is in their set) and
   ``mean_set_size``, each with an error bound.
 
+Quantiles are given (``quantiles``) or computed by the client with the split-conformal rule
+from ``alpha`` and its ``calibration_scores`` (:mod:`.conformal`; alpha, the calibration sizes,
+the rule and a digest of the calibration set become public inputs).
+
+Scores may be any reals. Point form: they are mapped into a public window [lo, lo + R]
+(``score_offset``, ``score_range``: given, or derived by :func:`.layout.derive_window` as
+[0, 1] when everything fits, else a power-of-two width on a half-width grid). Batch form: the
+rank positions need no range; a derived window comes from the public quantiles only.
+
 Point form. Blocks of K2 slots (the next power of two >= K); the client encrypts
-``score`` = s / R (R = public ``score_range``); the evaluator forms t = score - quantile / R in
-[-1, 1] with a public add_plain (no level); membership is t <= 0. p(t) = sum_(odd k <= 15)
+``score`` = (s - lo) / R; the evaluator forms t = score - (quantile - lo) / R in [-1, 1] with a
+public add_plain (no level); membership is t <= 0. p(t) = sum_(odd k <= 15)
 c_k T_k(t) is a least-squares odd Chebyshev fit of sign, strictly positive on (0, 1] (checked at
 import), so the membership bit is exact for every |t| with |p(t)| above the noise bound; the
 coefficients are folded into the output mask multiplication: depth 5.
@@ -42,7 +51,8 @@ agree, and reports set total = (n K - S_set) / 2 and covered = (n - S_cov) / 2 w
 from the polynomial's error and a CKKS noise bound. Depth 5, rotations by the profile's
 radix-4 steps 1, 4, ..., 4096 (the canary's own steps: no extra Galois key).
 
-Role modules: :mod:`.layout` (shared constants and slot layout), :mod:`.inputs` (client),
+Role modules: :mod:`.layout` (shared constants and slot layout), :mod:`.conformal` (the
+quantile rule, shared by client and regulator), :mod:`.inputs` (client),
 :mod:`.circuit` (evaluator), :mod:`.report` (regulator), :mod:`.reference` (exact oracle).
 """
 
@@ -59,7 +69,14 @@ PRIMITIVE = Primitive(
     package=__name__,
     circuits=(CalibrationCircuit(),),
     table_fields=("scores", "label"),
-    overrides=("quantiles", "score_range"),
+    overrides=(
+        "quantiles",
+        "score_range",
+        "alpha",
+        "calibration_scores",
+        "calibration_labels",
+        "calibration_salt",
+    ),
     table_required=TABLE_REQUIRED,
     threshold_key=None,
     options=(
@@ -75,8 +92,43 @@ PRIMITIVE = Primitive(
             flag="--score-range",
             key="score_range",
             target="override",
+            parser="float_list",
+            metavar="R|LO,HI",
+            help="Scores lie in [0, R] or [LO, HI] (default: a public window derived from the "
+            "data, see the spec).",
+        ),
+        PrimitiveOption(
+            flag="--alpha",
+            key="alpha",
+            target="override",
             parser="float",
-            help="Scores lie in [0, R].",
+            help="Miscoverage level in (0, 1): quantiles by split conformal from "
+            "--calibration-scores (instead of --quantiles).",
+        ),
+        PrimitiveOption(
+            flag="--calibration-scores",
+            key="calibration_scores",
+            target="override",
+            parser="json",
+            metavar="JSON|@FILE",
+            help="Calibration nonconformity scores: a JSON list (one set for all classes) or "
+            "n x K list of lists (one column per class), inline or @FILE.",
+        ),
+        PrimitiveOption(
+            flag="--calibration-labels",
+            key="calibration_labels",
+            target="override",
+            parser="json",
+            metavar="JSON|@FILE",
+            help="Class of each calibration score (class-conditional quantiles), JSON list.",
+        ),
+        PrimitiveOption(
+            flag="--calibration-salt",
+            key="calibration_salt",
+            target="override",
+            parser="str",
+            metavar="HEX",
+            help="64 hex characters: makes the calibration-set digest hiding (keep it to open).",
         ),
         PrimitiveOption(
             flag="--scores",

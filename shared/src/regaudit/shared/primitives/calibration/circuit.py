@@ -35,10 +35,12 @@ def batch_masks(public: PublicInputs, slot_count: int) -> tuple[FloatArray, Floa
 
 
 def quantile_pattern(public: PublicInputs, slot_count: int) -> FloatArray:
-    """The public vector -q_k / R in every class slot of every point block of a chunk."""
+    """The public vector -(q_k - lo) / R in every class slot of every point block of a chunk
+    (lo = ``score_offset``, 0 if absent)."""
     block = block_for(public["classes"])
     one = np.zeros(block)
-    one[: public["classes"]] = -np.asarray(public["quantiles"]) / public["score_range"]
+    offset = float(public.get("score_offset", 0.0))
+    one[: public["classes"]] = -(np.asarray(public["quantiles"]) - offset) / public["score_range"]
     return np.tile(one, slot_count // block)
 
 
@@ -81,8 +83,9 @@ class CalibrationCircuit:
     version: ClassVar[str] = "1"
 
     def validate_public(self, public: Mapping[str, Any]) -> PublicInputs:
-        """``{"mode": "point"|"batch", "quantiles": K numbers in [0, R], "score_range": R > 0,
-        "classes": K, "points": n}`` (exactly these keys; a point has n = 1; see
+        """``{"mode": "point"|"batch", "quantiles": K numbers in [lo, lo + R], "score_range":
+        R > 0, "classes": K, "points": n}``, optionally ``score_offset`` lo and the quantile
+        rule's keys (see
         :func:`~regaudit.shared.primitives.calibration.layout.validate_public`)."""
         return validate_public(public)
 

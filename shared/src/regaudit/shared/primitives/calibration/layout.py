@@ -16,6 +16,11 @@ from regaudit.shared import planning
 from regaudit.shared.algebra import FloatArray
 from regaudit.shared.circuits.base import PublicInputs
 from regaudit.shared.errors import CircuitError, InputError
+from regaudit.shared.primitives.calibration.conformal import (
+    RULE_KEYS,
+    RULE_MARGINAL,
+    validate_rule_public,
+)
 from regaudit.shared.primitives.validation import to_float
 
 #: Most classes per point.
@@ -43,10 +48,20 @@ BATCH_NOISE_PER_SLOT = 1e-8
 #: Largest spread between the slots of a batch output (all of them hold the same sum).
 BATCH_SPREAD_TOLERANCE = 1e-3
 
-#: Public inputs a table (CSV/Parquet) cannot hold: the command line must give them.
+#: Public inputs a table (CSV/Parquet) cannot hold: the command line must give them (or
+#: ``alpha`` with ``calibration_scores`` instead of ``quantiles``).
 TABLE_REQUIRED: tuple[str, ...] = ("quantiles",)
 
+#: The score window kept whenever every score and quantile lies in it (regaudit-fhe 0.1.0's
+#: scores are 1 - softmax probabilities): offset 0, width 1.
+DEFAULT_WINDOW = (0.0, 1.0)
+#: A derived window's width is a power of two 2^e with e in this range.
+MIN_WINDOW_EXPONENT = -20
+MAX_WINDOW_EXPONENT = 30
+
 _PUBLIC_KEYS = frozenset({"mode", "quantiles", "score_range", "classes", "points"})
+#: Optional public inputs: the window's offset (absent = 0) and the quantile rule's keys.
+_OPTIONAL_KEYS = frozenset({"score_offset", *RULE_KEYS})
 
 
 def _sign_coefficients() -> FloatArray:
@@ -117,12 +132,38 @@ def _number(value: object, *, name: str) -> float:
     return number
 
 
+def derive_window(values: FloatArray) -> tuple[float, float]:
+    """The public score window (offset lo, width R) derived from ``values`` (finite, non-empty).
+
+    :data:`DEFAULT_WINDOW` [0, 1] if every value lies in it (regaudit-fhe 0.1.0's inputs keep
+    their public inputs). Otherwise R = the smallest power of two 2^e (e in
+    MIN_WINDOW_EXPONENT..MAX_WINDOW_EXPONENT) for which lo = floor(min / (R/2)) * (R/2), a
+    multiple of R/2, gives [lo, lo + R] containing max; R < 4 (max - min) unless R is the
+    smallest allowed width. Reveals only that window (see the spec)."""
+    low, high = float(np.min(values)), float(np.max(values))
+    if DEFAULT_WINDOW[0] <= low and high <= DEFAULT_WINDOW[0] + DEFAULT_WINDOW[1]:
+        return DEFAULT_WINDOW
+    for exponent in range(MIN_WINDOW_EXPONENT, MAX_WINDOW_EXPONENT + 1):
+        width = 2.0**exponent
+        offset = math.floor(low / (width / 2)) * (width / 2)
+        if high <= offset + width:
+            return float(offset), width
+    raise InputError(
+        f"scores and quantiles span [{low:g}, {high:g}], beyond the largest window "
+        f"2^{MAX_WINDOW_EXPONENT}: give --score-range",
+        field="score_range",
+    )
+
+
 def validate_public(public: Mapping[str, Any]) -> PublicInputs:
-    """``{"mode": "point"|"batch", "quantiles": K numbers in [0, R], "score_range": R > 0,
-    "classes": K, "points": n}`` (exactly these keys; a point has n = 1)."""
+    """``{"mode": "point"|"batch", "quantiles": K numbers in [lo, lo + R], "score_range": R > 0,
+    "classes": K, "points": n}`` (a point has n = 1), optionally ``"score_offset": lo`` (absent
+    means 0, and a zero offset is dropped, so old public inputs stay as they were) and the
+    quantile rule's ``alpha``, ``calibration_size``, ``quantile_rule``,
+    ``calibration_commitment`` (see :mod:`.conformal`)."""
     if not isinstance(public, Mapping):
         raise InputError("public inputs must be an object", field="public")
-    unknown = sorted(set(public) - _PUBLIC_KEYS)
+    unknown = sorted(set(public) - _PUBLIC_KEYS - _OPTIONAL_KEYS)
     if unknown:
         raise InputError("unknown public input", field=unknown[0])
     for key in sorted(_PUBLIC_KEYS):
@@ -146,6 +187,7 @@ def validate_public(public: Mapping[str, Any]) -> PublicInputs:
     score_range = _number(public["score_range"], name="score_range")
     if score_range <= 0:
         raise InputError("must be > 0", field="score_range")
+    offset = _number(public.get("score_offset", 0.0), name="score_offset")
     quantiles = public["quantiles"]
     if not isinstance(quantiles, list | tuple) or len(quantiles) != sizes["classes"]:
         raise InputError(
@@ -154,10 +196,24 @@ def validate_public(public: Mapping[str, Any]) -> PublicInputs:
     values = []
     for k, q in enumerate(quantiles):
         number = _number(q, name=f"quantiles[{k}]")
-        if not 0.0 <= number <= score_range:
-            raise InputError("must lie in [0, score_range]", field=f"quantiles[{k}]")
+        if not offset <= number <= offset + score_range:
+            raise InputError(
+                f"must lie in the score window [{offset:g}, {offset + score_range:g}]",
+                field=f"quantiles[{k}]",
+            )
         values.append(number)
-    return {"mode": mode, "quantiles": values, "score_range": score_range, **sizes}
+    window = {"score_offset": offset} if offset != 0.0 else {}
+    rule = validate_rule_public(public, classes=sizes["classes"])
+    if rule.get("quantile_rule") == RULE_MARGINAL and len(set(values)) != 1:
+        raise InputError("the marginal rule gives every class the same quantile", field="quantiles")
+    return {
+        "mode": mode,
+        "quantiles": values,
+        "score_range": score_range,
+        **window,
+        **sizes,
+        **rule,
+    }
 
 
 def block_for(classes: int) -> int:
@@ -190,7 +246,10 @@ __all__ = [
     "BATCH_SIGN_COEFFICIENTS",
     "BATCH_SIGN_ERROR",
     "BATCH_SPREAD_TOLERANCE",
+    "DEFAULT_WINDOW",
     "MAX_CLASSES",
+    "MAX_WINDOW_EXPONENT",
+    "MIN_WINDOW_EXPONENT",
     "POINT_NOISE_BOUND",
     "SIGN_COEFFICIENTS",
     "SIGN_DEGREE",
@@ -200,5 +259,6 @@ __all__ = [
     "batch_block_for",
     "batch_scales",
     "block_for",
+    "derive_window",
     "validate_public",
 ]

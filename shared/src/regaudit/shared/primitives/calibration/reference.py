@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from regaudit.shared.primitives.calibration.conformal import rule_fields
 from regaudit.shared.primitives.calibration.inputs import CalibrationData
 
 
@@ -22,6 +23,7 @@ def reference(data: CalibrationData) -> dict[str, Any]:
             "set_size": sum(bits),
             "set_size_range": [sum(bits), sum(bits)],
             "quantiles": data.public["quantiles"],
+            **rule_fields(data.public),
         }
     assert data.labels is not None
     covered = member[np.arange(member.shape[0]), data.labels.astype(np.int64)]
@@ -32,6 +34,7 @@ def reference(data: CalibrationData) -> dict[str, Any]:
         "mean_set_size_error_bound": 0.0,
         "coverage": float(covered.mean()),
         "coverage_error_bound": 0.0,
+        **rule_fields(data.public),
     }
 
 

@@ -12,8 +12,20 @@ import numpy as np
 
 from regaudit.shared.algebra import FloatArray
 from regaudit.shared.circuits.base import PublicInputs
-from regaudit.shared.errors import BundleFormatError, NoiseBoundError
+from regaudit.shared.errors import (
+    BundleFormatError,
+    DigestMismatchError,
+    InputError,
+    NoiseBoundError,
+    VerificationError,
+)
+from regaudit.shared.evidence.commitments import SALT_BYTES
 from regaudit.shared.primitives.calibration import layout
+from regaudit.shared.primitives.calibration.conformal import (
+    calibration_commitment,
+    conformal_quantiles,
+    rule_fields,
+)
 from regaudit.shared.primitives.calibration.layout import (
     BATCH_NOISE_PER_SLOT,
     BATCH_SPREAD_TOLERANCE,
@@ -71,6 +83,7 @@ def decode_point(outputs: Sequence[FloatArray], public: PublicInputs) -> dict[st
         "set_size": None if indeterminate else members,
         "set_size_range": [members, members + indeterminate],
         "quantiles": public["quantiles"],
+        **rule_fields(public),
     }
 
 
@@ -114,7 +127,11 @@ def decode_batch(outputs: Sequence[FloatArray], public: PublicInputs) -> dict[st
     points, classes = public["points"], public["classes"]
     mu_set, mu_cov = batch_scales(public)
     noise_set, noise_cov = batch_noise_bounds(public, vectors[0].shape[0])
-    report: dict[str, Any] = {"points": points, "quantiles": public["quantiles"]}
+    report: dict[str, Any] = {
+        "points": points,
+        "quantiles": public["quantiles"],
+        **rule_fields(public),
+    }
     for name, atoms, value, mu, noise in (
         ("mean_set_size", points * classes, values[0], mu_set, noise_set),
         ("coverage", points, values[1], mu_cov, noise_cov),
@@ -146,8 +163,61 @@ def release_batch(report: dict[str, Any]) -> dict[str, Any]:
     return released
 
 
+def check_quantile_rule(
+    public: PublicInputs,
+    *,
+    calibration_scores: FloatArray,
+    calibration_labels: FloatArray | None = None,
+    salt_hex: str | None = None,
+) -> None:
+    """Regulator side, given an opening of the calibration set: the public quantiles are the
+    split-conformal ones of exactly that set.
+
+    Steps: 1. the public inputs name a rule (VerificationError otherwise); 2. the opened set
+    matches ``calibration_commitment`` (DigestMismatchError); 3. the rule applied to it gives
+    the public sizes and quantiles, bit for bit (VerificationError)."""
+    # 1.
+    public = validate_public(public)
+    rule = rule_fields(public)
+    if not rule:
+        raise VerificationError("the quantiles were given, not computed by a rule")
+    scores = np.asarray(calibration_scores, dtype=np.float64)
+    labels = None if calibration_labels is None else np.asarray(calibration_labels, np.float64)
+    # 2.
+    try:
+        salt = None if salt_hex is None else bytes.fromhex(salt_hex)
+    except ValueError:
+        salt = b""
+    if salt is not None and len(salt) != SALT_BYTES:
+        raise BundleFormatError(f"the calibration salt is not {SALT_BYTES} hex bytes", field="salt")
+    if calibration_commitment(scores, labels, salt=salt) != rule["calibration_commitment"]:
+        raise DigestMismatchError(
+            "the opened calibration set does not match calibration_commitment",
+            field="calibration_commitment",
+        )
+    # 3.
+    try:
+        quantiles, sizes, name = conformal_quantiles(
+            scores, labels, rule["alpha"], classes=public["classes"]
+        )
+    except InputError as error:
+        raise VerificationError(
+            f"the quantile rule fails on the opening: {error.message}"
+        ) from None
+    if (quantiles, sizes, name) != (
+        public["quantiles"],
+        rule["calibration_size"],
+        rule["quantile_rule"],
+    ):
+        raise VerificationError(
+            "the public quantiles are not the split-conformal quantiles of the opened set",
+            field="quantiles",
+        )
+
+
 __all__ = [
     "batch_noise_bounds",
+    "check_quantile_rule",
     "decode",
     "decode_batch",
     "decode_point",

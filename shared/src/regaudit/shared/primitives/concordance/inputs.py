@@ -1,7 +1,7 @@
-"""Concordance: the client's half -- validate the input, read tables, encode the pair layout.
+"""Concordance: the client's half -- validate the input, read tables, encode per patient.
 
-Parts, in order: 1. the validated data and its pair layout, 2. input validation
-(:func:`parse`, :func:`load_table`), 3. client-side encoding (ranks and tie weights).
+Parts, in order: 1. the validated data and its per-patient encoding (:mod:`.encoding`),
+2. input validation (:func:`parse`, :func:`load_table`) and the exact counts of the oracle.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from regaudit.shared.algebra import FloatArray
 from regaudit.shared.circuits.base import PublicInputs
 from regaudit.shared.errors import InputError
 from regaudit.shared.primitives import tables
+from regaudit.shared.primitives.concordance.encoding import Transforms, encode, transforms
 from regaudit.shared.primitives.concordance.layout import (
-    COLUMNS,
     FIELDS,
+    LAYOUT_SLOTS,
     MAX_PATIENTS,
     MIN_PATIENTS,
+    ROWS,
     describe,
     pair_count,
     validate_public,
@@ -30,66 +32,40 @@ from regaudit.shared.primitives.tables import ColumnMapping
 from regaudit.shared.primitives.validation import float_array
 
 # ============================================================================================
-# 1. The validated input and its pair layout
+# 1. The validated input and its per-patient encoding
 # ============================================================================================
 
 
 @dataclass(frozen=True)
 class ConcordanceData:
-    """Validated plaintext concordance input plus its client-side encoding."""
+    """Validated plaintext concordance input plus its client-side transforms."""
 
-    #: number of pair slots (N (N - 1) / 2); this is the plan's ``rows``
+    #: slots of the one chunk (LAYOUT_SLOTS); this is the plan's ``rows``
     rows: int
     public: PublicInputs
     risk: FloatArray = field(repr=False)
     time: FloatArray = field(repr=False)
     event: FloatArray = field(repr=False)
-    #: per-patient encoded values (section 3)
-    risk_code: FloatArray = field(repr=False)
-    time_code: FloatArray = field(repr=False)
-    tie_weight: FloatArray = field(repr=False)
+    #: the public-rule transforms of (risk, time, event) (:mod:`.encoding`)
+    transform: Transforms = field(repr=False)
 
     @property
     def patients(self) -> int:
         return int(self.public["patients"])
 
     def columns(self) -> dict[str, FloatArray]:
-        """Every encrypted column in pair layout, name -> float64 array, in circuit order."""
-        i, j = np.triu_indices(self.patients, 1)
-        per_patient = {
-            "risk": self.risk_code,
-            "time": self.time_code,
-            "event": self.event,
-            "ties": self.tie_weight,
-        }
-        result: dict[str, FloatArray] = {}
-        for name in COLUMNS:
-            base, side = name.rsplit("_", 1)
-            result[name] = per_patient[base][i if side == "i" else j]
-        return result
+        """Every encrypted column (one ciphertext of LAYOUT_SLOTS slots each), in upload
+        order."""
+        return encode(self.transform, self.event)
 
     def iter_chunks(self, chunk_rows: int) -> Iterator[dict[str, FloatArray]]:
-        """Zero-padded chunks of ``chunk_rows`` pair slots without building whole columns."""
-        n = self.patients
-        per_patient = {
-            "risk": self.risk_code,
-            "time": self.time_code,
-            "event": self.event,
-            "ties": self.tie_weight,
-        }
-        # row start offsets of i in the upper-triangle enumeration
-        starts = np.concatenate(([0], np.cumsum(np.arange(n - 1, 0, -1))))
-        for begin in range(0, self.rows, chunk_rows):
-            index = np.arange(begin, min(begin + chunk_rows, self.rows))
-            i = np.searchsorted(starts, index, side="right") - 1
-            j = index - starts[i] + i + 1
-            chunk: dict[str, FloatArray] = {}
-            for name in COLUMNS:
-                base, side = name.rsplit("_", 1)
-                part = np.zeros(chunk_rows, dtype=np.float64)
-                part[: index.size] = per_patient[base][i if side == "i" else j]
-                chunk[name] = part
-            yield chunk
+        """The one chunk (the layout is made for LAYOUT_SLOTS slots)."""
+        if chunk_rows != LAYOUT_SLOTS:
+            raise InputError(
+                f"the concordance layout needs {LAYOUT_SLOTS}-slot chunks, got {chunk_rows}",
+                field="profile",
+            )
+        yield self.columns()
 
 
 # ============================================================================================
@@ -120,7 +96,7 @@ def _numbers(name: str, values: object, *, allow_bool: bool = False) -> FloatArr
         raise InputError(f"must be an array, got {describe(values)}", field=name)
     if array.size > MAX_PATIENTS:
         raise InputError(
-            f"{array.size} patients exceed the limit of {MAX_PATIENTS} (pairs grow as N^2)",
+            f"{array.size} patients exceed the limit of {MAX_PATIENTS}",
             field=name,
         )
     finite = np.isfinite(array)
@@ -161,23 +137,22 @@ def parse(payload: Mapping[str, Any]) -> ConcordanceData:
     if not binary.all():
         index = int(np.argmax(~binary))
         raise InputError(f"element {index} is {event[index]!r}, expected 0 or 1", field="event")
-    if exact_counts(risk, time, event)["comparable_pairs"] == 0:
+    transform = transforms(risk, time, event)
+    comparable = int(np.sum((n - 1 - transform.time_position)[event == 1.0]))
+    if comparable - int(transform.tied.sum()) == 0:
         raise InputError(
             "no comparable pair: C is undefined (every patient is censored, or all events "
             "happen at the same time with nobody at risk afterwards)",
             field="event",
         )
-    risk_code, time_code, tie_weight = encode_patients(risk, time, event)
     public = validate_public({"patients": n})
     return ConcordanceData(
-        rows=pair_count(n),
+        rows=ROWS,
         public=public,
         risk=risk,
         time=time,
         event=event,
-        risk_code=risk_code,
-        time_code=time_code,
-        tie_weight=tie_weight,
+        transform=transform,
     )
 
 
@@ -220,44 +195,8 @@ def exact_counts(risk: FloatArray, time: FloatArray, event: FloatArray) -> dict[
     }
 
 
-# ============================================================================================
-# 3. Client-side encoding
-# ============================================================================================
-#
-# Per patient: risk -> average rank / (N - 1); time -> average rank of the key (time, censored)
-# / (N - 1) (an event sorts before a censoring at the same time; tied events stay tied);
-# ties -> event * (other events with the same time) / (N - 1). Values lie in [0, 1], so every
-# difference the evaluator forms lies in [-1, 1], the fitted domain of p. Pair layout: slot s of
-# the whole column enumerates i < j in numpy.triu_indices order; column "x_i" holds patient i's
-# value, "x_j" patient j's. Chunks of plan.chunk_rows slots are zero-padded: a padded slot has
-# every column 0, so it contributes exactly 0 to both outputs.
-
-
-def _average_ranks(keys: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Average ranks (0-based) of rows of ``keys`` (shape (N,) or (N, k)) and each row's tie
-    group size."""
-    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    average = starts + (counts - 1) / 2.0
-    return average[inverse].astype(np.float64), counts[inverse].astype(np.float64)
-
-
-def encode_patients(
-    risk: FloatArray, time: FloatArray, event: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """(risk_code, time_code, tie_weight) per patient, see the section comment."""
-    n = risk.size
-    scale = 1.0 / (n - 1)
-    risk_rank, _ = _average_ranks(risk)
-    time_rank, group_size = _average_ranks(np.stack([time, 1.0 - event], axis=1))
-    tie_weight = event * (group_size - 1.0) * scale
-    return risk_rank * scale, time_rank * scale, tie_weight
-
-
 __all__ = [
     "ConcordanceData",
-    "encode_patients",
     "exact_counts",
     "load_table",
     "parse",

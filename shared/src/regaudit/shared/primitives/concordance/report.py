@@ -1,12 +1,15 @@
 """Concordance: the regulator's half -- decrypted outputs -> the released report.
 
-The regulator checks that all slots of each output agree (noise only), averages them, divides
-by ``mu`` and reports C with an error bound (:func:`decode`).
+Every output is a full-width slot sum of an exact integer times the public power of two mu.
+The regulator divides by mu and rounds: anything further than COUNT_TOLERANCE from the integer
+all slots agree on cannot be CKKS noise and is refused. C is then computed from exact integers:
+its error bound is 0.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -16,54 +19,40 @@ from regaudit.shared.circuits.base import PublicInputs
 from regaudit.shared.errors import BundleFormatError, NoiseBoundError
 from regaudit.shared.primitives.concordance.circuit import ConcordanceCircuit
 from regaudit.shared.primitives.concordance.layout import (
+    COUNT_TOLERANCE,
     OUTPUTS,
-    SIGN_DEGREE,
-    SIGN_MAX_ABS,
+    ROWS,
     TIME_TIES,
     output_scale,
     pair_count,
-    sign_polynomial,
 )
-from regaudit.shared.release import release, round_bound_up, round_to_bound
-
-#: Decrypted slots of one output may differ by at most this (in scaled units) before the
-#: regulator refuses them: every slot holds the same aggregate, differences are CKKS noise.
-SLOT_AGREEMENT_TOLERANCE = 1e-2
-#: A-priori allowance for CKKS noise in each decoded aggregate, per pair slot (pair units):
-#: about 10x the error measured on ckks-n16384-d6-v1 (docs/specs/concordance.md). The slot
-#: spread under-estimates the noise (after a full slot sum every slot carries nearly the same
-#: error), so it is only a consistency check.
-CKKS_NOISE_PER_PAIR = 1e-6
 
 
 def decode(outputs: Sequence[FloatArray], public: PublicInputs, rows: int) -> dict[str, Any]:
-    """Decrypted output vectors -> the released report: see :func:`decode_outputs`,
-    :func:`build_report` and :func:`release_report`."""
+    """Decrypted output vectors -> the released report (:func:`decode_counts`,
+    :func:`build_report`). Nothing to round on release: every number is exact."""
     public = ConcordanceCircuit().validate_public(public)
-    comparable, balance, noise = decode_outputs(outputs, public, rows)
-    report = build_report(comparable, balance, patients=public["patients"], noise=noise)
-    return release_report(report, noise=noise)
+    counts = decode_counts(outputs, public, rows)
+    return build_report(counts, patients=public["patients"])
 
 
-def decode_outputs(
-    outputs: Sequence[FloatArray], public: PublicInputs, rows: int
-) -> tuple[float, float, float]:
-    """(comparable, W, noise) in pair units from the decrypted outputs.
+def decode_counts(outputs: Sequence[FloatArray], public: PublicInputs, rows: int) -> dict[str, int]:
+    """The four exact integers (``twice_concordant``, ``comparable``, ``tied_risk``,
+    ``tied_event``) from the decrypted outputs.
 
-    Steps: 1. exactly two finite output vectors and ``rows`` equal to the pair count of
-    ``public["patients"]``; 2. every slot of each output holds the same aggregate up to
-    SLOT_AGREEMENT_TOLERANCE (scaled units), else NoiseBoundError; 3. the slot means divided by
-    mu are the aggregates; the noise allowance is the larger of CKKS_NOISE_PER_PAIR * pairs and
-    the largest slot deviation divided by mu."""
+    Steps: 1. exactly four finite flat output vectors and ``rows`` equal to the layout's one
+    chunk; 2. each vector divided by mu: every slot within COUNT_TOLERANCE of the same integer,
+    else NoiseBoundError (the message names the output, never a decrypted value); 3. the
+    integers are consistent: 0 <= tied_risk <= comparable <= N (N - 1) / 2, 0 <= tied_event
+    <= pairs, 0 <= twice_concordant <= 2 comparable."""
     # 1.
     if len(outputs) != len(OUTPUTS):
         raise BundleFormatError(f"concordance has {len(OUTPUTS)} outputs, got {len(outputs)}")
-    pairs = pair_count(public["patients"])
-    if rows != pairs:
-        raise BundleFormatError(f"{rows} rows, but {public['patients']} patients make {pairs}")
-    mu = output_scale(pairs)
-    values: list[float] = []
-    noise = 0.0
+    if rows != ROWS:
+        raise BundleFormatError(f"concordance runs on one chunk of {ROWS} rows, got {rows}")
+    patients = int(public["patients"])
+    mu = output_scale(patients)
+    counts: dict[str, int] = {}
     for name, output in zip(OUTPUTS, outputs, strict=True):
         vector = np.asarray(output, dtype=np.float64)
         if vector.ndim != 1 or vector.size == 0:
@@ -71,103 +60,50 @@ def decode_outputs(
         if not np.isfinite(vector).all():
             raise NoiseBoundError(f"output {name!r} holds non-finite values")
         # 2.
-        mean = float(vector.mean())
-        spread = float(np.abs(vector - mean).max())
-        if spread > SLOT_AGREEMENT_TOLERANCE:
+        scaled = vector / mu
+        value = float(np.rint(scaled.mean()))
+        if float(np.abs(scaled - value).max()) > COUNT_TOLERANCE:
             raise NoiseBoundError(
-                f"output {name!r}: slots differ by more than {SLOT_AGREEMENT_TOLERANCE} "
-                "(scaled units); every slot must hold the same aggregate"
+                f"output {name!r}: a slot is not within {COUNT_TOLERANCE} of the integer "
+                "count every slot must hold (after the output scale)"
             )
-        # 3.
-        values.append(mean / mu)
-        noise = max(noise, spread / mu)
-    return values[0], values[1], max(noise, CKKS_NOISE_PER_PAIR * pairs)
+        counts[name] = int(value)
+    # 3.
+    pairs = pair_count(patients)
+    consistent = (
+        0 <= counts["tied_risk"] <= counts["comparable"] <= pairs
+        and 0 <= counts["tied_event"] <= pairs
+        and 0 <= counts["twice_concordant"] <= 2 * counts["comparable"]
+    )
+    if not consistent:
+        raise NoiseBoundError("the decoded concordance counts are inconsistent with each other")
+    return counts
 
 
-def approximation_bound(patients: int) -> tuple[float, float]:
-    """Worst-case bounds (comparable, concordant) on the pair-count errors caused by p != sign,
-    for ``patients`` patients without ties (no error cancellation assumed).
-
-    Without ties the rank differences are k / (N - 1) with multiplicity N - k; per pair
-    |delta comparable| <= e(dt) / 2 and |delta concordant| <= 3/4 e(dt) + (1/2 + P)/2 e(dr),
-    e = |p - sign|, P = max |p|. Tied values give dt = 0 or dr = 0 exactly, where p is exact."""
-    k = np.arange(1, patients, dtype=np.float64)
-    error = np.abs(sign_polynomial(k / (patients - 1)) - 1.0)
-    total = float(np.sum((patients - k) * error))
-    return 0.5 * total, (0.75 + 0.5 * (0.5 + SIGN_MAX_ABS)) * total
-
-
-def build_report(
-    comparable: float, balance: float, *, patients: int, noise: float = 0.0
-) -> dict[str, Any]:
-    """The concordance report from the decoded aggregates (pair units).
-
-    ``c_index_error_bound`` is rigorous for inputs without ties (worst case over every data set
-    of that size, no error cancellation, plus the noise allowance): it is loose (0.4-1). The
-    measured error on real data is about 1e-3 or less (docs/specs/concordance.md).
-    ``c_index_noise`` is the CKKS part alone."""
-    concordant = 0.5 * (comparable + balance)
-    bound_comparable, bound_concordant = approximation_bound(patients)
-    bound_comparable += noise
-    bound_concordant += noise
-    c_index: float | None = None
-    error_bound: float | None = None
-    noise_c: float | None = None
-    if comparable > 0.5:
-        c_index = min(1.0, max(0.0, concordant / comparable))
-        if comparable > bound_comparable:
-            error_bound = min(
-                1.0,
-                (bound_concordant + c_index * bound_comparable) / (comparable - bound_comparable),
-            )
-        else:
-            error_bound = 1.0
-        noise_c = 2.0 * noise / comparable
+def build_report(counts: dict[str, int], *, patients: int) -> dict[str, Any]:
+    """The concordance report from the exact counts: ``concordant_pairs`` (risk ties count
+    1/2, so a multiple of 1/2), ``comparable_pairs``, ``tied_risk_pairs`` (comparable pairs
+    with equal risk), ``tied_event_pairs`` (event pairs at the same time: not comparable) and
+    ``c_index`` = concordant / comparable (None when there is no comparable pair), exact:
+    ``c_index_error_bound`` and ``c_index_noise`` are 0."""
+    comparable = counts["comparable"]
+    twice = counts["twice_concordant"]
+    concordant: int | float = twice // 2 if twice % 2 == 0 else twice / 2.0
+    c_index = None if comparable == 0 else float(Fraction(twice, 2 * comparable))
     return {
         "patients": patients,
         "pairs": pair_count(patients),
         "c_index": c_index,
         "concordant_pairs": concordant,
         "comparable_pairs": comparable,
-        "c_index_error_bound": error_bound,
-        "c_index_noise": noise_c,
-        "approximation": f"odd least-squares sign polynomial, degree {SIGN_DEGREE}, on ranks",
+        "tied_risk_pairs": counts["tied_risk"],
+        "tied_event_pairs": counts["tied_event"],
+        "c_index_error_bound": 0.0,
+        "c_index_noise": 0.0,
+        "exact": True,
+        "method": "exact integer counts (one-hot x thermometer encodings, depth 4)",
         "time_ties": TIME_TIES,
     }
 
 
-def release_report(report: dict[str, Any], *, noise: float) -> dict[str, Any]:
-    """The report as it may leave the regulator (see :mod:`regaudit.shared.release`): every
-    decoded number rounded to the precision its CKKS noise bound supports.
-
-    The pair counts are rounded to the step of ``noise`` (the CKKS allowance on each
-    aggregate, pair units); ``c_index`` to the step of ``c_index_noise`` (which is widened by
-    the half step the rounding may add). ``c_index_error_bound`` is rounded up to two
-    significant digits after adding that half step. The rounding follows the noise, not the
-    total bound: the rest of ``c_index_error_bound`` is the polynomial's deterministic
-    approximation error (a function of the data alone, loose: 0.4-1), which carries no
-    decryption noise; rounding C to it would report C to one decimal."""
-    released = dict(report)
-    released["concordant_pairs"] = round_to_bound(report["concordant_pairs"], noise)
-    released["comparable_pairs"] = round_to_bound(report["comparable_pairs"], noise)
-    if report["c_index"] is not None and report["c_index_noise"] is not None:
-        c_index, c_noise = release(report["c_index"], report["c_index_noise"])
-        released["c_index"], released["c_index_noise"] = c_index, c_noise
-        assert c_index is not None
-        widening = abs(c_index - report["c_index"])
-        if report["c_index_error_bound"] is not None:
-            released["c_index_error_bound"] = min(
-                1.0, round_bound_up(report["c_index_error_bound"] + widening)
-            )
-    return released
-
-
-__all__ = [
-    "CKKS_NOISE_PER_PAIR",
-    "SLOT_AGREEMENT_TOLERANCE",
-    "approximation_bound",
-    "build_report",
-    "decode",
-    "decode_outputs",
-    "release_report",
-]
+__all__ = ["build_report", "decode", "decode_counts"]

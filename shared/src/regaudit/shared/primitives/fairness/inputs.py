@@ -8,7 +8,6 @@ becomes one 0/1 membership column per group. Every error is an InputError naming
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,10 @@ from regaudit.shared.primitives.fairness.layout import (
     describe,
     group_column,
     max_rows,
+)
+from regaudit.shared.primitives.fairness.table_input import (
+    FairnessTable,
+    load_fairness_table,
 )
 from regaudit.shared.primitives.tables import ColumnMapping
 from regaudit.shared.primitives.validation import float_array
@@ -250,14 +253,6 @@ def _categorical_memberships(group: object, declared: object) -> dict[str, Float
 # --- tables -----------------------------------------------------------------------------------
 
 
-def _parse_csv_number(text: str, *, column: str, line: int) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"line {line}: {text!r} is not a number", field=column) from None
-    return value
-
-
 def load_fairness_csv(
     path: str | Path,
     *,
@@ -267,108 +262,38 @@ def load_fairness_csv(
     threshold: float = DEFAULT_THRESHOLD,
     groups: Sequence[str] | None = None,
 ) -> FairnessData:
-    """Read a CSV with a header row: two 0/1 columns and one categorical group column (labels are
-    read as strings). Column names are mapped with the keyword arguments; InputError names the
-    CSV column (and line) at fault."""
-    path = Path(path)
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}", field="input") from None
-    with handle:
-        reader = csv.reader(handle)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise InputError(f"{path} is empty", field="input") from None
-        except csv.Error as exc:
-            raise InputError(f"{path}: {exc}", field="input") from None
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path} is not UTF-8 text: {exc}", field="input") from None
-        positions: dict[str, int] = {}
-        for role, header_name in (("y_true", y_true), ("y_pred", y_pred), ("group", group)):
-            if header_name not in header:
-                raise InputError(
-                    f"column {header_name!r} is missing from {path.name}", field=header_name
-                )
-            positions[role] = header.index(header_name)
-        truth: list[float] = []
-        pred: list[float] = []
-        labels: list[str] = []
-        limit = max_rows()
-        try:
-            for line, record in enumerate(reader, start=2):
-                if not record:
-                    continue
-                if len(record) != len(header):
-                    raise InputError(
-                        f"line {line} has {len(record)} fields, the header has {len(header)}",
-                        field="input",
-                    )
-                truth.append(
-                    _parse_csv_number(record[positions["y_true"]], column=y_true, line=line)
-                )
-                pred.append(
-                    _parse_csv_number(record[positions["y_pred"]], column=y_pred, line=line)
-                )
-                labels.append(record[positions["group"]])
-                if len(labels) > limit:
-                    raise InputError(f"more than {limit} rows", field="input")
-        except csv.Error as exc:
-            raise InputError(f"{path}: {exc}", field="input") from None
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path} is not UTF-8 text: {exc}", field="input") from None
-    if not labels:
-        raise InputError(f"{path.name} has no data rows", field="input")
-    payload: dict[str, Any] = {
-        "y_true": truth,
-        "y_pred": pred,
-        "group": labels,
-        "threshold": threshold,
-    }
-    if groups is not None:
-        payload["groups"] = list(groups)
-    try:
-        return parse(payload)
-    except InputError as exc:
-        # name the CSV column, not the JSON key
-        mapping = {"y_true": y_true, "y_pred": y_pred, "group": group}
-        column: str | None = mapping.get(exc.field or "", exc.field)
-        if exc.field and exc.field.startswith("group["):
-            column = group + exc.field[len("group") :]
-        raise InputError(exc.message, field=column) from None
+    """Read a CSV with a header row (delimiter sniffed): two 0/1 columns and one categorical
+    group column (labels are read as strings), whole. Column names are mapped with the keyword
+    arguments; InputError names the CSV column and row at fault. (The audit streams instead:
+    :func:`load_table`.)"""
+    table = load_fairness_table(
+        Path(path),
+        ColumnMapping(y_true=y_true, y_pred=y_pred, group=group),
+        threshold=threshold,
+        groups=groups,
+    )
+    return FairnessData(
+        rows=table.rows,
+        public=table.public,
+        y_true=table.y_true,
+        y_pred=table.y_pred,
+        memberships=table.memberships,
+    )
 
 
-def load_table(path: Path, mapping: ColumnMapping, overrides: dict[str, Any]) -> FairnessData:
-    """A CSV (through :func:`load_fairness_csv`) or Parquet file with ``y_true``, ``y_pred`` and
-    ``group`` columns (or, unmapped, regaudit-fhe 0.1.0's ``group_a``/``group_b``), renamed by
-    ``mapping``; ``overrides`` may set the ``threshold``."""
+def load_table(path: Path, mapping: ColumnMapping, overrides: dict[str, Any]) -> FairnessTable:
+    """A CSV (delimiter sniffed) or Parquet file with ``y_true``, ``y_pred`` and ``group``
+    columns (or, unmapped, regaudit-fhe 0.1.0's ``group_a``/``group_b``), renamed by
+    ``mapping``; ``overrides`` may set the ``threshold``. Validated in one streaming pass; the
+    returned table streams its chunks (:mod:`.table_input`), so memory stays flat in the rows."""
     tables.require_overrides(PRIMITIVE_NAME, PRIMITIVE_TABLE_REQUIRED, overrides)
     threshold = overrides.get("threshold")
-    if path.suffix.lower() in tables.CSV_SUFFIXES:
-        options: dict[str, Any] = dict(mapping.as_options())
-        if threshold is not None:
-            options["threshold"] = threshold
-        return load_fairness_csv(path, **options)
-    table = tables.read_table(path)
-    names: dict[str, Any] = {"y_true": "y_true", "y_pred": "y_pred", "group": "group"}
-    names.update(mapping.as_options())
-    payload: dict[str, Any] = {}
-    for field_name in ("y_true", "y_pred"):
-        payload[field_name] = tables.column(path, table, mapping, field_name)
-    if names["group"] in table:
-        payload["group"] = table[names["group"]]
-    elif "group_a" in table and "group_b" in table and "group" not in mapping:
-        payload["group_a"], payload["group_b"] = table["group_a"], table["group_b"]
-    else:
-        raise InputError(f"{path}: column {names['group']!r} not found", field="group")
-    if threshold is not None:
-        payload["threshold"] = threshold
-    return parse(payload)
+    return load_fairness_table(path, mapping, threshold=threshold)
 
 
 __all__ = [
     "FairnessData",
+    "FairnessTable",
     "load_fairness_csv",
     "load_table",
     "parse",

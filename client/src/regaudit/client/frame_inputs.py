@@ -1,0 +1,239 @@
+"""The DataFrame API's inputs: the columns of an in-memory table, named by keyword, become a
+primitive's input object (regaudit-fhe 0.1.0's shape) and then its validated input
+(:func:`frame_input`), without writing anything. Column errors name the keyword and list the
+columns found (:func:`regaudit.shared.frames.table_column`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from regaudit.shared.errors import InputError
+from regaudit.shared.frames import column_list, table_column
+from regaudit.shared.primitives import AuditData, get_primitive
+
+#: A table: pandas DataFrame, pyarrow Table, dict of arrays or numpy structured array.
+Table = object
+
+
+def _list(array: np.ndarray[Any, Any]) -> list[Any]:
+    return list(array.tolist())
+
+
+# --- the primitives' columns -> their input objects ---------------------------------------------
+
+
+def _fairness(
+    data: Table,
+    *,
+    y_true: str,
+    y_pred: str,
+    sensitive_features: str | Sequence[str],
+    threshold: float = 0.1,
+    groups: Sequence[str] | None = None,
+) -> tuple[dict[str, Any], str]:
+    features = column_list(sensitive_features, option="sensitive_features")
+    if len(features) != 1:
+        raise InputError(
+            f"the fairness primitive audits one sensitive feature, got {len(features)} "
+            f"({', '.join(features)}); intersectional groups are not supported yet: audit each "
+            "feature on its own, or combine them into one column of your own",
+            field="sensitive_features",
+        )
+    payload: dict[str, Any] = {
+        "y_true": _list(table_column(data, y_true, option="y_true", kind="binary")),
+        "y_pred": _list(table_column(data, y_pred, option="y_pred", kind="binary")),
+        "group": _list(table_column(data, features[0], option="sensitive_features", kind="label")),
+        "threshold": threshold,
+    }
+    if groups is not None:
+        payload["groups"] = list(groups)
+    return payload, features[0]
+
+
+def _concordance(data: Table, *, risk: str, time: str, event: str) -> dict[str, Any]:
+    return {
+        "risk": _list(table_column(data, risk, option="risk", kind="number")),
+        "time": _list(table_column(data, time, option="time", kind="number")),
+        "event": _list(table_column(data, event, option="event", kind="binary")),
+    }
+
+
+def _drift(
+    data: Table,
+    *,
+    p: str | Sequence[str],
+    q: str | Sequence[str],
+    drift_threshold: float = 0.1,
+    bin_width: float | None = None,
+    w1_range: float | Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """``p``/``q``: one histogram column each (rows = bins), or one column per feature."""
+    histograms: dict[str, Any] = {}
+    for option, names in (("p", p), ("q", q)):
+        columns = [
+            _list(table_column(data, name, option=option, kind="number"))
+            for name in column_list(names, option=option)
+        ]
+        histograms[option] = columns[0] if isinstance(names, str) else columns
+    payload: dict[str, Any] = {**histograms, "drift_threshold": drift_threshold}
+    if bin_width is not None:
+        payload["bin_width"] = bin_width
+    if w1_range is not None:
+        payload["w1_range"] = w1_range if isinstance(w1_range, int | float) else list(w1_range)
+    return payload
+
+
+def _disagreement(
+    data: Table,
+    *,
+    x: str,
+    model_polynomials: Sequence[Sequence[float]],
+    threshold: float = 0.1,
+    input_bound: float | None = None,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "model_polynomials": [list(map(float, m)) for m in model_polynomials],
+        "test_input": _list(table_column(data, x, option="x", kind="number")),
+        "threshold": threshold,
+    }
+    if input_bound is not None:
+        payload["input_bound"] = input_bound
+    return payload
+
+
+def _calibration(
+    data: Table,
+    *,
+    scores: Sequence[str],
+    quantiles: float | Sequence[float],
+    labels: str | None = None,
+    score_range: float | None = None,
+) -> dict[str, Any]:
+    """``scores``: one column per class (rows = points); ``labels``: each point's true class
+    (a batch). Without ``labels`` the table must hold one point (the seed's shape)."""
+    columns = [
+        table_column(data, name, option="scores", kind="number")
+        for name in column_list(scores, option="scores")
+    ]
+    matrix = np.column_stack(columns).astype(np.float64)
+    payload: dict[str, Any] = {
+        "quantiles": quantiles if isinstance(quantiles, int | float) else list(quantiles)
+    }
+    if labels is None:
+        if matrix.shape[0] != 1:
+            raise InputError(
+                f"the table holds {matrix.shape[0]} points: name their true classes with "
+                "labels=COLUMN (a batch), or pass one row (one point)",
+                field="labels",
+            )
+        payload["scores"] = _list(matrix[0])
+    else:
+        payload["scores"] = matrix.tolist()
+        payload["labels"] = _list(table_column(data, labels, option="labels", kind="label"))
+    if score_range is not None:
+        payload["score_range"] = score_range
+    return payload
+
+
+def _provenance(
+    data: Table,
+    *,
+    attributions: str,
+    row_ids: str,
+    n_buckets: int,
+    k: int,
+    attribution_scale: float | None = None,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "attributions": _list(
+            table_column(data, attributions, option="attributions", kind="number")
+        ),
+        "row_ids": _list(table_column(data, row_ids, option="row_ids", kind="label")),
+        "n_buckets": n_buckets,
+        "k": k,
+    }
+    if attribution_scale is not None:
+        payload["attribution_scale"] = attribution_scale
+    return payload
+
+
+_BUILDERS: Mapping[str, Callable[..., Any]] = {
+    "fairness": _fairness,
+    "concordance": _concordance,
+    "drift": _drift,
+    "disagreement": _disagreement,
+    "calibration": _calibration,
+    "provenance": _provenance,
+}
+#: The primitives with a DataFrame form.
+FRAME_PRIMITIVES: tuple[str, ...] = tuple(_BUILDERS)
+
+
+def frame_payload(
+    primitive: str, data: Table, arguments: Mapping[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """The input object of ``primitive`` from the columns of ``data`` and the sensitive
+    feature's name (fairness; None otherwise)."""
+    builder = _BUILDERS.get(primitive)
+    if builder is None:
+        raise InputError(
+            f"no DataFrame form for {primitive!r} (use one of {', '.join(_BUILDERS)})",
+            field="primitive",
+        )
+    try:
+        built = builder(data, **arguments)
+    except TypeError as exc:  # a missing or unknown keyword: name it
+        raise InputError(f"{primitive}: {exc}", field="arguments") from None
+    if isinstance(built, tuple):
+        return built[0], built[1]
+    return built, None
+
+
+#: Input-object keys whose DataFrame keyword has another name.
+FRAME_KEYWORDS: Mapping[str, Mapping[str, str]] = {
+    "fairness": {"group": "sensitive_features", "groups": "groups"},
+    "disagreement": {"test_input": "x"},
+}
+
+
+@contextmanager
+def keyword_errors(primitive: str) -> Iterator[None]:
+    """Re-raise an InputError of the primitive's validation naming the DataFrame keyword
+    (``sensitive_features`` for fairness's ``group``, ``x`` for ``test_input``)."""
+    try:
+        yield
+    except InputError as error:
+        renames = FRAME_KEYWORDS.get(primitive, {})
+        field = error.field or ""
+        key, bracket, rest = field.partition("[")
+        if key not in renames:
+            raise
+        raise InputError(error.message, field=renames[key] + bracket + rest) from None
+
+
+def parse_payload(primitive: str, payload: Mapping[str, Any]) -> AuditData:
+    """The primitive's validation of ``payload``, errors naming the DataFrame keywords."""
+    with keyword_errors(primitive):
+        return get_primitive(primitive).inputs().parse(payload)
+
+
+def frame_input(primitive: str, data: Table, **arguments: Any) -> AuditData:
+    """The validated input of ``primitive`` from the columns of ``data`` (named as in the
+    ``audit_<primitive>`` functions), ready for :func:`regaudit.client.audit.run_audit`."""
+    payload, _feature = frame_payload(primitive, data, arguments)
+    return parse_payload(primitive, payload)
+
+
+__all__ = [
+    "FRAME_KEYWORDS",
+    "FRAME_PRIMITIVES",
+    "Table",
+    "frame_input",
+    "frame_payload",
+    "keyword_errors",
+    "parse_payload",
+]

@@ -1,0 +1,392 @@
+"""Fairness tables (CSV or Parquet) read as a stream: client memory does not grow with the rows.
+
+:func:`load_fairness_table` makes one streaming pass over the needed columns only
+(:mod:`regaudit.shared.primitives.streaming`): it validates every cell (missing values, numbers,
+0/1 or ``true``/``false``, group labels), counts the rows and collects the group labels, which
+are public inputs. As it goes it writes each row as three bytes (``y_true``, ``y_pred``, a group
+code) to an anonymous temporary file (``O_TMPFILE``: it has no name and disappears with the
+process). The returned :class:`FairnessTable` holds no rows in memory: every
+:meth:`FairnessTable.iter_chunks` (the encryption, the client's output check, the commitments)
+reads that snapshot chunk by chunk, so all of them see exactly the rows that were validated even
+if the input file changes meanwhile, and none parses the file again. Errors name the file, the
+data row (1-based) and the column; ``field`` is the table column.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from regaudit.shared.algebra import FloatArray
+from regaudit.shared.circuits.base import PublicInputs
+from regaudit.shared.errors import InputError
+from regaudit.shared.primitives import streaming
+from regaudit.shared.primitives.fairness.circuit import FairnessCircuit
+from regaudit.shared.primitives.fairness.layout import (
+    BINARY_GROUPS,
+    DEFAULT_THRESHOLD,
+    MAX_GROUPS,
+    MIN_GROUPS,
+    check_group_name,
+    group_column,
+    max_rows,
+)
+from regaudit.shared.primitives.tables import ColumnMapping
+
+__all__ = ["ROW_BYTES", "FairnessTable", "load_fairness_table"]
+
+#: The fields of a fairness table (the categorical form; the binary one has group_a/group_b).
+_FIELDS = ("y_true", "y_pred", "group")
+#: Bytes per row in the snapshot: y_true, y_pred, group code.
+ROW_BYTES = 3
+#: The group code of a row in no group (binary form: neither group_a nor group_b).
+_NO_GROUP = 255
+#: Rows read from the snapshot at a time by :meth:`FairnessTable.columns`.
+_READ_ROWS = 1 << 16
+
+
+class _Snapshot:
+    """The validated rows, :data:`ROW_BYTES` each, in an anonymous temporary file."""
+
+    def __init__(self) -> None:
+        try:
+            # closed by close() or when garbage-collected; never named on disk
+            self._file: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        except OSError as exc:
+            raise InputError(f"cannot create a temporary file: {exc}", field="input") from None
+        self.rows = 0
+
+    def append(self, codes: Any) -> None:
+        try:
+            self._file.write(np.ascontiguousarray(codes, dtype=np.uint8).tobytes())
+        except OSError as exc:
+            raise InputError(f"cannot write the temporary file: {exc}", field="input") from None
+        self.rows += len(codes)
+
+    def seal(self) -> None:
+        self._file.flush()
+
+    def read(self, start: int, count: int) -> Any:
+        """Rows ``start .. start + count`` as a (count, ROW_BYTES) uint8 array (thread-safe:
+        ``pread``)."""
+        data = os.pread(self._file.fileno(), count * ROW_BYTES, start * ROW_BYTES)
+        if len(data) != count * ROW_BYTES:
+            raise InputError("the temporary copy of the input was truncated", field="input")
+        return np.frombuffer(data, dtype=np.uint8).reshape(count, ROW_BYTES)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class FairnessTable:
+    """A validated fairness table: ``rows`` and ``public`` are known, the rows live in a
+    temporary snapshot and are read a chunk at a time by :meth:`iter_chunks`. ``columns()`` and
+    the ``y_true``/``y_pred``/``memberships`` attributes build whole columns (tests, the
+    plaintext reference); the audit itself only streams."""
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        rows: int,
+        public: PublicInputs,
+        assigned: int,
+        snapshot: _Snapshot,
+        positions: Any,
+    ) -> None:
+        self.path = path
+        self._rows = rows
+        self._public = public
+        self._assigned = assigned
+        self._snapshot = snapshot
+        #: group code -> position in ``public["groups"]`` (-1: no group)
+        self._positions = positions
+
+    @property
+    def rows(self) -> int:
+        return self._rows
+
+    @property
+    def public(self) -> PublicInputs:
+        return self._public
+
+    @property
+    def unassigned_rows(self) -> int:
+        """Rows that belong to no group (excluded from every group metric)."""
+        return self._rows - self._assigned
+
+    def column_names(self) -> list[str]:
+        """The encrypted columns in the circuit's order."""
+        return ["y_true", "y_pred", *(group_column(name) for name in self._public["groups"])]
+
+    def iter_chunks(self, chunk_rows: int) -> Iterator[dict[str, FloatArray]]:
+        """The encrypted columns as zero-padded chunks of ``chunk_rows`` slots (read from the
+        snapshot; padding rows are in no group)."""
+        for start in range(0, self._rows, chunk_rows):
+            yield self._chunk(start, min(chunk_rows, self._rows - start), chunk_rows)
+
+    def _chunk(self, start: int, count: int, width: int) -> dict[str, FloatArray]:
+        codes = self._snapshot.read(start, count)
+        chunk = {name: np.zeros(width, dtype=np.float64) for name in self.column_names()}
+        chunk["y_true"][:count] = codes[:, 0]
+        chunk["y_pred"][:count] = codes[:, 1]
+        position = self._positions[codes[:, 2]]
+        for k, name in enumerate(self._public["groups"]):
+            chunk[group_column(name)][:count] = position == k
+        return chunk
+
+    def columns(self) -> dict[str, FloatArray]:
+        """Every encrypted column whole (holds all rows: not used by the audit)."""
+        parts = [
+            self._chunk(start, count, count)
+            for start in range(0, self._rows, _READ_ROWS)
+            for count in [min(_READ_ROWS, self._rows - start)]
+        ]
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+    @property
+    def y_true(self) -> FloatArray:
+        return self.columns()["y_true"]
+
+    @property
+    def y_pred(self) -> FloatArray:
+        return self.columns()["y_pred"]
+
+    @property
+    def memberships(self) -> dict[str, FloatArray]:
+        whole = self.columns()
+        return {name: whole[group_column(name)] for name in self._public["groups"]}
+
+    def close(self) -> None:
+        """Drop the snapshot (also done when the table is garbage-collected)."""
+        self._snapshot.close()
+
+
+def _convert(
+    path: Path, columns: dict[str, str], batch: streaming.TableBatch, *, categorical: bool
+) -> tuple[dict[str, FloatArray], tuple[Any, list[str]] | None]:
+    """One batch: the 0/1 columns as float64 and, for a categorical table, the labels as
+    (indices into a dictionary, the dictionary's label texts)."""
+    part: dict[str, FloatArray] = {}
+    binary_fields = ("y_true", "y_pred") if categorical else ("y_true", "y_pred", *BINARY_GROUPS)
+    for field_name in binary_fields:
+        column = columns[field_name]
+        part[field_name] = streaming.binary_values(
+            batch.columns[column], path=path, column=column, first_row=batch.first_row
+        )
+    if not categorical:
+        both = (part["group_a"] == 1.0) & (part["group_b"] == 1.0)
+        if both.any():
+            row = batch.first_row + int(np.argmax(both)) + 1
+            raise InputError(
+                f"{path}: row {row} is a member of both {columns['group_a']!r} and "
+                f"{columns['group_b']!r} (at most one allowed)",
+                field=columns["group_b"],
+            )
+        return part, None
+    column = columns["group"]
+    array = batch.columns[column]
+    if _is_dictionary(array):  # the typed CSV read: labels already encoded
+        dictionary = [str(value) for value in array.dictionary.to_pylist()]
+        if all(name.strip() for name in dictionary):
+            return part, (streaming.numpy_values(array.indices, np.int32), dictionary)
+    labels = streaming.label_values(array, path=path, column=column, first_row=batch.first_row)
+    encoded = labels.dictionary_encode()
+    indices = streaming.numpy_values(encoded.indices, np.int32)
+    dictionary = [str(value) for value in encoded.dictionary.to_pylist()]
+    return part, (indices, dictionary)
+
+
+def _is_dictionary(array: Any) -> bool:
+    import pyarrow as pa  # type: ignore[import-not-found,unused-ignore]
+
+    return bool(pa.types.is_dictionary(array.type))
+
+
+def _choose_columns(
+    path: Path, mapping: ColumnMapping, found: Sequence[str]
+) -> tuple[dict[str, str], bool]:
+    """The table column of each field, and whether the table is categorical (a group column)
+    or in regaudit-fhe 0.1.0's binary form (``group_a``/``group_b``)."""
+    columns = {name: mapping.column(name) for name in _FIELDS}
+    for name in ("y_true", "y_pred"):
+        if columns[name] not in found:
+            raise streaming.missing_column(
+                path, column=columns[name], field_name=name, mapping=mapping, found=found
+            )
+    if columns["group"] in found:
+        return columns, True
+    if all(name in found for name in BINARY_GROUPS) and "group" not in mapping:
+        del columns["group"]
+        columns.update({name: name for name in BINARY_GROUPS})
+        return columns, False
+    raise streaming.missing_column(
+        path, column=columns["group"], field_name="group", mapping=mapping, found=found
+    )
+
+
+def _group_codes(
+    part: dict[str, FloatArray],
+    labels: tuple[Any, list[str]] | None,
+    label_ids: dict[str, int],
+    *,
+    column: str,
+) -> Any:
+    """One batch's group codes: a label's id in first-seen order (categorical), or 0 / 1 /
+    :data:`_NO_GROUP` for group_a / group_b / neither (binary)."""
+    if labels is None:
+        codes = np.full(len(part["y_true"]), _NO_GROUP, dtype=np.uint8)
+        codes[part["group_a"] == 1.0] = 0
+        codes[part["group_b"] == 1.0] = 1
+        return codes
+    indices, dictionary = labels
+    for name in dictionary:
+        label_ids.setdefault(name, len(label_ids))
+    if len(label_ids) > MAX_GROUPS:
+        raise InputError(f"at most {MAX_GROUPS} groups are supported, found more", field=column)
+    lookup = np.array([label_ids[name] for name in dictionary], dtype=np.uint8)
+    return lookup[indices] if len(lookup) else np.zeros(0, dtype=np.uint8)
+
+
+def load_fairness_table(
+    path: Path,
+    mapping: ColumnMapping,
+    *,
+    threshold: float | None = None,
+    groups: Sequence[str] | None = None,
+) -> FairnessTable:
+    """Validate a fairness CSV/Parquet file in one streaming pass and snapshot its rows (see
+    the module); ``groups``: the expected group labels (optional). Raises InputError naming
+    the row and column."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"input file {path} does not exist", field="input")
+    identity = streaming.FileIdentity.of(path)
+    found = streaming.table_columns(path)
+    columns, categorical = _choose_columns(path, mapping, found)
+    try:
+        # CSV: first the typed read (0/1 as int8, labels as dictionaries); a cell it cannot
+        # hold sends the pass to the text read, whose checks name that cell
+        scan = _scan(path, columns, categorical=categorical, typed=True)
+    except streaming.TypedReadFailed:
+        scan = _scan(path, columns, categorical=categorical, typed=False)
+    snapshot, label_ids, label_counts, member_counts = scan
+    group_field = columns.get("group", "")
+    try:
+        identity.check(path)
+        if snapshot.rows == 0:
+            raise InputError(f"{path} has no data rows", field="input")
+        snapshot.seal()
+        if categorical:
+            counts = {name: int(label_counts[code]) for name, code in label_ids.items()}
+            chosen = _categorical_groups(group_field, counts, groups)
+            positions = np.full(256, -1, dtype=np.int64)
+            for name, code in label_ids.items():
+                positions[code] = chosen.index(name)
+            assigned = snapshot.rows
+        else:
+            for name in BINARY_GROUPS:
+                if member_counts[name] == 0:
+                    raise InputError(f"{path}: the group has no members", field=columns[name])
+            chosen = list(BINARY_GROUPS)
+            positions = np.full(256, -1, dtype=np.int64)
+            positions[0], positions[1] = 0, 1
+            assigned = sum(member_counts.values())
+        public = FairnessCircuit().validate_public(
+            {
+                "threshold": DEFAULT_THRESHOLD if threshold is None else threshold,
+                "groups": chosen,
+            }
+        )
+    except BaseException:
+        snapshot.close()
+        raise
+    return FairnessTable(
+        path=path,
+        rows=snapshot.rows,
+        public=public,
+        assigned=assigned,
+        snapshot=snapshot,
+        positions=positions,
+    )
+
+
+def _scan(
+    path: Path, columns: dict[str, str], *, categorical: bool, typed: bool
+) -> tuple[_Snapshot, dict[str, int], Any, dict[str, int]]:
+    """The validating pass: every batch checked and appended to a new snapshot; returns it
+    with the label ids (first-seen order) and the rows per label id (categorical) or per
+    binary group."""
+    snapshot = _Snapshot()
+    label_ids: dict[str, int] = {}
+    label_counts = np.zeros(MAX_GROUPS + 1, dtype=np.int64)
+    member_counts = dict.fromkeys(BINARY_GROUPS, 0)
+    limit = max_rows()
+    group_field = columns.get("group", "")
+    binary = [columns[name] for name in ("y_true", "y_pred")]
+    if not categorical:
+        binary += [columns[name] for name in BINARY_GROUPS]
+    try:
+        for batch in streaming.batches(
+            path,
+            list(columns.values()),
+            small_ints=binary if typed else (),
+            labels=[group_field] if typed and categorical else (),
+        ):
+            part, labels = _convert(path, columns, batch, categorical=categorical)
+            if snapshot.rows + batch.rows > limit:
+                raise InputError(f"{path}: more than {limit} rows", field="input")
+            codes = _group_codes(part, labels, label_ids, column=group_field)
+            if categorical:
+                label_counts += np.bincount(codes, minlength=MAX_GROUPS + 1)[: MAX_GROUPS + 1]
+            else:
+                for name in BINARY_GROUPS:
+                    member_counts[name] += int(part[name].sum())
+            rows = np.empty((batch.rows, ROW_BYTES), dtype=np.uint8)
+            rows[:, 0] = part["y_true"]
+            rows[:, 1] = part["y_pred"]
+            rows[:, 2] = codes
+            snapshot.append(rows)
+    except BaseException:
+        snapshot.close()
+        raise
+    return snapshot, label_ids, label_counts, member_counts
+
+
+def _categorical_groups(
+    column: str, counts: dict[str, int], declared: Sequence[str] | None
+) -> list[str]:
+    """The groups (sorted labels), checked as :func:`.inputs.parse` checks them."""
+    present = sorted(counts)
+    for name in present:
+        check_group_name(name, where=column)
+    if declared is None:
+        chosen = present
+    else:
+        chosen = sorted({str(item) for item in declared})
+        if len(chosen) != len(declared):
+            raise InputError("group labels must be unique", field="groups")
+        for name in chosen:
+            check_group_name(name, where="groups")
+        undeclared = sorted(set(present) - set(chosen))
+        if undeclared:
+            raise InputError(f"label {undeclared[0]!r} is not listed in 'groups'", field=column)
+        for name in chosen:
+            if name not in counts:
+                raise InputError("the group has no members", field=f"{column}[{name}]")
+    if len(chosen) < MIN_GROUPS:
+        raise InputError(
+            f"needs at least {MIN_GROUPS} groups, found {len(chosen)}",
+            field=column if declared is None else "groups",
+        )
+    if len(chosen) > MAX_GROUPS:
+        raise InputError(
+            f"at most {MAX_GROUPS} groups are supported, found {len(chosen)}",
+            field=column if declared is None else "groups",
+        )
+    return chosen
