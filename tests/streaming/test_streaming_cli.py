@@ -92,3 +92,15 @@ def test_parquet_streams_end_to_end(parties: Parties, tmp_path: Path) -> None:
         row_group_size=2_000,  # several row groups, read batch by batch
     )
     assert_same(audit_and_verify(parties, input_file, tmp_path), expected_result(rows))
+
+
+def test_json_lines_streams_end_to_end(parties: Parties, tmp_path: Path) -> None:
+    rows = make_rows(23)
+    input_file = tmp_path / "decisions.jsonl"
+    input_file.write_text(
+        "".join(
+            json.dumps({"label": bool(t), "decision": int(p), "region": str(g)}) + "\n"
+            for t, p, g in zip(rows["label"], rows["decision"], rows["region"], strict=True)
+        )
+    )
+    assert_same(audit_and_verify(parties, input_file, tmp_path), expected_result(rows))

@@ -42,7 +42,7 @@ def common_options(
         typer.Option(
             "--input",
             "-i",
-            help="JSON (regaudit-fhe 0.1.0 shape), CSV or Parquet.",
+            help="JSON (regaudit-fhe 0.1.0 shape), CSV, JSON Lines (.jsonl) or Parquet.",
             rich_help_panel=COMMON_PANEL,
         ),
     ] = None,
@@ -85,7 +85,7 @@ def common_options(
         list[str] | None,
         typer.Option(
             "--column",
-            help="CSV/Parquet column mapping FIELD=COLUMN, repeatable.",
+            help="Table column mapping FIELD=COLUMN (CSV, JSON Lines, Parquet), repeatable.",
             rich_help_panel=COMMON_PANEL,
         ),
     ] = None,

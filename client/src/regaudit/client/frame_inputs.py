@@ -14,6 +14,7 @@ import numpy as np
 from regaudit.shared.errors import InputError
 from regaudit.shared.frames import column_list, table_column
 from regaudit.shared.primitives import AuditData, get_primitive
+from regaudit.shared.results import INTERSECTION_SEPARATOR
 
 #: A table: pandas DataFrame, pyarrow Table, dict of arrays or numpy structured array.
 Table = object
@@ -36,22 +37,38 @@ def _fairness(
     groups: Sequence[str] | None = None,
 ) -> tuple[dict[str, Any], str]:
     features = column_list(sensitive_features, option="sensitive_features")
-    if len(features) != 1:
-        raise InputError(
-            f"the fairness primitive audits one sensitive feature, got {len(features)} "
-            f"({', '.join(features)}); intersectional groups are not supported yet: audit each "
-            "feature on its own, or combine them into one column of your own",
-            field="sensitive_features",
-        )
     payload: dict[str, Any] = {
         "y_true": _list(table_column(data, y_true, option="y_true", kind="binary")),
         "y_pred": _list(table_column(data, y_pred, option="y_pred", kind="binary")),
-        "group": _list(table_column(data, features[0], option="sensitive_features", kind="label")),
+        "group": _intersections(data, features),
         "threshold": threshold,
     }
     if groups is not None:
         payload["groups"] = list(groups)
-    return payload, features[0]
+    return payload, INTERSECTION_SEPARATOR.join(features)
+
+
+def _intersections(data: Table, features: list[str]) -> list[Any]:
+    """The group label of every row: the feature's own label, or for several features their
+    labels joined by :data:`INTERSECTION_SEPARATOR` (one intersectional category per
+    combination present, as NYC Local Law 144 audits ask)."""
+    columns = [
+        table_column(data, feature, option="sensitive_features", kind="label")
+        for feature in features
+    ]
+    if len(columns) == 1:
+        return _list(columns[0])
+    if len(set(features)) != len(features):
+        raise InputError("a sensitive feature is named twice", field="sensitive_features")
+    for feature, column in zip(features, columns, strict=True):
+        clash = next((v for v in column if INTERSECTION_SEPARATOR in str(v)), None)
+        if clash is not None:
+            raise InputError(
+                f"column {feature!r} holds the label {str(clash)!r}, which contains "
+                f"{INTERSECTION_SEPARATOR!r} (the separator of intersectional groups)",
+                field="sensitive_features",
+            )
+    return [INTERSECTION_SEPARATOR.join(str(v) for v in row) for row in zip(*columns, strict=True)]
 
 
 def _concordance(data: Table, *, risk: str, time: str, event: str) -> dict[str, Any]:

@@ -26,9 +26,10 @@ what the regulator will release from the bundle, up to the rounding of CKKS nois
 such as fairness's, are equal). The regulator's own result object is
 :meth:`regaudit.regulator.verified.VerifiedAudit.to_report`.
 
-Fairness audits one sensitive feature: ``sensitive_features`` is a column name or a list of one;
-several (intersectional groups) are refused with ``InputError`` until the fairness primitive
-supports them. :func:`frame_input` builds the validated input that :func:`run_audit` takes.
+Fairness takes ``sensitive_features`` as a column name or a list: several features make
+intersectional groups (one category per combination present, labels joined by ``" & "``;
+``by_group`` has one index level per feature, as MetricFrame). :func:`frame_input` builds the
+validated input that :func:`run_audit` takes.
 """
 
 from __future__ import annotations
@@ -226,7 +227,8 @@ def audit_fairness(
     **run_options: Any,
 ) -> FairnessReport:
     """Fairness of the 0/1 predictions ``y_pred`` against the 0/1 labels ``y_true`` across the
-    groups of the ``sensitive_features`` column (one column; labels are strings or integers).
+    groups of the ``sensitive_features`` column (labels are strings or integers; several
+    columns: their intersections).
     ``groups`` lists the expected labels. The result has ``by_group``, ``overall``,
     ``difference()`` and the report fields (``demographic_parity_diff``...)."""
     arguments = {

@@ -1,12 +1,13 @@
-"""Reading an audit's ``--input`` file: regaudit-fhe 0.1.0's JSON shape, CSV or Parquet.
+"""Reading an audit's ``--input`` file: regaudit-fhe 0.1.0's JSON shape, CSV, JSON Lines or
+Parquet.
 
-The file type is taken from the suffix (``.json``, ``.csv``, ``.parquet``/``.pq``). JSON files
-hold regaudit-fhe 0.1.0's input object for the primitive (its ``<primitive>.input`` schema);
-CSV and Parquet files hold one row per record, a :class:`ColumnMapping` names the columns
-(the primitive's ``table_fields``), and public inputs a table cannot hold (its
-``table_required``) come from ``overrides``. What each primitive reads is its own business:
-this module only dispatches to the registered primitive's ``inputs`` role module
-(:mod:`regaudit.shared.primitives`). Every error is an
+The file type is taken from the suffix (``.json``, ``.csv``, ``.jsonl``/``.ndjson``,
+``.parquet``/``.pq``). JSON files hold regaudit-fhe 0.1.0's input object for the primitive (its
+``<primitive>.input`` schema); CSV, JSON Lines and Parquet files hold one row per record, a
+:class:`ColumnMapping` names the columns (the primitive's ``table_fields``), and public
+inputs a table cannot hold (its ``table_required``) come from ``overrides``. What each
+primitive reads is its own business: this module only dispatches to the registered
+primitive's ``inputs`` role module (:mod:`regaudit.shared.primitives`). Every error is an
 :class:`~regaudit.shared.errors.InputError` whose message names the file and whose ``field``
 names the offending field.
 """
@@ -21,7 +22,12 @@ from typing import Any
 from regaudit.shared import schemas
 from regaudit.shared.errors import InputError, RegauditError
 from regaudit.shared.primitives import AuditData, ColumnMapping, get_primitive, primitive_names
-from regaudit.shared.primitives.tables import CSV_SUFFIXES, JSON_SUFFIXES, PARQUET_SUFFIXES
+from regaudit.shared.primitives.tables import (
+    CSV_SUFFIXES,
+    JSON_LINES_SUFFIXES,
+    JSON_SUFFIXES,
+    PARQUET_SUFFIXES,
+)
 
 #: Largest input file read (CSV/Parquet).
 MAX_INPUT_FILE_BYTES = 4 * 1024**3
@@ -134,13 +140,13 @@ def load_audit_input(
             data = inputs.parse(payload)
             schemas.validate_document(f"{primitive}.input", payload)
             return data
-        if suffix in CSV_SUFFIXES + PARQUET_SUFFIXES:
+        if suffix in CSV_SUFFIXES + JSON_LINES_SUFFIXES + PARQUET_SUFFIXES:
             return inputs.load_table(file_path, mapping, extra)
     except RegauditError as exc:
         if str(file_path) in exc.message:
             raise
         raise type(exc)(f"{file_path}: {exc.message}", field=exc.field) from exc
-    known = ", ".join(JSON_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES)
+    known = ", ".join(JSON_SUFFIXES + CSV_SUFFIXES + JSON_LINES_SUFFIXES + PARQUET_SUFFIXES)
     raise InputError(
         f"{file_path}: unknown input format {suffix or '(no suffix)'!r} (use {known})",
         field="input",

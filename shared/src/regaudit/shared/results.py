@@ -30,6 +30,10 @@ from typing import Any
 from regaudit.shared.errors import InputError
 from regaudit.shared.seed_view import seed_compatible
 
+#: Joins the sensitive features' names and each row's labels into one intersectional group
+#: (``"sex & race"``, ``"female & black"``); ``by_group`` splits them back into a MultiIndex.
+INTERSECTION_SEPARATOR = " & "
+
 #: The per-group columns of a fairness ``by_group`` frame, in order.
 FAIRNESS_GROUP_COLUMNS: tuple[str, ...] = (
     "count",
@@ -97,12 +101,21 @@ class ResultViews:
 
     @property
     def by_group(self) -> Any:
-        """Per-group metrics: a pandas DataFrame indexed by group (fairness only)."""
+        """Per-group metrics: a pandas DataFrame indexed by group (fairness only); for several
+        sensitive features (intersectional groups) a MultiIndex with one level per feature, as
+        fairlearn's MetricFrame."""
         pandas = _pandas()
         groups = self._groups("by_group")
+        name = self.sensitive_feature or "group"
+        features = name.split(INTERSECTION_SEPARATOR)
+        labels = [str(g).split(INTERSECTION_SEPARATOR) for g in groups]
+        if len(features) > 1 and all(len(parts) == len(features) for parts in labels):
+            index = pandas.MultiIndex.from_tuples([tuple(p) for p in labels], names=features)
+        else:
+            index = pandas.Index(list(groups), name=name)
         frame = pandas.DataFrame(
             [[groups[g].get(c) for c in FAIRNESS_GROUP_COLUMNS] for g in groups],
-            index=pandas.Index(list(groups), name=self.sensitive_feature or "group"),
+            index=index,
             columns=list(FAIRNESS_GROUP_COLUMNS),
         )
         for column in FAIRNESS_GROUP_COLUMNS[:4]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from regaudit.shared.algebra import FloatArray
 from regaudit.shared.errors import InputError
-from regaudit.shared.primitives.tables import PARQUET_SUFFIXES, ColumnMapping
+from regaudit.shared.primitives.tables import JSON_LINES_SUFFIXES, PARQUET_SUFFIXES, ColumnMapping
 
 #: Bytes of a CSV file read to sniff its delimiter.
 SNIFF_BYTES = 64 * 1024
@@ -75,6 +75,35 @@ def _is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES
 
 
+def _is_json_lines(path: Path) -> bool:
+    return path.suffix.lower() in JSON_LINES_SUFFIXES
+
+
+def _json_lines_reader(path: Path) -> Any:
+    """pyarrow's streaming JSON Lines reader (types inferred from the first block)."""
+    pa = _pyarrow()
+    import pyarrow.json as pa_json  # type: ignore[import-not-found,unused-ignore]
+
+    try:
+        return pa_json.open_json(path, read_options=pa_json.ReadOptions(block_size=CSV_BLOCK_BYTES))
+    except (pa.ArrowInvalid, pa.ArrowIOError, UnicodeDecodeError, OSError) as exc:
+        raise InputError(
+            f"{path} is not readable JSON Lines (one object per line): {exc}", field="input"
+        ) from None
+
+
+def json_lines_table(path: Path) -> Any:
+    """A whole JSON Lines file as a pyarrow Table (the primitives that need whole columns)."""
+    pa = _pyarrow()
+    reader = _json_lines_reader(path)
+    try:
+        return reader.read_all()
+    except (pa.ArrowInvalid, pa.ArrowIOError, UnicodeDecodeError, OSError) as exc:
+        raise InputError(
+            f"{path} is not readable JSON Lines (one object per line): {exc}", field="input"
+        ) from None
+
+
 def sniff_delimiter(path: Path) -> str:
     """The CSV delimiter of ``path`` (one of :data:`CSV_DELIMITERS`), from its first lines."""
     try:
@@ -97,7 +126,10 @@ def sniff_delimiter(path: Path) -> str:
 
 
 def table_columns(path: Path) -> list[str]:
-    """The column names of a CSV (header row, sniffed delimiter) or Parquet file."""
+    """The column names of a CSV (header row, sniffed delimiter), JSON Lines (the keys of the
+    first block's objects) or Parquet file."""
+    if _is_json_lines(path):
+        return list(_json_lines_reader(path).schema.names)
     if _is_parquet(path):
         _pyarrow()
         import pyarrow.parquet as pq  # type: ignore[import-not-found,unused-ignore]
@@ -212,13 +244,15 @@ def batches(
     :class:`TypedReadFailed` (read again without them)."""
     pa = _pyarrow()
     wanted = list(dict.fromkeys(columns))
-    typed = bool(small_ints or labels) and not _is_parquet(path)
+    typed = bool(small_ints or labels) and not (_is_parquet(path) or _is_json_lines(path))
     first = 0
     try:
-        if _is_parquet(path):
+        if _is_json_lines(path):
+            reader: Iterable[Any] = _json_lines_reader(path)
+        elif _is_parquet(path):
             import pyarrow.parquet as pq  # type: ignore[import-not-found,unused-ignore]
 
-            reader: Iterable[Any] = pq.ParquetFile(path).iter_batches(
+            reader = pq.ParquetFile(path).iter_batches(
                 batch_size=PARQUET_BATCH_ROWS, columns=wanted
             )
         else:

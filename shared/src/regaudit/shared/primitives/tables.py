@@ -16,6 +16,8 @@ from regaudit.shared.errors import InputError
 JSON_SUFFIXES = (".json",)
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
+#: JSON Lines: one JSON object per line, one line per row (streams, unlike a .json document)
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 
 
 class ColumnMapping(Mapping[str, "str | tuple[str, ...]"]):
@@ -83,6 +85,8 @@ def read_table(path: Path) -> dict[str, list[Any]]:
     :mod:`regaudit.shared.primitives.streaming`)."""
     if path.suffix.lower() in PARQUET_SUFFIXES:
         return read_parquet(path)
+    if path.suffix.lower() in JSON_LINES_SUFFIXES:
+        return read_json_lines(path)
     from regaudit.shared.primitives.streaming import sniff_delimiter
 
     delimiter = sniff_delimiter(path)
@@ -112,6 +116,14 @@ def read_table(path: Path) -> dict[str, list[Any]]:
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc}", field="input") from exc
     return columns
+
+
+def read_json_lines(path: Path) -> dict[str, list[Any]]:
+    """A JSON Lines file (one object per row) as column name -> values, whole (needs pyarrow)."""
+    from regaudit.shared.primitives.streaming import json_lines_table
+
+    table = json_lines_table(path)
+    return {name: table.column(name).to_pylist() for name in table.column_names}
 
 
 def read_parquet(path: Path) -> dict[str, list[Any]]:
@@ -185,6 +197,7 @@ def require_overrides(
 
 __all__ = [
     "CSV_SUFFIXES",
+    "JSON_LINES_SUFFIXES",
     "JSON_SUFFIXES",
     "PARQUET_SUFFIXES",
     "ColumnMapping",
