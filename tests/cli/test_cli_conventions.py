@@ -50,6 +50,8 @@ def _no_regaudit_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     for name in list(os.environ):
         if name.startswith("REGAUDIT_"):
             monkeypatch.delenv(name)
+    # shell detection reads SHELL, which a CI runner may not set ("Shell not supported")
+    monkeypatch.setenv("SHELL", "/bin/bash")
     monkeypatch.chdir(tmp_path)
 
 
@@ -206,7 +208,8 @@ def test_trust_commands_print_json(tmp_path: Path) -> None:
     added = invoke("regaudit-client", "trust", "add", key, "--trust", client_trust, "--json")
     assert one_json(added)["key_id"] == json.loads(key.read_text())["key_id"]
     policy = one_json(invoke("regaudit-regulator", "trust", "policy", "--trust", trust, "--json"))
-    assert policy == {"ok": True, "witnesses_required": 0}
+    result_policy = {"thresholds": {}, "four_fifths": 0.8, "reference_group": None}
+    assert policy == {"ok": True, "witnesses_required": 0, "result_policy": result_policy}
     key_id = json.loads(key.read_text())["key_id"]
     revoked = invoke("regaudit-regulator", "trust", "revoke", key_id, "--trust", trust, "--json")
     assert one_json(revoked)["revoked_at"]

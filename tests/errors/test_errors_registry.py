@@ -104,6 +104,10 @@ EXPECTED: dict[str, tuple[str, int, str]] = {
     "OpeningRowOutOfRangeError": ("opening_row_out_of_range", 1, "INTERNAL"),
     "OpeningDuplicateRowError": ("opening_duplicate_row", 1, "INTERNAL"),
     "RowCommitmentMissingError": ("row_commitment_missing", 1, "INTERNAL"),
+    "MalformedFindingError": ("malformed_finding", 1, "INTERNAL"),
+    "FindingSignatureInvalidError": ("finding_signature_invalid", 1, "INTERNAL"),
+    "FindingUntrustedSignerError": ("finding_untrusted_signer", 1, "INTERNAL"),
+    "FindingSubjectMismatchError": ("finding_subject_mismatch", 1, "INTERNAL"),
     # client
     "EvaluatorUnavailableError": ("evaluator_unavailable", 3, "INTERNAL"),
     "EvaluatorUnreachableError": ("evaluator_unreachable", 3, "UNAVAILABLE"),

@@ -3,7 +3,8 @@
 One real audit through the three command lines (``init``, a running ``regaudit-evaluator
 serve``, ``regaudit-client audit fairness`` on the bundled sample, ``regaudit-regulator verify
 --signed-report``) produces the three kinds of signed statement: the evaluator's receipt, the
-client's submission and the regulator's signed report. Each party's key is exported with
+client's submission and the regulator's signed finding (an in-toto Statement too, see
+tests/findings). Each party's key is exported with
 ``key export --format pem`` and read by pyca's PEM loader; securesystemslib's
 ``Envelope.verify`` accepts each envelope under its signer's key (key id = the PEM's
 ``Key-Id``, which securesystemslib requires to match the envelope's) and rejects a tampered
@@ -36,7 +37,6 @@ from regaudit.shared.evidence.identity import PublicKeyRecord, SigningIdentity
 SAMPLE_CSV = ROOT / "examples" / "data" / "fairness-sample.csv"
 CSV_COLUMNS = ("--y-true", "y_true", "--y-pred", "y_pred", "--group", "group")
 INTOTO = "application/vnd.in-toto+json"
-REPORT = "application/vnd.regaudit.report+json"
 
 
 @dataclass
@@ -98,7 +98,7 @@ def verify(envelope: dict[str, Any], pem: bytes) -> dict[str, Any]:
 STATEMENTS = (
     ("receipt", "evaluator", INTOTO),
     ("submission", "client", INTOTO),
-    ("report", "regulator", REPORT),
+    ("report", "regulator", INTOTO),
 )
 
 
@@ -111,11 +111,8 @@ def test_securesystemslib_verifies_real_evidence(
     verified = verify(envelope, evidence.pem[signer])
     assert list(verified) == [envelope["signatures"][0]["keyid"]]
     payload = json.loads(base64.b64decode(envelope["payload"]))
-    if payload_type == INTOTO:
-        assert payload["_type"] == "https://in-toto.io/Statement/v1"
-        assert payload["subject"]
-    else:
-        assert payload["verified"] is True
+    assert payload["_type"] == "https://in-toto.io/Statement/v1"
+    assert payload["subject"]
 
 
 @pytest.mark.parametrize(("statement", "signer", "payload_type"), STATEMENTS)

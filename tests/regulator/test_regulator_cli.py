@@ -296,9 +296,13 @@ def test_verify_writes_html_and_signed_reports(
         json.loads(signed.read_text()),
         public_key=signer.public_key,
         key_id=signer.key_id,
-        payload_type=None,
+        payload_type="application/vnd.in-toto+json",
     )
-    assert json.loads(payload)["result"]["max_gap"] == reference["max_gap"]
+    finding = json.loads(payload)  # an in-toto Statement about the bundle (tests/findings)
+    assert finding["predicateType"] == "https://regaudit.dev/finding/v1"
+    assert finding["predicate"]["result"]["max_gap"] == reference["max_gap"]
+    assert finding["subject"][0]["name"] == good_file.name
+    assert 'name="regaudit-finding-digest"' in page and signer.key_id in page
 
 
 def test_verify_in_a_real_process(parties: Any, good_file: Path, tmp_path: Path) -> None:

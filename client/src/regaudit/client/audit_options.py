@@ -259,11 +259,12 @@ def primitive_parameters(primitive: Primitive) -> list[inspect.Parameter]:
             )
         )
     for option in primitive.options:
+        kind: Any = _OPTION_TYPES.get(option.parser, str)
         parameters.append(
             _primitive_parameter(
                 primitive,
                 parameter_name(option),
-                _OPTION_TYPES.get(option.parser, str),
+                list[kind] if option.repeatable else kind,
                 option.flag,
                 help_text=option.help,
                 metavar=option.metavar,
@@ -275,7 +276,7 @@ def primitive_parameters(primitive: Primitive) -> list[inspect.Parameter]:
 def _primitive_parameter(
     primitive: Primitive,
     name: str,
-    kind: type,
+    kind: Any,
     flag: str,
     *,
     help_text: str,
@@ -313,6 +314,8 @@ def column_mapping(
     sources: dict[str, str] = {}
     for option in primitive.options:
         value = given.get(option.flag)
+        if isinstance(value, list | tuple):  # a repeatable option: its columns joined by ","
+            value = ",".join(str(item) for item in value) or None
         if value is None or option.target == "override":
             continue
         sources[option.key] = option.flag

@@ -7,8 +7,12 @@ Commands::
     regaudit-regulator trust revoke KEY_ID --trust TRUST.json [--at RFC3339]
     regaudit-regulator trust list --trust TRUST.json [--json]
     regaudit-regulator trust policy --trust TRUST.json [--witnesses-required N]
+                              [--threshold METRIC=VALUE ...] [--four-fifths TAU]
+                              [--reference-group GROUP]
     regaudit-regulator verify BUNDLE --identity DIR --trust TRUST.json [--json | --short | --quiet]
                               [--report FILE.html] [--signed-report FILE.json] [--force]
+                              [--fail-on-breach [--indeterminate-ok]]
+    regaudit-regulator verify-report FILE --trust TRUST.json [--bundle BUNDLE] [--json]
 
 Every command takes ``--json``; ``--identity``/``--trust`` may come from the environment or
 ``regaudit.toml`` (:mod:`regaudit.shared.cli_config`). ``verify --short``: one line
@@ -16,8 +20,9 @@ Every command takes ``--json``; ``--identity``/``--trust`` may come from the env
 
 Exit codes: 0 accepted / done; 1 verification failed (the stable reason string is printed);
 2 bad input or usage (missing or unreadable files, malformed trust store...; the message on
-stderr names the file and field). ``verify --json`` prints exactly one JSON object on stdout
-in every case.
+stderr names the file and field); 4 (``verify --fail-on-breach``) the evidence verified but a
+decision breached the result policy (:mod:`regaudit.regulator.result_policy`). ``verify --json``
+prints exactly one JSON object on stdout in every case.
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from regaudit.regulator.finding_command import verify_report_command
 from regaudit.regulator.opening_command import check_opening_command
+from regaudit.regulator.policy_command import trust_policy
+from regaudit.regulator.result_policy import EXIT_BREACH, decisions_of, outcome_json, outcome_text
 from regaudit.shared.cli_app import JsonOption, make_program
 from regaudit.shared.cli_app import json_mode as _json_mode
 from regaudit.shared.cli_app import print_json as _print_json
@@ -47,6 +55,7 @@ from regaudit.shared.errors import (
 from regaudit.shared.key_export import build_key_app
 
 if TYPE_CHECKING:
+    from regaudit.regulator.verified import VerifiedAudit
     from regaudit.shared.evidence.identity import SigningIdentity
     from regaudit.shared.evidence.truststore import TrustStore
 
@@ -55,8 +64,6 @@ if TYPE_CHECKING:
 #: Reason reported when verification crashed on something that is neither bad input nor a
 #: verification failure (a bug): exit code 2, never "accepted".
 INTERNAL_ERROR_REASON = InternalError.reason
-#: DSSE payload type of a signed verification report.
-REPORT_PAYLOAD_TYPE = "application/vnd.regaudit.report+json"
 #: Kind of the regulator's Ed25519 report-signing identity.
 REPORT_IDENTITY_KIND = "regulator"
 
@@ -73,8 +80,10 @@ trust_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(trust_app, name="trust")
+trust_app.command("policy")(trust_policy)  # (regaudit.regulator.policy_command)
 app.add_typer(build_key_app("regulator"), name="key")  # key export (regaudit.shared.key_export)
 app.command("check-opening")(check_opening_command)  # (regaudit.regulator.opening_command)
+app.command("verify-report")(verify_report_command)  # (regaudit.regulator.finding_command)
 
 
 def _fail(error: RegauditError) -> NoReturn:
@@ -264,46 +273,7 @@ def trust_list(
         f"max evidence age {store.max_age_seconds} s, clock skew {store.clock_skew_seconds} s"
     )
     typer.echo(f"witnesses required {store.witnesses_required}")
-
-
-@trust_app.command("policy")
-def trust_policy(
-    trust: TrustOption,
-    witnesses_required: Annotated[
-        int | None,
-        typer.Option(
-            "--witnesses-required",
-            help="Agreeing witness receipts a bundle must carry (0: none; fewer fails "
-            "verification with missing_witness).",
-            show_default=False,
-        ),
-    ] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Show the verification policy, or set it (creates the trust store with defaults if
-    missing)."""
-    _json_mode(as_json)
-    try:
-        store = _load_trust(trust, create=witnesses_required is not None)
-        if witnesses_required is not None:
-            store.witnesses_required = _witnesses_required(witnesses_required)
-            store.save(trust)
-    except RegauditError as error:
-        _fail(error)
-    if as_json:
-        _print_json({"ok": True, "witnesses_required": store.witnesses_required})
-        return
-    typer.echo(f"witnesses required {store.witnesses_required}")
-
-
-def _witnesses_required(value: int) -> int:
-    from regaudit.shared.evidence.truststore import MAX_WITNESSES_REQUIRED
-
-    if not 0 <= value <= MAX_WITNESSES_REQUIRED:
-        raise InputError(
-            f"must be between 0 and {MAX_WITNESSES_REQUIRED}", field="witnesses-required"
-        )
-    return value
+    typer.echo(f"result policy {json.dumps(store.result_policy.to_dict(), sort_keys=True)}")
 
 
 # --- verify -----------------------------------------------------------------------------------
@@ -362,8 +332,9 @@ def verify(
         Path | None,
         typer.Option(
             "--signed-report",
-            help="Also write the JSON result as a DSSE envelope signed with the regulator's "
-            "Ed25519 key.",
+            help="Also write the signed finding: an in-toto Statement (subject: the bundle's "
+            "SHA-256; predicate: the verified result) in a DSSE envelope signed with the "
+            "regulator's Ed25519 key (check it with verify-report).",
         ),
     ] = None,
     force: Annotated[
@@ -386,6 +357,21 @@ def verify(
             "input); the error line still goes to stderr.",
         ),
     ] = False,
+    fail_on_breach: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-breach",
+            help="Exit 4 when the evidence verified but a decision breached its threshold "
+            "(the trust store's result policy, else the audit's); --json gains 'outcome'.",
+        ),
+    ] = False,
+    indeterminate_ok: Annotated[
+        bool,
+        typer.Option(
+            "--indeterminate-ok",
+            help="With --fail-on-breach: an indeterminate decision does not fail the gate.",
+        ),
+    ] = False,
     seed_compatible: Annotated[
         bool,
         typer.Option(
@@ -399,6 +385,7 @@ def verify(
     and the key canary; then decrypt the aggregates and report.
 
     Output: the text report; --json one JSON object; --short one line; --quiet nothing."""
+    from regaudit.regulator.findings import sign_verified
     from regaudit.regulator.replay import ReplayGuard
     from regaudit.regulator.report import render_html, render_text, result_json
     from regaudit.regulator.verify import verify_bundle
@@ -424,10 +411,19 @@ def verify(
         with ReplayGuard.for_identity(identity) as guard:
             verified = verify_bundle(parsed, regulator_keys=keys, trust=store, replay_guard=guard)
         document = result_json(verified)
-        if report is not None:
-            _write_text(report, render_html(verified), field="report")
+        outcome = _outcome(verified, store, indeterminate_ok) if fail_on_breach else None
+        finding = None
         if signer is not None and signed_report is not None:
-            _write_text(signed_report, _sign_report(document, signer), field="signed-report")
+            signed = document if outcome is None else {**document, "outcome": outcome}
+            finding = sign_verified(signed, verified, signer=signer, bundle=bundle)
+            _write_text(signed_report, finding.text, field="signed-report")
+        if report is not None:
+            page = render_html(
+                verified,
+                finding_digest=None if finding is None else finding.digest,
+                finding_signer=None if finding is None else finding.signer_key_id,
+            )
+            _write_text(report, page, field="report")
         if seed_compatible:
             from regaudit.regulator.report.seed_view import seed_result_json
 
@@ -442,9 +438,11 @@ def verify(
             as_json=as_json,
             quiet=quiet,
         )
+    breached = outcome is not None and outcome["gate"] != "pass"
     if quiet:
-        return
+        raise typer.Exit(EXIT_BREACH if breached else EXIT_OK)
     if as_json:
+        printed = printed if outcome is None else {**printed, "outcome": outcome}
         typer.echo(json.dumps(printed, sort_keys=False))
     elif short:
         typer.echo(short_line(document))
@@ -454,6 +452,16 @@ def verify(
             typer.echo(f"HTML report written to {report}")
         if signed_report is not None:
             typer.echo(f"signed report written to {signed_report}")
+        if outcome is not None:
+            typer.echo(outcome_text(outcome), nl=False)
+    if breached:
+        raise typer.Exit(EXIT_BREACH)
+
+
+def _outcome(verified: VerifiedAudit, store: TrustStore, indeterminate_ok: bool) -> dict[str, Any]:
+    """The ``outcome`` of ``verify --fail-on-breach`` (:mod:`regaudit.regulator.result_policy`)."""
+    decisions = decisions_of(verified.primitive, verified.result, store.result_policy)
+    return outcome_json(decisions, indeterminate_ok=indeterminate_ok)
 
 
 def _load_signer(identity: Path) -> SigningIdentity:
@@ -461,17 +469,6 @@ def _load_signer(identity: Path) -> SigningIdentity:
     from regaudit.shared.evidence.identity import SigningIdentity
 
     return SigningIdentity.load(identity, kind=REPORT_IDENTITY_KIND)
-
-
-def _sign_report(document: Mapping[str, object], signer: SigningIdentity) -> str:
-    """``document`` as a DSSE envelope signed by ``signer`` (pretty JSON text)."""
-    from regaudit.shared.evidence.canonical import canonical_json
-    from regaudit.shared.evidence.dsse import sign_envelope
-
-    envelope = sign_envelope(
-        canonical_json(document), payload_type=REPORT_PAYLOAD_TYPE, identity=signer
-    )
-    return json.dumps(envelope, indent=2) + "\n"
 
 
 def main() -> None:

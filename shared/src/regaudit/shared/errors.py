@@ -78,7 +78,11 @@ The hierarchy (reason, exit code, gRPC status)::
         ├── OpeningAuditMismatchError     opening_audit_mismatch  1  INTERNAL
         ├── OpeningRowOutOfRangeError     opening_row_out_of_range  1  INTERNAL
         ├── OpeningDuplicateRowError      opening_duplicate_row  1  INTERNAL
-        └── RowCommitmentMissingError     row_commitment_missing  1  INTERNAL
+        ├── RowCommitmentMissingError     row_commitment_missing  1  INTERNAL
+        ├── MalformedFindingError         malformed_finding      1  INTERNAL
+        ├── FindingSignatureInvalidError  finding_signature_invalid  1  INTERNAL
+        ├── FindingUntrustedSignerError   finding_untrusted_signer  1  INTERNAL
+        └── FindingSubjectMismatchError   finding_subject_mismatch  1  INTERNAL
 
 Role packages add their own classes, registered when their module is imported (the client's
 in ``regaudit.client.remote``; the evaluator's in ``regaudit.evaluator.failures``,
@@ -805,6 +809,45 @@ class RowCommitmentMissingError(VerificationError):
     grpc_status = "INTERNAL"
 
 
+# --- signed findings (exit code 1): regaudit-regulator verify-report ---------------------------
+
+
+class MalformedFindingError(VerificationError):
+    """A signed finding is not a DSSE envelope carrying an in-toto Statement v1 of the finding
+    predicate type whose predicate matches the finding schema."""
+
+    reason = "malformed_finding"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
+class FindingSignatureInvalidError(VerificationError):
+    """A signed finding's DSSE signature does not verify (a changed payload, payload type or
+    signature, or no single signature)."""
+
+    reason = "finding_signature_invalid"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
+class FindingUntrustedSignerError(VerificationError):
+    """A signed finding is signed by a key the trust store does not trust as a regulator key,
+    or by another key than the one its predicate names."""
+
+    reason = "finding_untrusted_signer"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
+class FindingSubjectMismatchError(VerificationError):
+    """A signed finding's subject digest is not the SHA-256 of the bundle it is checked
+    against."""
+
+    reason = "finding_subject_mismatch"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
 __all__ = [
     "DISK_FULL_ERRNOS",
     "EXIT_CODES",
@@ -825,6 +868,9 @@ __all__ = [
     "DiskFullError",
     "DuplicateCiphertextError",
     "EvaluatorOutputMismatchError",
+    "FindingSignatureInvalidError",
+    "FindingSubjectMismatchError",
+    "FindingUntrustedSignerError",
     "IdempotencyConflictError",
     "IdentityError",
     "InputError",
@@ -834,6 +880,7 @@ __all__ = [
     "KeyMaterialError",
     "KeyMismatchError",
     "LimitExceededError",
+    "MalformedFindingError",
     "MissingWitnessError",
     "NoiseBoundError",
     "OpeningAuditMismatchError",

@@ -72,21 +72,47 @@ def metrics_table(metrics: list[Field]) -> str:
     return "<table>" + "".join(body) + "</table>"
 
 
-def render_html(verified: VerifiedAudit) -> str:
+def _finding_parts(digest: str | None, signer: str | None) -> tuple[str, str]:
+    """(meta tags, visible line) naming the signed finding written with this report, if any."""
+    if digest is None or signer is None:
+        return "", ""
+    esc = html.escape
+    meta = (
+        f'<meta name="regaudit-finding-digest" content="{esc(digest)}">'
+        f'<meta name="regaudit-finding-signer" content="{esc(signer)}">'
+    )
+    line = (
+        f'<p class="finding">Signed finding: <code>{esc(digest)}</code> (SHA-256 of the signed '
+        f"finding file), signed by regulator key <code>{esc(signer)}</code>; check it with "
+        "<code>regaudit-regulator verify-report</code>.</p>"
+    )
+    return meta, line
+
+
+def render_html(
+    verified: VerifiedAudit,
+    *,
+    finding_digest: str | None = None,
+    finding_signer: str | None = None,
+) -> str:
     """A self-contained HTML report (inline CSS, no scripts, no external assets; every value
-    escaped)."""
+    escaped). With ``finding_digest`` and ``finding_signer`` (the signed finding written
+    alongside, :mod:`regaudit.regulator.findings`) the report names it in a meta tag and a
+    visible line."""
     result = verified.result
     metrics, decisions, maps, groups = split_result(result)
     evidence = evidence_summary(verified)
     esc = html.escape
     title = f"regaudit audit report: {verified.primitive}"
+    finding_meta, finding_line = _finding_parts(finding_digest, finding_signer)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">' + finding_meta,
         f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
         '<p class="ok">Verified: every signature, binding and the key canary checked out.</p>',
+        finding_line,
         _kv_table(
             [
                 ("audit id", verified.audit_id),

@@ -11,7 +11,9 @@ File format (JSON, version 1)::
      "max_age_seconds": 604800, "clock_skew_seconds": 300, "witnesses_required": 0}
 
 ``witnesses_required`` (policy): how many agreeing witness receipts a bundle must carry; a
-store written before the field existed has none and means 0.
+store written before the field existed has none and means 0. ``result_policy`` (optional): the
+regulator's thresholds for the audit's decisions, four-fifths τ and reference group
+(:mod:`regaudit.shared.evidence.result_policy`; used by ``verify --fail-on-breach``).
 
 Revocation is by date: evidence dated at or after ``revoked_at`` is refused, earlier evidence
 still verifies. Dates inside evidence are chosen by the signer, so a stolen key could backdate;
@@ -49,6 +51,7 @@ from regaudit.shared.evidence.identity import (
     load_public_key_file,
     read_small_file,
 )
+from regaudit.shared.evidence.result_policy import ResultPolicy
 from regaudit.shared.files import write_file_atomic
 from regaudit.shared.primitives import all_primitives
 from regaudit.shared.profiles import PROFILES
@@ -75,7 +78,7 @@ def default_circuits() -> dict[str, list[str]]:
 
 STORE_FIELDS = ("version", "keys", "profiles", "circuits", "max_age_seconds", "clock_skew_seconds")
 #: Fields a trust store may lack (older stores): the policy, with its default.
-OPTIONAL_STORE_FIELDS = ("witnesses_required",)
+OPTIONAL_STORE_FIELDS = ("witnesses_required", "result_policy")
 #: Default of ``witnesses_required``: no witness needed.
 DEFAULT_WITNESSES_REQUIRED = 0
 #: Most witnesses a policy may require.
@@ -153,6 +156,7 @@ class TrustStore:
         max_age_seconds: int = DEFAULT_MAX_AGE_SECONDS,
         clock_skew_seconds: int = DEFAULT_CLOCK_SKEW_SECONDS,
         witnesses_required: int = DEFAULT_WITNESSES_REQUIRED,
+        result_policy: ResultPolicy | None = None,
     ) -> None:
         self._keys: dict[str, TrustedKey] = dict(keys or {})
         self._profiles: dict[str, str] = dict(profiles or {})
@@ -161,6 +165,8 @@ class TrustStore:
         self.clock_skew_seconds = clock_skew_seconds
         #: policy: agreeing witness receipts a bundle must carry (MissingWitnessError)
         self.witnesses_required = _witnesses(witnesses_required, "witnesses_required")
+        #: policy: the regulator's thresholds for the audit's decisions (verify --fail-on-breach)
+        self.result_policy = result_policy or ResultPolicy()
 
     # --- construction and persistence ----------------------------------------------------
 
@@ -193,6 +199,7 @@ class TrustStore:
             "max_age_seconds": self.max_age_seconds,
             "clock_skew_seconds": self.clock_skew_seconds,
             "witnesses_required": self.witnesses_required,
+            "result_policy": self.result_policy.to_dict(),
         }
 
     @classmethod
@@ -241,6 +248,7 @@ class TrustStore:
                 doc.get("witnesses_required", DEFAULT_WITNESSES_REQUIRED),
                 "trust.witnesses_required",
             ),
+            result_policy=ResultPolicy.from_dict(doc.get("result_policy", {})),
         )
 
     @staticmethod

@@ -106,6 +106,8 @@ class PrimitiveOption:
     parser: OptionParser
     help: str
     metavar: str | None = None
+    #: the flag may be given several times (a ``column`` option: the columns joined by ",")
+    repeatable: bool = False
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,28 @@ PRIMITIVE = Primitive(
             key="group",
             target="column",
             parser="str",
-            help="Table column of the (categorical) group.",
+            help=(
+                "Table column of the (categorical) group. Repeat it (--group sex --group race) "
+                "or separate columns by commas (sex,race) for intersectional categories: one "
+                "per combination, labels joined by ' & '."
+            ),
+            repeatable=True,
+        ),
+        PrimitiveOption(
+            flag="--reference-group",
+            key="reference_group",
+            target="override",
+            parser="str",
+            help="Bias audit: the reference category of impact ratios (default: the highest "
+            "selection rate).",
+        ),
+        PrimitiveOption(
+            flag="--exclude-small",
+            key="exclude_small",
+            target="override",
+            parser="json",
+            metavar="true|false",
+            help="Bias audit: exclude categories under 2 % of the rows from impact ratios.",
         ),
     ),
     spec="docs/specs/fairness.md",

@@ -27,6 +27,9 @@ from regaudit.shared.primitives.fairness.layout import (
     output_scale,
 )
 
+#: Optional public inputs of the bias audit (regulator side; the circuit ignores them).
+_OPTIONAL_PUBLIC = frozenset({"reference_group", "exclude_small"})
+
 
 class FairnessCircuit:
     """Per-group counts of rows, predicted positives, positives and true positives. Depth 3."""
@@ -35,10 +38,12 @@ class FairnessCircuit:
     version: ClassVar[str] = "1"
 
     def validate_public(self, public: Mapping[str, Any]) -> PublicInputs:
-        """``{"threshold": number in [0, 1], "groups": [2..64 unique names]}`` (exactly)."""
+        """``{"threshold": number in [0, 1], "groups": [2..64 unique names]}``, optionally
+        ``"reference_group"`` (one of the groups) and ``"exclude_small"`` (boolean) for the bias
+        audit; an optional key is returned only when given, so older public inputs are unchanged."""
         if not isinstance(public, Mapping):
             raise InputError("public inputs must be an object", field="public")
-        unknown = sorted(set(public) - {"threshold", "groups"})
+        unknown = sorted(set(public) - {"threshold", "groups", *_OPTIONAL_PUBLIC})
         if unknown:
             raise InputError("unknown public input", field=str(unknown[0]))
         for key in ("threshold", "groups"):
@@ -58,7 +63,16 @@ class FairnessCircuit:
             check_group_name(name, where=f"groups[{index}]")
         if len(set(groups)) != len(groups):
             raise InputError("group names must be unique", field="groups")
-        return {"threshold": threshold, "groups": [str(name) for name in groups]}
+        result: dict[str, Any] = {"threshold": threshold, "groups": [str(name) for name in groups]}
+        if "reference_group" in public:
+            if public["reference_group"] not in result["groups"]:
+                raise InputError("must be one of the groups", field="reference_group")
+            result["reference_group"] = str(public["reference_group"])
+        if "exclude_small" in public:
+            if not isinstance(public["exclude_small"], bool):
+                raise InputError("must be a boolean", field="exclude_small")
+            result["exclude_small"] = public["exclude_small"]
+        return result
 
     def columns(self, public: PublicInputs) -> list[str]:
         return ["y_true", "y_pred", *(group_column(name) for name in public["groups"])]

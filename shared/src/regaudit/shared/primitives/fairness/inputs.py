@@ -40,8 +40,10 @@ from regaudit.shared.primitives.fairness.table_input import (
 from regaudit.shared.primitives.tables import ColumnMapping
 from regaudit.shared.primitives.validation import float_array
 
-_BINARY_KEYS = frozenset({"y_true", "y_pred", "group_a", "group_b", "threshold"})
-_CATEGORICAL_KEYS = frozenset({"y_true", "y_pred", "group", "groups", "threshold"})
+#: Optional public inputs of the bias audit (see :mod:`.statistics`).
+_AUDIT_KEYS = ("reference_group", "exclude_small")
+_BINARY_KEYS = frozenset({"y_true", "y_pred", "group_a", "group_b", "threshold", *_AUDIT_KEYS})
+_CATEGORICAL_KEYS = frozenset({"y_true", "y_pred", "group", "groups", "threshold", *_AUDIT_KEYS})
 
 
 @dataclass(frozen=True)
@@ -191,8 +193,9 @@ def parse(payload: Mapping[str, Any]) -> FairnessData:
         memberships = _categorical_memberships(raw["group"], payload.get("groups"))
     else:
         memberships = _binary_memberships(raw["group_a"], raw["group_b"])
+    audit_options = {key: payload[key] for key in _AUDIT_KEYS if key in payload}
     public = FairnessCircuit().validate_public(
-        {"threshold": threshold, "groups": list(memberships)}
+        {"threshold": threshold, "groups": list(memberships), **audit_options}
     )
     return FairnessData(
         rows=rows, public=public, y_true=y_true, y_pred=y_pred, memberships=memberships
@@ -284,11 +287,13 @@ def load_fairness_csv(
 def load_table(path: Path, mapping: ColumnMapping, overrides: dict[str, Any]) -> FairnessTable:
     """A CSV (delimiter sniffed) or Parquet file with ``y_true``, ``y_pred`` and ``group``
     columns (or, unmapped, regaudit-fhe 0.1.0's ``group_a``/``group_b``), renamed by
-    ``mapping``; ``overrides`` may set the ``threshold``. Validated in one streaming pass; the
+    ``mapping``; ``overrides`` may set the ``threshold``, ``reference_group`` and
+    ``exclude_small``. Validated in one streaming pass; the
     returned table streams its chunks (:mod:`.table_input`), so memory stays flat in the rows."""
     tables.require_overrides(PRIMITIVE_NAME, PRIMITIVE_TABLE_REQUIRED, overrides)
     threshold = overrides.get("threshold")
-    return load_fairness_table(path, mapping, threshold=threshold)
+    audit_options = {key: overrides[key] for key in _AUDIT_KEYS if key in overrides}
+    return load_fairness_table(path, mapping, threshold=threshold, audit_options=audit_options)
 
 
 __all__ = [

@@ -41,7 +41,7 @@ PRIMITIVE_NAME = "fairness"
 #: Table (CSV/Parquet) fields the column mapping may name.
 PRIMITIVE_TABLE_FIELDS: tuple[str, ...] = ("y_true", "y_pred", "group")
 #: Public inputs the command line may set.
-PRIMITIVE_OVERRIDES: tuple[str, ...] = ("threshold",)
+PRIMITIVE_OVERRIDES: tuple[str, ...] = ("threshold", "reference_group", "exclude_small")
 #: Public inputs a table cannot hold (none: the threshold has a default).
 PRIMITIVE_TABLE_REQUIRED: tuple[str, ...] = ()
 #: The public input ``--threshold`` sets.

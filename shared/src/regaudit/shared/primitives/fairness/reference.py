@@ -29,7 +29,13 @@ def plaintext_counts(data: FairnessData) -> dict[str, GroupCounts]:
 
 def reference(data: FairnessData) -> dict[str, Any]:
     """The report computed from plaintext counts directly in numpy (the oracle)."""
-    return build_report(plaintext_counts(data), threshold=data.public["threshold"], rows=data.rows)
+    return build_report(
+        plaintext_counts(data),
+        threshold=data.public["threshold"],
+        rows=data.rows,
+        reference_group=data.public.get("reference_group"),
+        exclude_small=bool(data.public.get("exclude_small", False)),
+    )
 
 
 __all__ = ["plaintext_counts", "reference"]

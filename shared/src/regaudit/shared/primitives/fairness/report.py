@@ -24,6 +24,7 @@ from regaudit.shared.primitives.fairness.layout import (
     block_width,
     output_scale,
 )
+from regaudit.shared.primitives.fairness.statistics import Selection, bias_audit
 
 #: Impact ratios below this breach the four-fifths rule.
 FOUR_FIFTHS = Fraction(4, 5)
@@ -37,7 +38,13 @@ def decode(outputs: Sequence[FloatArray], public: PublicInputs, rows: int) -> di
     of them (error bound 0), so no decrypted digit reaches the result."""
     public = FairnessCircuit().validate_public(public)
     counts = decode_counts(outputs, public, rows)
-    return build_report(counts, threshold=public["threshold"], rows=rows)
+    return build_report(
+        counts,
+        threshold=public["threshold"],
+        rows=rows,
+        reference_group=public.get("reference_group"),
+        exclude_small=bool(public.get("exclude_small", False)),
+    )
 
 
 @dataclass(frozen=True)
@@ -168,14 +175,21 @@ RATES: tuple[str, ...] = (
 
 
 def build_report(
-    counts: Mapping[str, GroupCounts], *, threshold: float, rows: int
+    counts: Mapping[str, GroupCounts],
+    *,
+    threshold: float,
+    rows: int,
+    reference_group: str | None = None,
+    exclude_small: bool = False,
 ) -> dict[str, Any]:
     """The fairness report from exact integer counts.
 
     Rates are exact fractions of integers, converted to float only for the report; decisions
     (four-fifths rule, threshold breach) compare the exact fractions. Undefined rates (zero
     denominator) are None and listed in ``undefined``; differences use the defined groups only and
-    are None when fewer than two groups define the rate.
+    are None when fewer than two groups define the rate. ``bias_audit`` is the LL144-style table
+    of :func:`.statistics.bias_audit` (reference ``reference_group`` or the highest selection
+    rate; small categories excluded from impact ratios with ``exclude_small``).
     """
     names = list(counts)
     rates: dict[str, dict[str, Fraction | None]] = {}
@@ -251,6 +265,23 @@ def build_report(
         "threshold": float(threshold),
         "threshold_breached": breached,
         "undefined": undefined,
+        "bias_audit": bias_audit(
+            {name: Selection(c.count, c.predicted_positives) for name, c in counts.items()},
+            rows=rows,
+            reference_group=reference_group,
+            exclude_small=exclude_small,
+            other_rates={
+                name: {
+                    "true_positive_rate": (c.true_positives, c.positives),
+                    "false_positive_rate": (
+                        c.predicted_positives - c.true_positives,
+                        c.count - c.positives,
+                    ),
+                    "precision": (c.true_positives, c.predicted_positives),
+                }
+                for name, c in counts.items()
+            },
+        ),
     }
 
 

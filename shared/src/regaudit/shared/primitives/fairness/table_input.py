@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,6 +37,7 @@ from regaudit.shared.primitives.fairness.layout import (
     max_rows,
 )
 from regaudit.shared.primitives.tables import ColumnMapping
+from regaudit.shared.results import INTERSECTION_SEPARATOR
 
 __all__ = ["ROW_BYTES", "FairnessTable", "load_fairness_table"]
 
@@ -167,6 +168,46 @@ class FairnessTable:
         self._snapshot.close()
 
 
+#: Separates several group columns in the ``group`` column option (``--group sex,race``): one
+#: category per combination of their labels, joined by INTERSECTION_SEPARATOR (" & ", as the
+#: DataFrame API names intersectional groups).
+GROUP_COLUMN_SEPARATOR = ","
+
+
+def group_columns(spec: str) -> list[str]:
+    """The table columns named by the ``group`` option: one, or several separated by commas."""
+    if GROUP_COLUMN_SEPARATOR not in spec:
+        return [spec]
+    return [part.strip() for part in spec.split(GROUP_COLUMN_SEPARATOR)]
+
+
+def _read_columns(columns: dict[str, str]) -> list[str]:
+    """The table columns to read: the fields' columns, the group option split into its parts."""
+    read: list[str] = []
+    for name, column in columns.items():
+        for part in group_columns(column) if name == "group" else [column]:
+            if part not in read:
+                read.append(part)
+    return read
+
+
+def _intersection_labels(
+    path: Path, spec: str, batch: streaming.TableBatch
+) -> tuple[Any, list[str]]:
+    """One batch's intersectional labels: each group column's label, joined per row."""
+    import pyarrow.compute as pc  # type: ignore[import-not-found,unused-ignore]
+
+    arrays = [
+        streaming.label_values(
+            batch.columns[column], path=path, column=column, first_row=batch.first_row
+        )
+        for column in group_columns(spec)
+    ]
+    encoded = pc.binary_join_element_wise(*arrays, INTERSECTION_SEPARATOR).dictionary_encode()
+    indices = streaming.numpy_values(encoded.indices, np.int32)
+    return indices, [str(value) for value in encoded.dictionary.to_pylist()]
+
+
 def _convert(
     path: Path, columns: dict[str, str], batch: streaming.TableBatch, *, categorical: bool
 ) -> tuple[dict[str, FloatArray], tuple[Any, list[str]] | None]:
@@ -190,6 +231,8 @@ def _convert(
             )
         return part, None
     column = columns["group"]
+    if len(group_columns(column)) > 1:
+        return part, _intersection_labels(path, column, batch)
     array = batch.columns[column]
     if _is_dictionary(array):  # the typed CSV read: labels already encoded
         dictionary = [str(value) for value in array.dictionary.to_pylist()]
@@ -220,6 +263,14 @@ def _choose_columns(
                 path, column=columns[name], field_name=name, mapping=mapping, found=found
             )
     if columns["group"] in found:
+        return columns, True
+    parts = group_columns(columns["group"])
+    if len(parts) > 1:
+        for part in parts:
+            if part not in found:
+                raise streaming.missing_column(
+                    path, column=part, field_name="group", mapping=mapping, found=found
+                )
         return columns, True
     if all(name in found for name in BINARY_GROUPS) and "group" not in mapping:
         del columns["group"]
@@ -259,10 +310,12 @@ def load_fairness_table(
     *,
     threshold: float | None = None,
     groups: Sequence[str] | None = None,
+    audit_options: Mapping[str, Any] | None = None,
 ) -> FairnessTable:
     """Validate a fairness CSV/Parquet file in one streaming pass and snapshot its rows (see
-    the module); ``groups``: the expected group labels (optional). Raises InputError naming
-    the row and column."""
+    the module); ``groups``: the expected group labels (optional); ``audit_options``: the bias
+    audit's optional public inputs (``reference_group``, ``exclude_small``). Raises InputError
+    naming the row and column."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"input file {path} does not exist", field="input")
@@ -301,6 +354,7 @@ def load_fairness_table(
             {
                 "threshold": DEFAULT_THRESHOLD if threshold is None else threshold,
                 "groups": chosen,
+                **(audit_options or {}),
             }
         )
     except BaseException:
@@ -334,9 +388,9 @@ def _scan(
     try:
         for batch in streaming.batches(
             path,
-            list(columns.values()),
+            _read_columns(columns),
             small_ints=binary if typed else (),
-            labels=[group_field] if typed and categorical else (),
+            labels=group_columns(group_field) if typed and categorical else (),
         ):
             part, labels = _convert(path, columns, batch, categorical=categorical)
             if snapshot.rows + batch.rows > limit:

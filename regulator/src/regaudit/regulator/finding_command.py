@@ -1,0 +1,91 @@
+"""``regaudit-regulator verify-report FILE [--bundle BUNDLE] --trust TRUST.json [--json]``:
+check a signed finding (``verify --signed-report``) with
+:func:`regaudit.regulator.findings.verify_finding`.
+
+Exit codes: 0 the finding verified (``Verified OK: ...`` one line, or one JSON object);
+1 it did not (``REJECTED: <reason>`` on stdout, the reason and message on stderr); 2 bad input
+(a missing or unreadable file, no trust store).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from regaudit.shared.errors import InputError, InternalError, RegauditError
+
+
+def _read(path: Path, *, field: str, limit: int) -> bytes:
+    """The bytes of ``path``; InputError (exit 2) if it is missing, too large or unreadable."""
+    if not path.is_file():
+        raise InputError(f"{field} file {path} does not exist", field=field)
+    try:
+        if path.stat().st_size > limit:
+            raise InputError(f"{field} file {path} is over {limit} bytes", field=field)
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc}", field=field) from exc
+
+
+def verify_report_command(
+    finding: Annotated[
+        Path, typer.Argument(help="The signed finding (verify --signed-report FILE).")
+    ],
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--bundle",
+            help="The audit bundle: its SHA-256 must be the finding's subject digest.",
+            show_default=False,
+        ),
+    ] = None,
+    trust: Annotated[
+        Path | None,
+        typer.Option(
+            "--trust",
+            help="Trust store file (JSON) that trusts the signing regulator key.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Verify a signed finding: DSSE signature by a regulator key the trust store trusts, an
+    in-toto Statement v1 of the finding predicate type matching its schema, and with --bundle
+    that its subject is that bundle."""
+    from regaudit.regulator.findings import MAX_FINDING_FILE_BYTES, verify_finding
+    from regaudit.shared.bundle import MAX_BUNDLE_BYTES
+    from regaudit.shared.cli_failure import fail, report_errors_as_json
+    from regaudit.shared.errors import EXIT_VERIFICATION_FAILED, exit_code_for
+    from regaudit.shared.evidence.truststore import TrustStore
+
+    report_errors_as_json(as_json)
+    try:
+        if trust is None:
+            raise InputError("missing option --trust (the regulator's trust store)", field="trust")
+        if not trust.is_file():
+            raise InputError(f"trust store {trust} does not exist", field="trust")
+        store = TrustStore.load(trust)
+        data = _read(finding, field="finding", limit=MAX_FINDING_FILE_BYTES)
+        bundle_bytes = (
+            None if bundle is None else _read(bundle, field="bundle", limit=MAX_BUNDLE_BYTES)
+        )
+        verified = verify_finding(data, trust=store, bundle_bytes=bundle_bytes)
+    except RegauditError as error:
+        stdout = None
+        if not as_json and exit_code_for(error) == EXIT_VERIFICATION_FAILED:
+            stdout = f"REJECTED: {error.reason}"
+        fail(error, stdout=stdout)
+    except Exception as exc:  # noqa: BLE001 - a crash must never look like "accepted"
+        fail(InternalError(f"the check crashed: {type(exc).__name__}: {exc}"))
+    if as_json:
+        typer.echo(json.dumps(verified.to_json(), sort_keys=False))
+    else:
+        typer.echo(verified.line())
+
+
+__all__ = ["verify_report_command"]
