@@ -316,3 +316,28 @@ def test_client_view_decodes_the_oracle_or_falls_back_without_the_regulators_ext
     exact = client_view("drift", data, None)
     assert exact["distance"] == pytest.approx(decoded["distance"], abs=1e-6)
     assert exact["drift_detected"] is True
+
+
+def test_calibration_from_alpha_and_calibration_scores(people: pd.DataFrame) -> None:
+    """The split-conformal quantile from ``alpha``: the k-th smallest calibration score with
+    k = ceil((n + 1)(1 - alpha)), then coverage of the batch as with given quantiles."""
+    rng = np.random.default_rng(31)
+    calibration = rng.random(199)
+    test = pd.DataFrame(
+        {"c0": rng.random(400), "c1": rng.random(400), "y": rng.integers(0, 2, 400)}
+    )
+    result = audit_calibration(
+        test, scores=["c0", "c1"], labels="y", alpha=0.1, calibration_scores=calibration
+    )
+    k = int(np.ceil((len(calibration) + 1) * (1 - 0.1)))
+    quantile = float(np.sort(calibration)[k - 1])
+    covered = np.where(test["y"] == 0, test["c0"], test["c1"]) <= quantile
+    assert result.coverage == pytest.approx(covered.mean(), abs=1e-3)
+    given = audit_calibration(test, scores=["c0", "c1"], labels="y", quantiles=quantile)
+    assert result.coverage == pytest.approx(given.coverage, abs=1e-12)
+    with pytest.raises(InputError) as caught:
+        audit_calibration(
+            test, scores=["c0", "c1"], labels="y", alpha=0.1, quantiles=0.5,
+            calibration_scores=calibration, backend="plaintext",
+        )  # fmt: skip
+    assert caught.value.field in {"alpha", "quantiles"}

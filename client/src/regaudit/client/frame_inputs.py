@@ -126,20 +126,32 @@ def _calibration(
     data: Table,
     *,
     scores: Sequence[str],
-    quantiles: float | Sequence[float],
+    quantiles: float | Sequence[float] | None = None,
     labels: str | None = None,
-    score_range: float | None = None,
+    score_range: float | Sequence[float] | None = None,
+    alpha: float | None = None,
+    calibration_scores: Sequence[float] | Sequence[Sequence[float]] | None = None,
+    calibration_labels: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """``scores``: one column per class (rows = points); ``labels``: each point's true class
-    (a batch). Without ``labels`` the table must hold one point (the seed's shape)."""
+    (a batch). Without ``labels`` the table must hold one point (the seed's shape). The
+    quantiles are given, or derived by the split-conformal rule from ``alpha`` and
+    ``calibration_scores`` (optionally per class: ``calibration_labels``)."""
     columns = [
         table_column(data, name, option="scores", kind="number")
         for name in column_list(scores, option="scores")
     ]
     matrix = np.column_stack(columns).astype(np.float64)
-    payload: dict[str, Any] = {
-        "quantiles": quantiles if isinstance(quantiles, int | float) else list(quantiles)
-    }
+    payload: dict[str, Any] = {}
+    if quantiles is not None:
+        payload["quantiles"] = quantiles if isinstance(quantiles, int | float) else list(quantiles)
+    for key, value in (
+        ("alpha", alpha),
+        ("calibration_scores", calibration_scores),
+        ("calibration_labels", calibration_labels),
+    ):
+        if value is not None:
+            payload[key] = value if isinstance(value, int | float) else _list(np.asarray(value))
     if labels is None:
         if matrix.shape[0] != 1:
             raise InputError(
@@ -152,7 +164,9 @@ def _calibration(
         payload["scores"] = matrix.tolist()
         payload["labels"] = _list(table_column(data, labels, option="labels", kind="label"))
     if score_range is not None:
-        payload["score_range"] = score_range
+        payload["score_range"] = (
+            score_range if isinstance(score_range, int | float) else list(score_range)
+        )
     return payload
 
 

@@ -338,9 +338,12 @@ def audit_calibration(
     data: Table,
     *,
     scores: Sequence[str],
-    quantiles: float | Sequence[float],
+    quantiles: float | Sequence[float] | None = None,
     labels: str | None = None,
-    score_range: float | None = None,
+    score_range: float | Sequence[float] | None = None,
+    alpha: float | None = None,
+    calibration_scores: Sequence[float] | Sequence[Sequence[float]] | None = None,
+    calibration_labels: Sequence[Any] | None = None,
     evaluator: str | None = None,
     regulator_card: CardSource | None = None,
     identity: IdentitySource | None = None,
@@ -351,12 +354,16 @@ def audit_calibration(
 ) -> CalibrationReport:
     """Conformal prediction sets: ``scores`` names one column per class; with ``labels`` (each
     row's true class) coverage and mean set size of the batch, without it the membership of
-    the table's one row."""
+    the table's one row. Quantiles are given, or derived from ``alpha`` and
+    ``calibration_scores`` (split conformal; ``calibration_labels`` for per-class ones)."""
     arguments = {
         "scores": scores,
         "quantiles": quantiles,
         "labels": labels,
         "score_range": score_range,
+        "alpha": alpha,
+        "calibration_scores": calibration_scores,
+        "calibration_labels": calibration_labels,
     }
     remote = _remote(regulator_card, identity, out, run_options)
     report = _run(

@@ -239,7 +239,7 @@ def bias_audit(
     defined_flags = [f for f in flags if f is not None]
     # 5.
     assigned = sum(s.count for s in selections.values())
-    return _released(
+    table: dict[str, Any] = _released(
         {
             "rows": rows,
             "unknown_rows": rows - assigned,
@@ -255,6 +255,7 @@ def bias_audit(
             "adverse_impact_indicated": any(defined_flags) if defined_flags else None,
         }
     )
+    return table
 
 
 #: Significant digits of a released float: the statistics come from exact counts, so this only
