@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from regaudit.regulator.check_command import fail_check, required_trust_store
 from regaudit.shared.errors import InputError, InternalError, RegauditError
 
 
@@ -60,26 +61,17 @@ def verify_report_command(
     from regaudit.regulator.findings import MAX_FINDING_FILE_BYTES, verify_finding
     from regaudit.shared.bundle import MAX_BUNDLE_BYTES
     from regaudit.shared.cli_failure import fail, report_errors_as_json
-    from regaudit.shared.errors import EXIT_VERIFICATION_FAILED, exit_code_for
-    from regaudit.shared.evidence.truststore import TrustStore
 
     report_errors_as_json(as_json)
     try:
-        if trust is None:
-            raise InputError("missing option --trust (the regulator's trust store)", field="trust")
-        if not trust.is_file():
-            raise InputError(f"trust store {trust} does not exist", field="trust")
-        store = TrustStore.load(trust)
+        store = required_trust_store(trust)
         data = _read(finding, field="finding", limit=MAX_FINDING_FILE_BYTES)
         bundle_bytes = (
             None if bundle is None else _read(bundle, field="bundle", limit=MAX_BUNDLE_BYTES)
         )
         verified = verify_finding(data, trust=store, bundle_bytes=bundle_bytes)
     except RegauditError as error:
-        stdout = None
-        if not as_json and exit_code_for(error) == EXIT_VERIFICATION_FAILED:
-            stdout = f"REJECTED: {error.reason}"
-        fail(error, stdout=stdout)
+        fail_check(error, as_json=as_json)
     except Exception as exc:  # noqa: BLE001 - a crash must never look like "accepted"
         fail(InternalError(f"the check crashed: {type(exc).__name__}: {exc}"))
     if as_json:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from regaudit.regulator.check_command import fail_check, required_trust_store
 from regaudit.shared.errors import InputError, InternalError, RegauditError
 
 #: Largest opening file read (the statement cap, base64 and the envelope around it).
@@ -113,26 +114,17 @@ def check_opening_command(
     from regaudit.regulator.opening_checks import check_opening, opening_json
     from regaudit.shared.bundle import AuditBundle
     from regaudit.shared.cli_failure import fail, report_errors_as_json
-    from regaudit.shared.errors import EXIT_VERIFICATION_FAILED, exit_code_for
-    from regaudit.shared.evidence.truststore import TrustStore
 
     report_errors_as_json(as_json)
     try:
-        if trust is None:
-            raise InputError("missing option --trust (the regulator's trust store)", field="trust")
-        if not trust.is_file():
-            raise InputError(f"trust store {trust} does not exist", field="trust")
+        store = required_trust_store(trust)
         if not bundle.is_file():
             raise InputError(f"bundle file {bundle} does not exist", field="bundle")
-        store = TrustStore.load(trust)
         envelope = read_opening(opening)
         parsed = AuditBundle.read(bundle)
         document = opening_json(check_opening(parsed, envelope, trust=store))
     except RegauditError as error:
-        stdout = None
-        if not as_json and exit_code_for(error) == EXIT_VERIFICATION_FAILED:
-            stdout = f"REJECTED: {error.reason}"
-        fail(error, stdout=stdout)
+        fail_check(error, as_json=as_json)
     except Exception as exc:  # noqa: BLE001 - a crash must never look like "accepted"
         fail(InternalError(f"the check crashed: {type(exc).__name__}: {exc}"))
     if as_json:
