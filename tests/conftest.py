@@ -25,3 +25,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if perf:
         config.hook.pytest_deselected(items=perf)
         items[:] = [item for item in items if item.get_closest_marker("perf") is None]
+
+
+@pytest.fixture(autouse=True)
+def _errors_print_as_text() -> None:
+    """A command run in process with ``--json`` switches failures to JSON for the rest of the
+    process (:func:`regaudit.shared.cli_failure.report_errors_as_json`); every test starts in
+    the default (text) mode so the order tests run in cannot matter."""
+    from regaudit.shared.cli_failure import report_errors_as_json
+
+    report_errors_as_json(False)

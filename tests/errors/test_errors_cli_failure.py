@@ -119,9 +119,9 @@ def test_the_regulator_fails_through_the_shared_path(failures: Any, tmp_path: Pa
 
 
 def test_the_regulator_verify_json_failure_goes_the_same_way(failures: Any, tmp_path: Path) -> None:
-    from regaudit.regulator import cli
+    from regaudit.regulator import cli, verify_command
 
-    seen = failures(cli)
+    seen = failures(verify_command)  # the ``verify`` command lives in verify_command
     bundle = tmp_path / "missing.bundle"
     args = ["verify", str(bundle), "--identity", str(tmp_path), "--trust", str(tmp_path / "t")]
     as_json = runner.invoke(cli.app, [*args, "--json"])

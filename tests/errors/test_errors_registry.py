@@ -61,6 +61,7 @@ EXPECTED: dict[str, tuple[str, int, str]] = {
     "CustodyViolationError": ("custody_violation", 2, "INTERNAL"),
     "InternalError": ("internal_error", 2, "INTERNAL"),
     "SeedIncompatibleError": ("seed_incompatible", 2, "INTERNAL"),
+    "PrivacyBudgetExceededError": ("privacy_budget_exceeded", 2, "RESOURCE_EXHAUSTED"),
     "ProtocolError": ("protocol_error", 3, "INVALID_ARGUMENT"),
     "UnknownJobError": ("unknown_job", 3, "NOT_FOUND"),
     "ResultExpiredError": ("result_expired", 3, "NOT_FOUND"),
@@ -108,6 +109,8 @@ EXPECTED: dict[str, tuple[str, int, str]] = {
     "FindingSignatureInvalidError": ("finding_signature_invalid", 1, "INTERNAL"),
     "FindingUntrustedSignerError": ("finding_untrusted_signer", 1, "INTERNAL"),
     "FindingSubjectMismatchError": ("finding_subject_mismatch", 1, "INTERNAL"),
+    "MalformedEvidencePackError": ("malformed_evidence_pack", 1, "INTERNAL"),
+    "EvidencePackMismatchError": ("evidence_pack_mismatch", 1, "INTERNAL"),
     # client
     "EvaluatorUnavailableError": ("evaluator_unavailable", 3, "INTERNAL"),
     "EvaluatorUnreachableError": ("evaluator_unreachable", 3, "UNAVAILABLE"),

@@ -45,6 +45,13 @@ def test_05_dataframe_audit_writes_no_data(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []  # nothing written where it ran (keys went to a temp dir)
 
 
+def test_06_ll144_bias_audit_on_rossi(tmp_path: Path) -> None:
+    out = _run(sys.executable, EXAMPLES / "06_ll144_bias_audit.py", cwd=tmp_path).stdout
+    assert "Selection rates (flagged high-risk)" in out and "rate: scoring rate" in out
+    assert "unknown category: 12 of 432 rows" in out and "  small  " in out
+    assert "encrypted and plaintext tables agree: True" in out
+
+
 def test_04_cli_round_trip(tmp_path: Path) -> None:
     import os
 

@@ -26,6 +26,7 @@ from regaudit.shared.bundle import AuditBundle
 from regaudit.shared.ciphertext_content import ciphertext_content_digest
 from regaudit.shared.circuits.base import (
     CANARY_COLUMN,
+    Circuit,
     canary_circuit,
     canary_vector,
     iter_chunks,
@@ -100,20 +101,23 @@ def build_bundle(
     data: FairnessData,
     *,
     audit_id: str | None = None,
-    profile: ParameterProfile = PROFILE_N8192_D3,
+    profile: ParameterProfile | None = PROFILE_N8192_D3,
     sealed_secret_key: bytes | None = None,
     finished_at: datetime | None = None,
     created_at: datetime | None = None,
     card: dict[str, Any] | None = None,
     counts_edit: dict[str, Any] | None = None,
+    circuit: Circuit | None = None,
 ) -> AuditBundle:
     """Play client and evaluator for one fairness audit of ``data`` and return the bundle.
 
     ``sealed_secret_key`` replaces the CKKS secret key that gets sealed (a properly sealed but
     wrong key); ``card`` seals to another regulator; ``counts_edit`` overrides operation
-    counters in the (properly signed) receipt; the times default to now.
+    counters in the (properly signed) receipt; the times default to now. ``circuit`` plays
+    another primitive's audit (``data`` is then that primitive's parsed input; ``profile=None``
+    lets the planner pick the profile).
     """
-    circuit = FairnessCircuit()
+    circuit = circuit or FairnessCircuit()
     public = circuit.validate_public(data.public)
     plan = make_plan(circuit, public, rows=data.rows, profile=profile)
     audit_id = audit_id or str(uuid.uuid4())
@@ -203,7 +207,7 @@ def build_bundle(
     submission_statement = statements.build_submission_statement(
         audit_id=audit_id,
         receipt_envelope=receipt,
-        primitive="fairness",
+        primitive=circuit.circuit_id,
         circuit_id=plan.circuit_id,
         circuit_version=plan.circuit_version,
         profile_name=plan.profile.name,
@@ -227,7 +231,7 @@ def build_bundle(
     )
     return AuditBundle(
         audit_id=audit_id,
-        primitive="fairness",
+        primitive=circuit.circuit_id,
         plan=plan.to_dict(),
         public_inputs=dict(public),
         submission=submission,

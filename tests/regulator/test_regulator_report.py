@@ -1,4 +1,5 @@
-"""Reports: text, HTML (self-contained, escaped) and JSON, from a really verified audit."""
+"""Reports: text, HTML (self-contained, escaped) and JSON, from a really verified audit (the
+report's layout, plots and headline: tests/report)."""
 
 from __future__ import annotations
 
@@ -66,8 +67,14 @@ def test_failure_json_shape() -> None:
 
 def test_text_report_marks_undefined_rates(verified: VerifiedAudit) -> None:
     text = render_text(verified)
-    west = next(line for line in text.splitlines() if line.strip().startswith("west"))
-    assert "undefined" in west  # precision of a group without predicted positives
+    # the per-group table of the full result: west's precision has no predicted positives
+    per_group = text.split("  Per group\n", 1)[1]
+    west = next(line for line in per_group.splitlines() if line.strip().startswith("west"))
+    assert west.split()[-1] == "undefined"
+    # the precision plot draws it as a gap, never as a bar of 0
+    precision_plot = text.split("[precision]\n", 1)[1]
+    west_bar = next(line for line in precision_plot.splitlines() if "west" in line)
+    assert "undefined" in west_bar and "#" not in west_bar
     assert "west.precision" in text
     dp = verified.result["demographic_parity_diff"]
     assert f"{dp:.6g}" in text

@@ -303,3 +303,49 @@ def test_two_group_columns_of_a_table_make_intersectional_categories(
             mapping=ColumnMapping(y_true="y_true", y_pred="y_pred", group="sex,age"),
         )
     assert "age" in str(caught.value)
+
+
+def _scipy_p(x: int, n: int, x_ref: int, n_ref: int) -> float:
+    """The same rule as the audit's (Fisher under 5 in a cell, else the pooled z), in scipy."""
+    cells = [[x, n - x], [x_ref, n_ref - x_ref]]
+    if min(min(row) for row in cells) < 5:
+        return float(stats.fisher_exact(cells).pvalue)
+    pooled = (x + x_ref) / (n + n_ref)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / n_ref))
+    return float(2 * stats.norm.sf(abs(x / n - x_ref / n_ref) / se))
+
+
+def test_tpr_fpr_and_precision_differences_are_tested_against_the_reference() -> None:
+    """Every difference gets a test, not only the selection rate's: each category's TPR, FPR
+    and precision against the reference category's, with the p-value from scipy."""
+    frame = _hiring(1500, seed=4).assign(category=lambda f: _category(f))
+    audit = local.audit("fairness", _payload(frame), backend="plaintext").to_dict()["bias_audit"]
+    reference = audit["reference"]
+    assert audit["categories"][reference]["rate_tests"] == {}
+
+    def counts(part: pd.DataFrame) -> dict[str, tuple[int, int]]:
+        return {
+            "true_positive_rate": (
+                int(part[part.y_true == 1].y_pred.sum()),
+                int(part.y_true.sum()),
+            ),
+            "false_positive_rate": (
+                int(part[part.y_true == 0].y_pred.sum()),
+                int((part.y_true == 0).sum()),
+            ),
+            "precision": (int(part[part.y_pred == 1].y_true.sum()), int(part.y_pred.sum())),
+        }
+
+    ref = counts(frame[frame.category == reference])
+    tested = 0
+    for name, part in frame.groupby("category"):
+        if name == reference:
+            continue
+        for rate, (x, n) in counts(part).items():
+            x_ref, n_ref = ref[rate]
+            got = audit["categories"][name]["rate_tests"][rate]
+            assert got["difference"] == pytest.approx(x / n - x_ref / n_ref, abs=1e-12)
+            assert got["p_value"] == pytest.approx(_scipy_p(x, n, x_ref, n_ref), rel=1e-6)
+            assert got["significant"] == (got["p_value"] < 0.05)
+            tested += 1
+    assert tested == 3 * (frame.category.nunique() - 1)

@@ -28,6 +28,7 @@ from regaudit.client.audit_options import (
     primitive_parameters,
     public_overrides,
 )
+from regaudit.client.data_description import data_description_parameters, describe_data
 from regaudit.client.progress import RichProgress
 from regaudit.shared.cli_failure import fail
 from regaudit.shared.errors import InputError, RegauditError
@@ -110,7 +111,11 @@ def _tls_options(ca: Path | None, cert: Path | None, key: Path | None) -> TlsOpt
 
 def make_command(primitive: Primitive) -> Callable[..., None]:
     """The ``audit <primitive>`` command: the common options plus the primitive's own."""
-    parameters = [*common_parameters(), *primitive_parameters(primitive)]
+    parameters = [
+        *common_parameters(),
+        *data_description_parameters(),
+        *primitive_parameters(primitive),
+    ]
     by_parameter = {parameter_name(option): option for option in primitive.options}
 
     def command(**values: Any) -> None:
@@ -211,6 +216,9 @@ def run_audit_command(
     witness: list[str] | None = None,
     witness_optional: bool = False,
     witness_sample: float | None = None,
+    dataset: str | None = None,
+    period: str | None = None,
+    source: str | None = None,
 ) -> None:
     """The body of every ``audit <primitive>`` subcommand."""
     from regaudit.client.cli import print_schema, trust_anchors
@@ -249,6 +257,10 @@ def run_audit_command(
             _usage("--witness-sample needs at least one --witness", field="witness-sample")
         if not 0 < witness_sample <= 1:
             _usage("must be in (0, 1]", field="witness-sample")
+    try:
+        data_description = describe_data(dataset=dataset, period=period, source=source)
+    except RegauditError as error:
+        fail(error)
 
     from regaudit.client.audit import run_audit
     from regaudit.client.witness import witness_addresses
@@ -331,6 +343,7 @@ def run_audit_command(
                 witnesses=witnesses,
                 witness_optional=witness_optional,
                 witness_sample=witness_sample,
+                data_description=data_description or None,
             )
     except RegauditError as error:  # EvaluatorUnavailableError and ProtocolError exit 3
         fail(error)

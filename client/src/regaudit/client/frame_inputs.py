@@ -31,20 +31,33 @@ def _fairness(
     data: Table,
     *,
     y_true: str,
-    y_pred: str,
     sensitive_features: str | Sequence[str],
+    y_pred: str | None = None,
+    scores: str | None = None,
     threshold: float = 0.1,
     groups: Sequence[str] | None = None,
+    unknown_labels: Sequence[str] | str | None = None,
+    **audit_options: Any,
 ) -> tuple[dict[str, Any], str]:
     features = column_list(sensitive_features, option="sensitive_features")
+    if (y_pred is None) == (scores is None):
+        raise InputError("give exactly one of y_pred and scores", field="scores")
     payload: dict[str, Any] = {
         "y_true": _list(table_column(data, y_true, option="y_true", kind="binary")),
-        "y_pred": _list(table_column(data, y_pred, option="y_pred", kind="binary")),
         "group": _intersections(data, features),
         "threshold": threshold,
     }
+    if y_pred is not None:
+        payload["y_pred"] = _list(table_column(data, y_pred, option="y_pred", kind="binary"))
+    if scores is not None:
+        payload["scores"] = _list(table_column(data, scores, option="scores", kind="number"))
     if groups is not None:
         payload["groups"] = list(groups)
+    if unknown_labels is not None:
+        payload["unknown_labels"] = (
+            unknown_labels if isinstance(unknown_labels, str) else list(unknown_labels)
+        )
+    payload.update({key: value for key, value in audit_options.items() if value is not None})
     return payload, INTERSECTION_SEPARATOR.join(features)
 
 

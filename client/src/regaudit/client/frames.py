@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
+from regaudit.client.data_description import check_data_description
 from regaudit.client.frame_inputs import Table, frame_payload, keyword_errors, parse_payload
 from regaudit.shared.errors import InputError
 from regaudit.shared.local import (
@@ -120,6 +121,8 @@ def _run_remote(
     for name, value in (("regulator_card", card), ("identity", identity), ("out", out)):
         if value is None:
             raise InputError("is required for a remote audit", field=name)
+    if options.get("data_description") is not None:
+        options["data_description"] = check_data_description(options["data_description"])
     signer, identity_dir = _identity(identity)
     if identity_dir is not None:
         options.setdefault("identity_dir", identity_dir)
@@ -214,10 +217,14 @@ def audit_fairness(
     data: Table,
     *,
     y_true: str,
-    y_pred: str,
+    y_pred: str | None = None,
     sensitive_features: str | Sequence[str],
     threshold: float = 0.1,
     groups: Sequence[str] | None = None,
+    scores: str | None = None,
+    unknown_labels: Sequence[str] | str | None = None,
+    reference_group: str | None = None,
+    exclude_small: bool | None = None,
     evaluator: str | None = None,
     regulator_card: CardSource | None = None,
     identity: IdentitySource | None = None,
@@ -230,13 +237,25 @@ def audit_fairness(
     groups of the ``sensitive_features`` column (labels are strings or integers; several
     columns: their intersections).
     ``groups`` lists the expected labels. The result has ``by_group``, ``overall``,
-    ``difference()`` and the report fields (``demographic_parity_diff``...)."""
+    ``difference()`` and the report fields (``demographic_parity_diff``...).
+
+    NYC Local Law 144 bias audits: ``scores`` (a column of model scores) replaces ``y_pred``
+    (exactly one): the selection is score > the sample median of all scores (the scoring rate);
+    ``unknown_labels`` lists labels meaning "category unknown" (rows in no category, counted in
+    ``bias_audit["unknown_rows"]``); ``reference_group`` and ``exclude_small`` set the bias
+    audit's reference category and the exclusion of categories under 2 %. A remote audit
+    takes ``data_description={"dataset": ..., "period": "YYYY-MM-DD/YYYY-MM-DD", "source":
+    ...}`` (checked as the command line's ``--dataset``/``--period``/``--source``)."""
     arguments = {
         "y_true": y_true,
         "y_pred": y_pred,
+        "scores": scores,
         "sensitive_features": sensitive_features,
         "threshold": threshold,
         "groups": groups,
+        "unknown_labels": unknown_labels,
+        "reference_group": reference_group,
+        "exclude_small": exclude_small,
     }
     remote = _remote(regulator_card, identity, out, run_options)
     report = _run(

@@ -1,16 +1,48 @@
-"""What the regulator's check commands (``verify-report``, ``check-opening``) share: the trust
-store they need, and how a failed check is reported (``REJECTED: <reason>`` on stdout for a
-failed verification, the JSON failure object with ``--json``)."""
+"""What the regulator's commands share: the ``--trust`` option and loading the trust store
+(``verify``, ``trust``, ``verify-report``, ``verify-pack``, ``check-opening``), and how a failed
+check is reported (``REJECTED: <reason>`` on stdout for a failed verification, the JSON failure
+object with ``--json``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
 
 from regaudit.shared.errors import InputError, RegauditError
 
 if TYPE_CHECKING:
     from regaudit.shared.evidence.truststore import TrustStore
+
+
+#: The ``--trust`` option of the commands that need a trust store file.
+TrustOption = Annotated[
+    Path, typer.Option("--trust", help="Trust store file (JSON).", show_default=False)
+]
+
+
+#: The optional ``--trust`` option of the commands that check a regulator's signature
+#: (``verify-report``, ``verify-pack``): given or not, :func:`required_trust_store` decides.
+RegulatorTrustOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--trust",
+        help="Trust store file (JSON) that trusts the signing regulator key.",
+        show_default=False,
+    ),
+]
+
+
+def load_trust(path: Path, *, create: bool = False) -> TrustStore:
+    """The trust store at ``path`` (a new default one with ``create``); InputError if missing."""
+    from regaudit.shared.evidence.truststore import TrustStore
+
+    if not path.exists():
+        if create:
+            return TrustStore.new_default()
+        raise InputError(f"trust store {path} does not exist", field="trust")
+    return TrustStore.load(path)
 
 
 def required_trust_store(trust: Path | None) -> TrustStore:
@@ -36,4 +68,10 @@ def fail_check(error: RegauditError, *, as_json: bool) -> NoReturn:
     fail(error, stdout=stdout)
 
 
-__all__ = ["fail_check", "required_trust_store"]
+__all__ = [
+    "RegulatorTrustOption",
+    "TrustOption",
+    "fail_check",
+    "load_trust",
+    "required_trust_store",
+]

@@ -15,7 +15,12 @@ from typing import Annotated
 
 import typer
 
-from regaudit.regulator.check_command import fail_check, required_trust_store
+from regaudit.regulator.check_command import (
+    RegulatorTrustOption,
+    fail_check,
+    required_trust_store,
+)
+from regaudit.shared.cli_app import JsonOption
 from regaudit.shared.errors import InputError, InternalError, RegauditError
 
 
@@ -43,17 +48,8 @@ def verify_report_command(
             show_default=False,
         ),
     ] = None,
-    trust: Annotated[
-        Path | None,
-        typer.Option(
-            "--trust",
-            help="Trust store file (JSON) that trusts the signing regulator key.",
-            show_default=False,
-        ),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")
-    ] = False,
+    trust: RegulatorTrustOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Verify a signed finding: DSSE signature by a regulator key the trust store trusts, an
     in-toto Statement v1 of the finding predicate type matching its schema, and with --bundle

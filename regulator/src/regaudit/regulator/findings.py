@@ -28,6 +28,7 @@ from regaudit.shared.errors import (
     InputError,
     MalformedFindingError,
     UntrustedIssuerError,
+    VerificationError,
 )
 from regaudit.shared.evidence.canonical import (
     DIGEST_PREFIX,
@@ -203,35 +204,38 @@ def sign_verified(
     return sign_finding(statement, signer=signer)
 
 
-def verify_finding(
-    data: bytes, *, trust: TrustStore, bundle_bytes: bytes | None = None
-) -> VerifiedFinding:
-    """Verify a signed finding (the bytes of the file ``verify --signed-report`` wrote).
-
-    Raises MalformedFindingError, FindingSignatureInvalidError, FindingUntrustedSignerError,
-    RevokedKeyError or FindingSubjectMismatchError (all exit code 1).
-    """
+def open_regulator_statement(
+    data: bytes,
+    *,
+    trust: TrustStore,
+    predicate_type: str,
+    limit: int,
+    what: str = "finding",
+    malformed: type[VerificationError] = MalformedFindingError,
+) -> tuple[dict[str, Any], str]:
+    """Steps 1-5 of checking a regulator-signed in-toto Statement (a finding, an evidence
+    pack's manifest): (the statement, the signing key id). ``malformed`` is raised for a
+    structural fault; signature and trust faults are FindingSignatureInvalidError and
+    FindingUntrustedSignerError."""
     # 1. Size and strict JSON: the file must be one DSSE envelope object.
-    if len(data) > MAX_FINDING_FILE_BYTES:
-        raise MalformedFindingError(
-            f"finding is {len(data)} bytes, more than {MAX_FINDING_FILE_BYTES}", field="finding"
-        )
+    if len(data) > limit:
+        raise malformed(f"{what} is {len(data)} bytes, more than {limit}", field=what)
     try:
-        envelope = strict_json_loads(data, what="finding")
+        envelope = strict_json_loads(data, what=what)
         if not isinstance(envelope, dict):
-            raise MalformedFindingError("a signed finding is a JSON object", field="finding")
+            raise malformed(f"a signed {what} is a JSON object", field=what)
         # 2. Envelope structure; the (not yet authenticated) key id selects the key.
         _, _, key_id = envelope_payload_unverified(envelope)
     except BadSignatureError as exc:
         raise FindingSignatureInvalidError(exc.message, field=exc.field) from exc
     except (BundleFormatError, InputError) as exc:
-        raise MalformedFindingError(exc.message, field=exc.field or "finding") from exc
-    # 3. The key must be trusted as a regulator key (revocation is checked at step 7).
+        raise malformed(exc.message, field=exc.field or what) from exc
+    # 3. The key must be trusted as a regulator key (revocation: the caller, at signing time).
     entry = next((item for item in trust.keys if item.record.key_id == key_id), None)
     if entry is None or entry.record.kind != FINDING_SIGNER_KIND:
         held = "not in the trust store" if entry is None else f"trusted as {entry.record.kind}"
         raise FindingUntrustedSignerError(
-            f"finding signed by key {key_id[:16]}..., {held}, not as a regulator key",
+            f"{what} signed by key {key_id[:16]}..., {held}, not as a regulator key",
             field="keyid",
         )
     # 4. Ed25519 over PAE(payloadType, payload): any change to payload or type fails here.
@@ -242,15 +246,34 @@ def verify_finding(
     except BadSignatureError as exc:
         raise FindingSignatureInvalidError(exc.message, field=exc.field) from exc
     except BundleFormatError as exc:
-        raise MalformedFindingError(exc.message, field=exc.field) from exc
+        raise malformed(exc.message, field=exc.field) from exc
     # 5. The authenticated payload type, statement type and predicate type.
     if envelope["payloadType"] != PAYLOAD_TYPE_INTOTO:
-        raise MalformedFindingError(
+        raise malformed(
             f"payloadType is {envelope['payloadType']!r:.80}, expected {PAYLOAD_TYPE_INTOTO!r}",
             field="payloadType",
         )
     try:
-        statement = parse_statement(payload, predicate_type=FINDING_PREDICATE_TYPE)
+        statement = parse_statement(payload, predicate_type=predicate_type)
+    except (BundleFormatError, InputError) as exc:
+        raise malformed(exc.message, field=exc.field) from exc
+    return statement, key_id
+
+
+def verify_finding(
+    data: bytes, *, trust: TrustStore, bundle_bytes: bytes | None = None
+) -> VerifiedFinding:
+    """Verify a signed finding (the bytes of the file ``verify --signed-report`` wrote).
+
+    Raises MalformedFindingError, FindingSignatureInvalidError, FindingUntrustedSignerError,
+    RevokedKeyError or FindingSubjectMismatchError (all exit code 1).
+    """
+    # 1.-5. The envelope, a trusted regulator key, its signature, the statement and predicate
+    # types (open_regulator_statement).
+    statement, key_id = open_regulator_statement(
+        data, trust=trust, predicate_type=FINDING_PREDICATE_TYPE, limit=MAX_FINDING_FILE_BYTES
+    )
+    try:
         # 6. The finding schema (predicate fields and types; one subject).
         validate(FINDING_SCHEMA, statement)
     except (BundleFormatError, InputError) as exc:
@@ -294,6 +317,7 @@ __all__ = [
     "SignedFinding",
     "VerifiedFinding",
     "build_finding",
+    "open_regulator_statement",
     "sign_finding",
     "sign_verified",
     "verify_finding",

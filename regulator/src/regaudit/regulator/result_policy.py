@@ -78,13 +78,32 @@ def _number(value: object) -> float | None:
     return None
 
 
+def noise_bound(result: Mapping[str, Any], metric: str) -> float | None:
+    """For a DP release (:mod:`regaudit.regulator.privacy`): the half-width around the released
+    ``metric`` of its noise interval (``|value - threshold| <= bound`` is a decision the noise
+    could flip), or None when ``result`` is no DP release or has no interval for ``metric``. A
+    gate comparing a released metric with a threshold uses it as the metric's error bound."""
+    block = result.get("differential_privacy")
+    value = result.get(metric)
+    if not isinstance(block, Mapping) or not isinstance(value, int | float):
+        return None
+    analysis = block.get("flip_analysis")
+    intervals = analysis.get("noise_intervals") if isinstance(analysis, Mapping) else None
+    interval = intervals.get(metric) if isinstance(intervals, Mapping) else None
+    if not isinstance(interval, list | tuple) or len(interval) != 2:
+        return None
+    low, high = (float(v) for v in interval)
+    return max(abs(float(value) - low), abs(high - float(value)))
+
+
 def _fairness(result: Mapping[str, Any], policy: ResultPolicy) -> list[Decision]:
     decisions: list[Decision] = []
     for metric in FAIRNESS_METRICS:
         value = _number(result.get(metric))
         threshold = policy.threshold(f"fairness.{metric}")
         if threshold is not None:
-            status = compare(value, threshold)
+            # a DP release: within the noise of the threshold is indeterminate
+            status = compare(value, threshold, bound=noise_bound(result, metric) or 0.0)
             decisions.append(Decision(metric, value, threshold, status, "policy"))
         elif metric == "max_gap" and _number(result.get("threshold")) is not None:
             # the decoder's decision (exact fractions): breached iff max_gap > threshold
@@ -96,7 +115,11 @@ def _fairness(result: Mapping[str, Any], policy: ResultPolicy) -> list[Decision]
         defined = [v for v in ratios.values() if v is not None]
         lowest = min(defined) if defined else None
         tau = policy.four_fifths
-        status = compare(lowest, tau, direction="min")
+        # under DP the lowest ratio against the highest rate is the released parity ratio, whose
+        # noise interval bounds it; against a chosen reference (also a ratio of two noised
+        # rates) the same interval is used as the estimate of its noise
+        bound = noise_bound(result, "demographic_parity_ratio") or 0.0
+        status = compare(lowest, tau, direction="min", bound=bound)
         decisions.append(Decision("min_impact_ratio", lowest, tau, status, "policy", "min"))
     return decisions
 
@@ -235,6 +258,7 @@ __all__ = [
     "compare",
     "decisions_of",
     "gate",
+    "noise_bound",
     "outcome_json",
     "outcome_text",
 ]

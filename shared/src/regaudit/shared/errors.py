@@ -36,6 +36,7 @@ The hierarchy (reason, exit code, gRPC status)::
     ├── CustodyViolationError             custody_violation      2  INTERNAL
     ├── InternalError                     internal_error         2  INTERNAL
     ├── SeedIncompatibleError             seed_incompatible      2  INTERNAL
+    ├── PrivacyBudgetExceededError        privacy_budget_exceeded  2  RESOURCE_EXHAUSTED
     ├── ProtocolError                     protocol_error         3  INVALID_ARGUMENT
     │   ├── UnknownJobError               unknown_job            3  NOT_FOUND
     │   │   └── ResultExpiredError        result_expired         3  NOT_FOUND
@@ -82,7 +83,9 @@ The hierarchy (reason, exit code, gRPC status)::
         ├── MalformedFindingError         malformed_finding      1  INTERNAL
         ├── FindingSignatureInvalidError  finding_signature_invalid  1  INTERNAL
         ├── FindingUntrustedSignerError   finding_untrusted_signer  1  INTERNAL
-        └── FindingSubjectMismatchError   finding_subject_mismatch  1  INTERNAL
+        ├── FindingSubjectMismatchError   finding_subject_mismatch  1  INTERNAL
+        ├── MalformedEvidencePackError    malformed_evidence_pack  1  INTERNAL
+        └── EvidencePackMismatchError     evidence_pack_mismatch  1  INTERNAL
 
 Role packages add their own classes, registered when their module is imported (the client's
 in ``regaudit.client.remote``; the evaluator's in ``regaudit.evaluator.failures``,
@@ -365,6 +368,17 @@ class SeedIncompatibleError(RegauditError):
     reason = "seed_incompatible"
     exit_code = EXIT_USAGE
     grpc_status = "INTERNAL"
+
+
+class PrivacyBudgetExceededError(RegauditError):
+    """A differentially private release would spend more privacy loss (epsilon or delta) than
+    the regulator's budget for the client and dataset allows, or no budget applies
+    (:mod:`regaudit.regulator.privacy`). Nothing is released and nothing is charged. Not a
+    failed verification of the evidence: the regulator's own limit (exit 2)."""
+
+    reason = "privacy_budget_exceeded"
+    exit_code = EXIT_USAGE
+    grpc_status = "RESOURCE_EXHAUSTED"
 
 
 # --- the other party (exit code 3) ------------------------------------------------------------
@@ -848,6 +862,25 @@ class FindingSubjectMismatchError(VerificationError):
     grpc_status = "INTERNAL"
 
 
+class MalformedEvidencePackError(VerificationError):
+    """An evidence pack's signed manifest (``pack.intoto.json``) is not a DSSE envelope carrying
+    an in-toto Statement v1 of the evidence-pack predicate type, or its summary disagrees with
+    it."""
+
+    reason = "malformed_evidence_pack"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
+class EvidencePackMismatchError(VerificationError):
+    """A file of an evidence pack is not what the regulator signed: changed, missing, or not
+    listed in the signed manifest."""
+
+    reason = "evidence_pack_mismatch"
+    exit_code = EXIT_VERIFICATION_FAILED
+    grpc_status = "INTERNAL"
+
+
 __all__ = [
     "DISK_FULL_ERRNOS",
     "EXIT_CODES",
@@ -868,6 +901,7 @@ __all__ = [
     "DiskFullError",
     "DuplicateCiphertextError",
     "EvaluatorOutputMismatchError",
+    "EvidencePackMismatchError",
     "FindingSignatureInvalidError",
     "FindingSubjectMismatchError",
     "FindingUntrustedSignerError",
@@ -880,6 +914,7 @@ __all__ = [
     "KeyMaterialError",
     "KeyMismatchError",
     "LimitExceededError",
+    "MalformedEvidencePackError",
     "MalformedFindingError",
     "MissingWitnessError",
     "NoiseBoundError",
@@ -891,6 +926,7 @@ __all__ = [
     "OpeningSignerMismatchError",
     "PartialsRootMismatchError",
     "PrimitiveRegistryError",
+    "PrivacyBudgetExceededError",
     "ProfileError",
     "ProtocolError",
     "QuotaExceededError",

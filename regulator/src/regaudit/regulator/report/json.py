@@ -7,9 +7,11 @@ import math
 from collections.abc import Mapping
 from typing import TypeAlias, TypedDict
 
+from regaudit.regulator.report.document import ReportDocument, build_document
 from regaudit.regulator.report.model import EvidenceSummary, evidence_summary
 from regaudit.regulator.verified import VerifiedAudit
 from regaudit.shared.errors import RegauditError
+from regaudit.shared.evidence.truststore import TrustStore
 from regaudit.shared.release import scrub_message
 
 JSON_SCHEMA_ID = "regaudit.regulator.result.v1"
@@ -27,6 +29,8 @@ class ResultDocument(TypedDict):
     audit_id: str
     result: JsonValue
     evidence: EvidenceSummary
+    #: the report document the HTML and text render (:mod:`~regaudit.regulator.report.document`)
+    report: ReportDocument
 
 
 class FailureDocument(TypedDict):
@@ -39,9 +43,11 @@ class FailureDocument(TypedDict):
     field: str | None
 
 
-def result_json(verified: VerifiedAudit) -> ResultDocument:
-    """``{"verified": true, "primitive", "audit_id", "result": {...}, "evidence": {...}}``;
-    ``result`` keeps regaudit-fhe 0.1.0's field names (``demographic_parity_diff``...)."""
+def result_json(verified: VerifiedAudit, *, trust: TrustStore | None = None) -> ResultDocument:
+    """``{"verified": true, "primitive", "audit_id", "result": {...}, "evidence": {...},
+    "report": {...}}``; ``result`` keeps regaudit-fhe 0.1.0's field names
+    (``demographic_parity_diff``...); ``report`` is the report document (decisions under
+    ``trust``'s result policy, else the audit's own thresholds), plain JSON."""
     return {
         "schema": JSON_SCHEMA_ID,
         "verified": True,
@@ -49,7 +55,15 @@ def result_json(verified: VerifiedAudit) -> ResultDocument:
         "audit_id": verified.audit_id,
         "result": jsonable(verified.result),
         "evidence": evidence_summary(verified),
+        "report": plain_report(build_document(verified, trust=trust)),
     }
+
+
+def plain_report(document: ReportDocument) -> ReportDocument:
+    """The document as plain JSON values (tuples as lists, NaN as null)."""
+    plain = jsonable(document)
+    assert isinstance(plain, dict)  # a mapping stays a mapping
+    return plain  # type: ignore[return-value]
 
 
 def failure_json(error: RegauditError) -> FailureDocument:
@@ -89,5 +103,6 @@ __all__ = [
     "ResultDocument",
     "failure_json",
     "jsonable",
+    "plain_report",
     "result_json",
 ]

@@ -1,125 +1,167 @@
-"""The plain-text report the ``regaudit-regulator verify`` command prints."""
+"""The plain-text report the ``regaudit-regulator verify`` command prints: the report document
+(:mod:`~regaudit.regulator.report.document`) in the HTML's order, headline first, with ASCII
+tables and a one-line bar per plotted item instead of charts."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
-from regaudit.regulator.report.model import (
-    evidence_summary,
-    field_names,
-    is_record_map,
-    split_result,
-    with_bounds,
-    witness_rows,
-)
-from regaudit.regulator.report.values import (
-    canary_text,
-    decision_text,
-    format_bounded,
-    format_value,
-    label,
-    record_cell,
-    retention_text,
-)
+from regaudit.regulator.report.document import ReportDocument, build_document
+from regaudit.regulator.report.plots import Plot, number
+from regaudit.regulator.report.sections import Table
 from regaudit.regulator.verified import VerifiedAudit
+from regaudit.shared.evidence.truststore import TrustStore
+
+#: Width of the text report (wrapping of sentences).
+WIDTH = 96
+#: Width of a one-line bar at the plot's largest absolute value.
+BAR_WIDTH = 30
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [len(h) for h in header]
+    widths = [len(h) for h in header] if header else [0] * len(rows[0])
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()
 
-    return [line(header), line(["-" * w for w in widths]), *(line(row) for row in rows)]
+    head = [line(header), line(["-" * w for w in widths])] if header else []
+    return [*head, *(line(row) for row in rows)]
 
 
-def render_text(verified: VerifiedAudit) -> str:
-    """The human-readable report the CLI prints."""
-    result = verified.result
-    metrics, decisions, maps, groups = split_result(result)
-    evidence = evidence_summary(verified)
-    out: list[str] = [
-        f"regaudit audit report: {verified.primitive}",
+def _heading(title: str, underline: str = "-") -> list[str]:
+    return ["", title, underline * len(title)]
+
+
+def _wrap(text: str, indent: str = "  ") -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ")
+
+
+def table_lines(table: Table) -> list[str]:
+    """A document table as indented ASCII lines (empty tables print nothing)."""
+    if not table["rows"]:
+        return []
+    rows = [[c["text"] for c in row] for row in table["rows"]]
+    return ["  " + line for line in _table(table["columns"], rows)]
+
+
+def plot_lines(plot: Plot) -> list[str]:
+    """A plot as one ``#`` bar per item, its interval, marks and reference lines."""
+    scale = max(
+        [abs(b["value"]) for b in plot["bars"] if b["value"] is not None]
+        + [abs(line["value"]) for line in plot["lines"]]
+        + [1e-12]
+    )
+    width = max((len(b["label"]) for b in plot["bars"]), default=0)
+    out = [f"  {plot['title']} [{plot['name']}]"]
+    for b in plot["bars"]:
+        if b["value"] is None:
+            shown = "(undefined: shown as a gap, not 0)"
+        else:
+            shown = "#" * round(BAR_WIDTH * abs(b["value"]) / scale) + f" {number(b['value'])}"
+            if b["low"] is not None and b["high"] is not None:
+                shown += f" [{number(b['low'])}, {number(b['high'])}]"
+        mark = f"  <- {b['mark']}" if b["marked"] else ""
+        out.append(f"    {b['label'].ljust(width)}  {shown}{mark}")
+    out += [f"    line: {line['label']} = {number(line['value'])}" for line in plot["lines"]]
+    return out
+
+
+def document_text(doc: ReportDocument) -> str:
+    """The text of a report document."""
+    authenticity = doc["headline"]["authenticity"]
+    findings = doc["headline"]["findings"]
+    out = [
+        doc["title"],
         "=" * 60,
-        "VERIFIED: every signature, binding and the key canary checked out.",
-        f"audit id   {verified.audit_id}",
-        f"circuit    {verified.circuit_id}@{verified.circuit_version}",
-        f"profile    {verified.profile.name} ({verified.profile.profile_hash})",
-        f"rows       {verified.plan.rows} in {verified.plan.n_chunks} chunk(s)",
-        "",
-        "Metrics",
-        "-------",
+        f"audit id   {doc['audit_id']}",
+        f"circuit    {doc['circuit']}",
+        f"profile    {doc['profile']}",
+        f"rows       {doc['data']['rows']} in {doc['data']['chunks']} chunk(s)",
     ]
-    bounded = with_bounds(metrics)
-    width = max((len(label(name)) for name, _, _ in bounded), default=0)
-    out += [
-        f"  {label(name).ljust(width)}  {format_bounded(value, bound)}"
-        for name, value, bound in bounded
-    ]
-    if groups:
-        columns = field_names(groups.values())
+    if doc["finding"] is not None:
+        out.append(f"finding    {doc['finding']['digest']} signed by {doc['finding']['signer']}")
+    out += _heading(authenticity["question"])
+    out.append(f"  VERIFIED: {str(authenticity['answer']).upper()}")
+    out += _wrap(authenticity["summary"])
+    out += _heading(findings["question"])
+    out.append(f"  OUTCOME: {str(findings['outcome']).upper()}")
+    out += _wrap(findings["summary"])
+    if findings["decisions"]:
         rows = [
-            [name, *(format_value(fields.get(c)) for c in columns)]
-            for name, fields in groups.items()
-        ]
-        out += ["", "Per group", "---------"]
-        out += ["  " + line for line in _table(["group", *map(label, columns)], rows)]
-    for name, mapping in maps:
-        out += ["", label(name).capitalize(), "-" * len(name)]
-        if is_record_map(mapping):
-            record_columns = field_names(mapping.values())
-            rows = [
-                [str(key), *(record_cell(c, record.get(c)) for c in record_columns)]
-                for key, record in mapping.items()
+            [
+                str(d["status"]).upper(),
+                d["label"],
+                d["value_text"],
+                d["requirement"],
+                d["threshold_source"],
             ]
-            out += ["  " + line for line in _table(["#", *map(label, record_columns)], rows)]
-            continue
-        key_width = max((len(str(k)) for k in mapping), default=0)
-        out += [f"  {str(k).ljust(key_width)}  {format_value(v)}" for k, v in mapping.items()]
-    if decisions:
-        out += ["", "Decisions", "---------"]
-        width = max(len(label(name)) for name, _ in decisions)
-        out += [
-            f"  {label(name).ljust(width)}  {decision_text(value, name)}"
-            for name, value in decisions
+            for d in findings["decisions"]
         ]
-    undefined = result.get("undefined")
-    if undefined:
-        out += ["", "Undefined (zero denominator; reported as undefined, not 0):"]
-        out += [f"  {item}" for item in undefined]
-    client, evaluator, depth = evidence["client"], evidence["evaluator"], evidence["depth"]
-    canary = verified.canary
-    name_width = max((len(name) for name in client["input_commitments"]), default=0)
+        header = ["status", "decision", "value", "must be", "threshold from"]
+        out += ["  " + line for line in _table(header, rows)]
+    out += _wrap(findings["basis"])
+    if findings.get("release_note"):
+        out += _wrap(findings["release_note"])
+    if doc["plots"]:
+        out += _heading("Plots")
+        for plot in doc["plots"]:
+            out += plot_lines(plot)
+    out += _heading("Definitions")
+    for item in doc["definitions"]:
+        out += _wrap(f"{item['term']}: {item['definition']}")
+    if doc["bias_audit"] is not None:
+        audit = doc["bias_audit"]
+        out += _heading(audit["table"]["title"])
+        out += _wrap(
+            f"reference group: {audit['reference']}; rows {audit['rows']}; rows with unknown "
+            f"category: {audit['unknown_rows']}; excluded: "
+            f"{', '.join(audit['excluded']) or 'none'}"
+        )
+        out += table_lines(audit["table"])
+    out += _heading("Full result")
+    for table in doc["result"]:
+        out += ["", f"  {table['title']}", *table_lines(table)]
+    if doc["differential_privacy"] is not None:
+        out += _heading("Differential privacy")
+        out += _wrap(doc["differential_privacy"]["note"])
+        out += table_lines(doc["differential_privacy"]["table"])
+    data = doc["data"]
+    out += _heading("Data")
+    out += [f"  rows     {data['rows']}", f"  columns  {', '.join(data['columns'])}"]
     out += [
-        "",
-        "Evidence",
-        "--------",
-        f"  bundle digest           {evidence['bundle_digest']}",
-        f"  client key              {client['key_id']} (signed {client['signed_at']})",
-        f"  evaluator key           {evaluator['key_id']}",
-        f"  evaluation job          {evaluator['job_id']}",
-        f"  evaluated               {evaluator['started_at']} .. {evaluator['finished_at']}",
-        f"  receipt digest          {evaluator['receipt_digest']}",
-        f"  evaluation keys digest  {evaluator['evaluation_keys_digest']}",
-        f"  inputs manifest digest  {evaluator['inputs_manifest_digest']}"
-        f" ({evaluator['input_ciphertexts']} ciphertexts)",
-        f"  deleted at job end      {retention_text(evaluator['retention'])}",
-        f"  depth                   planned {depth['planned']}, observed "
-        f"{depth['observed']}, profile max {depth['profile_max']}",
-        f"  key canary              {canary_text(canary.passed, canary.tolerance)}",
-        f"  regulator key           {verified.regulator_key_id}",
-        *(f"  {name.ljust(22)}  {text}" for name, text in witness_rows(evidence["witnesses"])),
-        "  input commitments (hiding; the client keeps the openings):",
-        *(
-            f"    {name.ljust(name_width)}  {digest}"
-            for name, digest in client["input_commitments"].items()
-        ),
-        "  checks passed (in order):",
-        *(f"    {index}. {name}" for index, name in enumerate(verified.checks, start=1)),
+        f"  {item['label']}  {item['value']} ({data['declared_note']})" for item in data["declared"]
     ]
+    out += _heading("Parties")
+    out += [f"  {p['role']}: {p['display']}" for p in doc["parties"]]
+    out += _heading("Checks passed (in order)")
+    for index, check in enumerate(doc["checks"], start=1):
+        out += _wrap(f"{index}. {check['name']}: {check['explanation']}")
+    out += _heading("What this evidence does not prove")
+    for limitation in doc["limitations"]:
+        out += _wrap(f"- {limitation}")
+    out += _heading("Evidence digests")
+    for table in doc["evidence"]:
+        out += ["", f"  {table['title']}", *table_lines(table)]
+    out += ["", f"Verified at {doc['verified_at']}."]
     return "\n".join(out) + "\n"
 
 
-__all__ = ["render_text"]
+def render_text(
+    verified: VerifiedAudit,
+    *,
+    trust: TrustStore | None = None,
+    finding_digest: str | None = None,
+    finding_signer: str | None = None,
+) -> str:
+    """The human-readable report the CLI prints (the decisions under ``trust``'s result
+    policy, else the audit's own thresholds)."""
+    document = build_document(
+        verified, trust=trust, finding_digest=finding_digest, finding_signer=finding_signer
+    )
+    return document_text(document)
+
+
+__all__ = ["document_text", "plot_lines", "render_text", "table_lines"]

@@ -68,6 +68,15 @@ PRIMITIVE = Primitive(
             help="Table column of y_pred.",
         ),
         PrimitiveOption(
+            flag="--scores",
+            key="scores",
+            target="column",
+            parser="str",
+            help="Table column of model scores, instead of --y-pred: the selection is score > "
+            "the sample median of all scores (NYC Local Law 144's scoring rate; the median "
+            "becomes a public input).",
+        ),
+        PrimitiveOption(
             flag="--group",
             key="group",
             target="column",
@@ -94,6 +103,16 @@ PRIMITIVE = Primitive(
             parser="json",
             metavar="true|false",
             help="Bias audit: exclude categories under 2 % of the rows from impact ratios.",
+        ),
+        PrimitiveOption(
+            flag="--unknown-label",
+            key="unknown_labels",
+            target="override",
+            parser="str",
+            metavar="LABEL",
+            help="A group label meaning 'category unknown' (repeatable): rows with it (in any "
+            "--group column) are in no category and counted as unknown rows.",
+            repeatable=True,
         ),
     ),
     spec="docs/specs/fairness.md",

@@ -6,6 +6,7 @@ client's, regulator's and reference modules out of the evaluator's reach).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -18,6 +19,7 @@ from regaudit.shared.primitives.fairness.layout import (
     COUNT_TOLERANCE,
     MAX_GROUPS,
     MIN_GROUPS,
+    SCORE_ABOVE_MEDIAN,
     block_width,
     check_group_name,
     check_threshold,
@@ -28,7 +30,22 @@ from regaudit.shared.primitives.fairness.layout import (
 )
 
 #: Optional public inputs of the bias audit (regulator side; the circuit ignores them).
-_OPTIONAL_PUBLIC = frozenset({"reference_group", "exclude_small"})
+_OPTIONAL_PUBLIC = frozenset(
+    {"reference_group", "exclude_small", "selection_basis", "score_median"}
+)
+
+
+def _selection_basis(public: Mapping[str, Any]) -> dict[str, Any]:
+    """The scoring-rate public inputs: both keys, the basis SCORE_ABOVE_MEDIAN and a finite
+    median; InputError naming the key otherwise."""
+    if public.get("selection_basis") != SCORE_ABOVE_MEDIAN:
+        raise InputError(f"must be {SCORE_ABOVE_MEDIAN!r}", field="selection_basis")
+    median = public.get("score_median")
+    if isinstance(median, bool) or not isinstance(median, int | float):
+        raise InputError(f"must be a number, got {describe(median)}", field="score_median")
+    if not math.isfinite(median):
+        raise InputError("must be a finite number", field="score_median")
+    return {"selection_basis": SCORE_ABOVE_MEDIAN, "score_median": float(median)}
 
 
 class FairnessCircuit:
@@ -40,7 +57,9 @@ class FairnessCircuit:
     def validate_public(self, public: Mapping[str, Any]) -> PublicInputs:
         """``{"threshold": number in [0, 1], "groups": [2..64 unique names]}``, optionally
         ``"reference_group"`` (one of the groups) and ``"exclude_small"`` (boolean) for the bias
-        audit; an optional key is returned only when given, so older public inputs are unchanged."""
+        audit, and ``"selection_basis": "score_above_median"`` with ``"score_median"`` (a finite
+        number) when y_pred was derived from scores; an optional key is returned only when
+        given, so older public inputs are unchanged."""
         if not isinstance(public, Mapping):
             raise InputError("public inputs must be an object", field="public")
         unknown = sorted(set(public) - {"threshold", "groups", *_OPTIONAL_PUBLIC})
@@ -72,6 +91,8 @@ class FairnessCircuit:
             if not isinstance(public["exclude_small"], bool):
                 raise InputError("must be a boolean", field="exclude_small")
             result["exclude_small"] = public["exclude_small"]
+        if "selection_basis" in public or "score_median" in public:
+            result.update(_selection_basis(public))
         return result
 
     def columns(self, public: PublicInputs) -> list[str]:

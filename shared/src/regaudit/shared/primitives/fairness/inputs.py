@@ -33,6 +33,13 @@ from regaudit.shared.primitives.fairness.layout import (
     group_column,
     max_rows,
 )
+from regaudit.shared.primitives.fairness.scoring import (
+    check_unknown_labels,
+    is_unknown,
+    score_array,
+    selection_above_median,
+    selection_public,
+)
 from regaudit.shared.primitives.fairness.table_input import (
     FairnessTable,
     load_fairness_table,
@@ -42,8 +49,14 @@ from regaudit.shared.primitives.validation import float_array
 
 #: Optional public inputs of the bias audit (see :mod:`.statistics`).
 _AUDIT_KEYS = ("reference_group", "exclude_small")
-_BINARY_KEYS = frozenset({"y_true", "y_pred", "group_a", "group_b", "threshold", *_AUDIT_KEYS})
-_CATEGORICAL_KEYS = frozenset({"y_true", "y_pred", "group", "groups", "threshold", *_AUDIT_KEYS})
+_BINARY_KEYS = frozenset(
+    {"y_true", "y_pred", "scores", "group_a", "group_b", "threshold", *_AUDIT_KEYS}
+)
+_CATEGORICAL_KEYS = frozenset(
+    {"y_true", "y_pred", "scores", "group", "groups", "unknown_labels", "threshold", *_AUDIT_KEYS}
+)
+#: The two ways of giving the selection: exactly one of them.
+_SELECTION_KEYS = ("y_pred", "scores")
 
 
 @dataclass(frozen=True)
@@ -167,7 +180,9 @@ def _check_lengths(columns: Mapping[str, Sized]) -> int:
 def parse(payload: Mapping[str, Any]) -> FairnessData:
     """Validate regaudit-fhe 0.1.0's fairness JSON shape (binary ``group_a``/``group_b`` membership
     vectors) or the categorical form (``group``: one label per row, optional ``groups``: the
-    expected labels). Raises InputError naming the offending field."""
+    expected labels, optional ``unknown_labels``: labels meaning "category unknown"). The
+    selection is ``y_pred`` (0/1) or ``scores`` (exactly one; scores become ``score > median``,
+    see :mod:`.scoring`). Raises InputError naming the offending field."""
     if not isinstance(payload, Mapping):
         raise InputError(f"fairness input must be a JSON object, got {describe(payload)}")
     categorical = "group" in payload
@@ -177,8 +192,12 @@ def parse(payload: Mapping[str, Any]) -> FairnessData:
             if categorical and key in BINARY_GROUPS:
                 raise InputError("cannot be combined with 'group'", field=str(key))
             raise InputError("unknown field", field=str(key))
+    given = [key for key in _SELECTION_KEYS if key in payload]
+    if len(given) == 2:
+        raise InputError("give either y_pred or scores, not both", field="scores")
+    selection = given[0] if given else "y_pred"
     required = (
-        ("y_true", "y_pred", "group") if categorical else ("y_true", "y_pred", *BINARY_GROUPS)
+        ("y_true", selection, "group") if categorical else ("y_true", selection, *BINARY_GROUPS)
     )
     for key in required:
         if key not in payload:
@@ -188,12 +207,21 @@ def parse(payload: Mapping[str, Any]) -> FairnessData:
     raw = {key: _sequence(key, payload[key]) for key in required}
     rows = _check_lengths(raw)
     y_true = _binary_column("y_true", raw["y_true"])
-    y_pred = _binary_column("y_pred", raw["y_pred"])
+    audit_options = {key: payload[key] for key in _AUDIT_KEYS if key in payload}
+    if selection == "scores":
+        y_pred, median = selection_above_median(score_array("scores", raw["scores"]))
+        audit_options.update(selection_public(median))
+    else:
+        y_pred = _binary_column("y_pred", raw["y_pred"])
     if categorical:
-        memberships = _categorical_memberships(raw["group"], payload.get("groups"))
+        unknown = (
+            check_unknown_labels(payload["unknown_labels"])
+            if "unknown_labels" in payload
+            else frozenset()
+        )
+        memberships = _categorical_memberships(raw["group"], payload.get("groups"), unknown)
     else:
         memberships = _binary_memberships(raw["group_a"], raw["group_b"])
-    audit_options = {key: payload[key] for key in _AUDIT_KEYS if key in payload}
     public = FairnessCircuit().validate_public(
         {"threshold": threshold, "groups": list(memberships), **audit_options}
     )
@@ -218,11 +246,16 @@ def _binary_memberships(group_a: object, group_b: object) -> dict[str, FloatArra
     return {"group_a": a, "group_b": b}
 
 
-def _categorical_memberships(group: object, declared: object) -> dict[str, FloatArray]:
+def _categorical_memberships(
+    group: object, declared: object, unknown: frozenset[str] = frozenset()
+) -> dict[str, FloatArray]:
+    """One 0/1 column per group; a row with an ``unknown`` label is in none (:mod:`.scoring`)."""
     labels = _label_names("group", group)
-    present = sorted(set(labels))
+    present = sorted({label for label in set(labels) if not is_unknown(label, unknown)})
     index_of = {name: i for i, name in enumerate(present)}
-    inverse = np.fromiter((index_of[label] for label in labels), dtype=np.int64, count=len(labels))
+    inverse = np.fromiter(
+        (index_of.get(label, -1) for label in labels), dtype=np.int64, count=len(labels)
+    )
     for name in present:
         check_group_name(name, where="group")
     if declared is None:
@@ -285,15 +318,22 @@ def load_fairness_csv(
 
 
 def load_table(path: Path, mapping: ColumnMapping, overrides: dict[str, Any]) -> FairnessTable:
-    """A CSV (delimiter sniffed) or Parquet file with ``y_true``, ``y_pred`` and ``group``
-    columns (or, unmapped, regaudit-fhe 0.1.0's ``group_a``/``group_b``), renamed by
-    ``mapping``; ``overrides`` may set the ``threshold``, ``reference_group`` and
-    ``exclude_small``. Validated in one streaming pass; the
+    """A CSV (delimiter sniffed) or Parquet file with ``y_true``, ``y_pred`` (or ``scores``)
+    and ``group`` columns (or, unmapped, regaudit-fhe 0.1.0's ``group_a``/``group_b``), renamed
+    by ``mapping``; ``overrides`` may set the ``threshold``, ``reference_group``,
+    ``exclude_small`` and ``unknown_labels``. Validated in one streaming pass; the
     returned table streams its chunks (:mod:`.table_input`), so memory stays flat in the rows."""
     tables.require_overrides(PRIMITIVE_NAME, PRIMITIVE_TABLE_REQUIRED, overrides)
     threshold = overrides.get("threshold")
     audit_options = {key: overrides[key] for key in _AUDIT_KEYS if key in overrides}
-    return load_fairness_table(path, mapping, threshold=threshold, audit_options=audit_options)
+    unknown = (
+        check_unknown_labels(overrides["unknown_labels"])
+        if overrides.get("unknown_labels") is not None
+        else frozenset()
+    )
+    return load_fairness_table(
+        path, mapping, threshold=threshold, audit_options=audit_options, unknown_labels=unknown
+    )
 
 
 __all__ = [

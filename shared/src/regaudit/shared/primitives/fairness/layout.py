@@ -39,9 +39,15 @@ from regaudit.shared.primitives.validation import describe, to_float
 #: The primitive's name: its CLI subcommand, circuit id and schema prefix.
 PRIMITIVE_NAME = "fairness"
 #: Table (CSV/Parquet) fields the column mapping may name.
-PRIMITIVE_TABLE_FIELDS: tuple[str, ...] = ("y_true", "y_pred", "group")
-#: Public inputs the command line may set.
-PRIMITIVE_OVERRIDES: tuple[str, ...] = ("threshold", "reference_group", "exclude_small")
+PRIMITIVE_TABLE_FIELDS: tuple[str, ...] = ("y_true", "y_pred", "scores", "group")
+#: Inputs the command line may set: public inputs, and ``unknown_labels`` (client side: the
+#: group labels that mean "category unknown").
+PRIMITIVE_OVERRIDES: tuple[str, ...] = (
+    "threshold",
+    "reference_group",
+    "exclude_small",
+    "unknown_labels",
+)
 #: Public inputs a table cannot hold (none: the threshold has a default).
 PRIMITIVE_TABLE_REQUIRED: tuple[str, ...] = ()
 #: The public input ``--threshold`` sets.
@@ -63,6 +69,12 @@ COUNT_TOLERANCE = 0.25
 #: Most rows one fairness audit may have: beyond this the CKKS error of the output mask on
 #: ckks-n8192-d3-v1 (30-bit scale) comes too close to the rounding tolerance (see above).
 MAX_FAIRNESS_ROWS = 2**25
+
+#: ``selection_basis`` of a scored audit: y_pred = (score > the sample median of all scores),
+#: NYC Local Law 144's "scoring rate" (the median is the public input ``score_median``).
+SCORE_ABOVE_MEDIAN = "score_above_median"
+#: Most labels ``unknown_labels`` may list.
+MAX_UNKNOWN_LABELS = 16
 
 #: Names of the two groups in the binary form (regaudit-fhe 0.1.0's).
 BINARY_GROUPS: tuple[str, str] = ("group_a", "group_b")
@@ -138,6 +150,7 @@ __all__ = [
     "MAX_FAIRNESS_ROWS",
     "MAX_GROUPS",
     "MAX_GROUP_NAME_LENGTH",
+    "MAX_UNKNOWN_LABELS",
     "MIN_BLOCK_WIDTH",
     "MIN_GROUPS",
     "OUTPUT_MAGNITUDE_TARGET",
@@ -147,6 +160,7 @@ __all__ = [
     "PRIMITIVE_TABLE_REQUIRED",
     "PRIMITIVE_THRESHOLD_KEY",
     "QUANTITIES",
+    "SCORE_ABOVE_MEDIAN",
     "block_width",
     "check_group_name",
     "check_threshold",

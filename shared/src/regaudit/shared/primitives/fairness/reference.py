@@ -35,6 +35,7 @@ def reference(data: FairnessData) -> dict[str, Any]:
         rows=data.rows,
         reference_group=data.public.get("reference_group"),
         exclude_small=bool(data.public.get("exclude_small", False)),
+        score_median=data.public.get("score_median"),
     )
 
 

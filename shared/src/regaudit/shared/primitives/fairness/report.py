@@ -44,6 +44,7 @@ def decode(outputs: Sequence[FloatArray], public: PublicInputs, rows: int) -> di
         rows=rows,
         reference_group=public.get("reference_group"),
         exclude_small=bool(public.get("exclude_small", False)),
+        score_median=public.get("score_median"),
     )
 
 
@@ -181,6 +182,7 @@ def build_report(
     rows: int,
     reference_group: str | None = None,
     exclude_small: bool = False,
+    score_median: float | None = None,
 ) -> dict[str, Any]:
     """The fairness report from exact integer counts.
 
@@ -189,7 +191,8 @@ def build_report(
     denominator) are None and listed in ``undefined``; differences use the defined groups only and
     are None when fewer than two groups define the rate. ``bias_audit`` is the LL144-style table
     of :func:`.statistics.bias_audit` (reference ``reference_group`` or the highest selection
-    rate; small categories excluded from impact ratios with ``exclude_small``).
+    rate; small categories excluded from impact ratios with ``exclude_small``; with
+    ``score_median`` the selection is "score above that median": LL144's scoring rate).
     """
     names = list(counts)
     rates: dict[str, dict[str, Fraction | None]] = {}
@@ -270,6 +273,7 @@ def build_report(
             rows=rows,
             reference_group=reference_group,
             exclude_small=exclude_small,
+            score_median=score_median,
             other_rates={
                 name: {
                     "true_positive_rate": (c.true_positives, c.positives),

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from regaudit.shared.errors import InputError
+from regaudit.shared.primitives.fairness.layout import SCORE_ABOVE_MEDIAN
 from regaudit.shared.results import INTERSECTION_SEPARATOR
 
 #: Impact ratios below this break the four-fifths rule (29 CFR 1607.4(D)).
@@ -146,6 +147,33 @@ def compare(category: Selection, reference: Selection) -> dict[str, Any]:
     }
 
 
+def _rate_tests(
+    name: str,
+    reference: str | None,
+    other_rates: Mapping[str, Mapping[str, tuple[int, int]]] | None,
+) -> dict[str, dict[str, Any]]:
+    """The test of each further rate (TPR, FPR, precision) of category ``name`` against the same
+    rate of the reference category (:func:`compare`, with the rate's denominator as the count),
+    and the difference; empty for the reference itself or when there is none."""
+    if reference is None or name == reference or other_rates is None:
+        return {}
+    mine, theirs = other_rates.get(name, {}), other_rates.get(reference, {})
+    tests: dict[str, dict[str, Any]] = {}
+    for rate, (numerator, denominator) in mine.items():
+        if rate not in theirs:
+            continue
+        ref_numerator, ref_denominator = theirs[rate]
+        category = Selection(count=denominator, selected=numerator)
+        base = Selection(count=ref_denominator, selected=ref_numerator)
+        difference = (
+            None
+            if denominator == 0 or ref_denominator == 0
+            else float(Fraction(numerator, denominator) - Fraction(ref_numerator, ref_denominator))
+        )
+        tests[rate] = {"difference": difference, **compare(category, base)}
+    return tests
+
+
 def _interval(selected: int, count: int) -> list[float] | None:
     interval = wilson_interval(selected, count)
     return None if interval is None else list(interval)
@@ -162,6 +190,7 @@ def bias_audit(
     reference_group: str | None = None,
     exclude_small: bool = False,
     other_rates: Mapping[str, Mapping[str, tuple[int, int]]] | None = None,
+    score_median: float | None = None,
 ) -> dict[str, Any]:
     """The LL144-style bias-audit table from exact per-category selection counts.
 
@@ -174,7 +203,13 @@ def bias_audit(
     below 4/5 and significant); 5. unknown rows = rows in no category.
 
     ``other_rates`` (category -> rate name -> (numerator, denominator)) adds a Wilson interval
-    of each such rate (TPR, FPR, precision) as the category's ``rate_ci``.
+    of each such rate (TPR, FPR, precision) as the category's ``rate_ci``, and its difference
+    from the reference category's and the test of that difference as ``rate_tests``.
+
+    ``score_median`` (the public input of a scored audit, :mod:`.scoring`): the selection is
+    "score above this sample median", so the rate is LL144's *scoring rate*: ``rate_name`` is
+    ``"scoring_rate"`` (else ``"selection_rate"``) and ``selection_basis`` says which; the
+    per-category keys stay ``selection_rate``/``selection_rate_ci``.
     """
     if reference_group is not None and reference_group not in selections:
         raise InputError("is not one of the groups", field="reference_group")
@@ -234,6 +269,7 @@ def bias_audit(
                 )
             else:
                 entry["adverse_impact_indicated"] = False
+        entry["rate_tests"] = _rate_tests(name, reference, other_rates)
         categories[name] = entry
     flags = [e["adverse_impact_indicated"] for e in categories.values()]
     defined_flags = [f for f in flags if f is not None]
@@ -242,6 +278,9 @@ def bias_audit(
     table: dict[str, Any] = _released(
         {
             "rows": rows,
+            "rate_name": "selection_rate" if score_median is None else "scoring_rate",
+            "selection_basis": "prediction" if score_median is None else SCORE_ABOVE_MEDIAN,
+            "score_median": None,
             "unknown_rows": rows - assigned,
             "reference": reference,
             "reference_chosen": reference_group is not None,
@@ -255,6 +294,7 @@ def bias_audit(
             "adverse_impact_indicated": any(defined_flags) if defined_flags else None,
         }
     )
+    table["score_median"] = score_median  # a public input, released as given
     return table
 
 

@@ -36,13 +36,17 @@ from regaudit.shared.primitives.fairness.layout import (
     group_column,
     max_rows,
 )
+from regaudit.shared.primitives.fairness.scoring import (
+    is_unknown,
+    score_values,
+    selection_above_median,
+    selection_public,
+)
 from regaudit.shared.primitives.tables import ColumnMapping
 from regaudit.shared.results import INTERSECTION_SEPARATOR
 
 __all__ = ["ROW_BYTES", "FairnessTable", "load_fairness_table"]
 
-#: The fields of a fairness table (the categorical form; the binary one has group_a/group_b).
-_FIELDS = ("y_true", "y_pred", "group")
 #: Bytes per row in the snapshot: y_true, y_pred, group code.
 ROW_BYTES = 3
 #: The group code of a row in no group (binary form: neither group_a nor group_b).
@@ -79,6 +83,14 @@ class _Snapshot:
         if len(data) != count * ROW_BYTES:
             raise InputError("the temporary copy of the input was truncated", field="input")
         return np.frombuffer(data, dtype=np.uint8).reshape(count, ROW_BYTES)
+
+    def set_column(self, index: int, values: Any) -> None:
+        """Overwrite byte ``index`` of every row with ``values`` (one per row, uint8)."""
+        self._file.flush()
+        for start in range(0, self.rows, _READ_ROWS):
+            part = self.read(start, min(_READ_ROWS, self.rows - start)).copy()
+            part[:, index] = values[start : start + len(part)]
+            os.pwrite(self._file.fileno(), part.tobytes(), start * ROW_BYTES)
 
     def close(self) -> None:
         self._file.close()
@@ -214,8 +226,13 @@ def _convert(
     """One batch: the 0/1 columns as float64 and, for a categorical table, the labels as
     (indices into a dictionary, the dictionary's label texts)."""
     part: dict[str, FloatArray] = {}
-    binary_fields = ("y_true", "y_pred") if categorical else ("y_true", "y_pred", *BINARY_GROUPS)
-    for field_name in binary_fields:
+    binary_fields = [name for name in ("y_true", "y_pred") if name in columns]
+    if "scores" in columns:
+        part["scores"] = score_values(
+            batch.columns[columns["scores"]], path=path, column=columns["scores"],
+            first_row=batch.first_row,
+        )  # fmt: skip
+    for field_name in binary_fields if categorical else [*binary_fields, *BINARY_GROUPS]:
         column = columns[field_name]
         part[field_name] = streaming.binary_values(
             batch.columns[column], path=path, column=column, first_row=batch.first_row
@@ -255,9 +272,17 @@ def _choose_columns(
     path: Path, mapping: ColumnMapping, found: Sequence[str]
 ) -> tuple[dict[str, str], bool]:
     """The table column of each field, and whether the table is categorical (a group column)
-    or in regaudit-fhe 0.1.0's binary form (``group_a``/``group_b``)."""
-    columns = {name: mapping.column(name) for name in _FIELDS}
-    for name in ("y_true", "y_pred"):
+    or in regaudit-fhe 0.1.0's binary form (``group_a``/``group_b``). The selection is the
+    ``y_pred`` column, or the ``scores`` column when that is mapped (or, unmapped, when there is
+    a ``scores`` column and no ``y_pred`` column); not both."""
+    if "scores" in mapping and "y_pred" in mapping:
+        raise InputError("give either y_pred or scores, not both", field="scores")
+    scored = "scores" in mapping or (
+        "y_pred" not in mapping and "y_pred" not in found and "scores" in found
+    )
+    selection = "scores" if scored else "y_pred"
+    columns = {name: mapping.column(name) for name in ("y_true", selection, "group")}
+    for name in ("y_true", selection):
         if columns[name] not in found:
             raise streaming.missing_column(
                 path, column=columns[name], field_name=name, mapping=mapping, found=found
@@ -287,20 +312,23 @@ def _group_codes(
     label_ids: dict[str, int],
     *,
     column: str,
+    unknown: frozenset[str] = frozenset(),
 ) -> Any:
-    """One batch's group codes: a label's id in first-seen order (categorical), or 0 / 1 /
-    :data:`_NO_GROUP` for group_a / group_b / neither (binary)."""
+    """One batch's group codes: a label's id in first-seen order (categorical; an ``unknown``
+    label: :data:`_NO_GROUP`), or 0 / 1 / :data:`_NO_GROUP` for group_a / group_b / neither
+    (binary)."""
     if labels is None:
         codes = np.full(len(part["y_true"]), _NO_GROUP, dtype=np.uint8)
         codes[part["group_a"] == 1.0] = 0
         codes[part["group_b"] == 1.0] = 1
         return codes
     indices, dictionary = labels
-    for name in dictionary:
+    known = [name for name in dictionary if not is_unknown(name, unknown)]
+    for name in known:
         label_ids.setdefault(name, len(label_ids))
     if len(label_ids) > MAX_GROUPS:
         raise InputError(f"at most {MAX_GROUPS} groups are supported, found more", field=column)
-    lookup = np.array([label_ids[name] for name in dictionary], dtype=np.uint8)
+    lookup = np.array([label_ids.get(name, _NO_GROUP) for name in dictionary], dtype=np.uint8)
     return lookup[indices] if len(lookup) else np.zeros(0, dtype=np.uint8)
 
 
@@ -311,11 +339,14 @@ def load_fairness_table(
     threshold: float | None = None,
     groups: Sequence[str] | None = None,
     audit_options: Mapping[str, Any] | None = None,
+    unknown_labels: frozenset[str] = frozenset(),
 ) -> FairnessTable:
     """Validate a fairness CSV/Parquet file in one streaming pass and snapshot its rows (see
     the module); ``groups``: the expected group labels (optional); ``audit_options``: the bias
-    audit's optional public inputs (``reference_group``, ``exclude_small``). Raises InputError
-    naming the row and column."""
+    audit's optional public inputs (``reference_group``, ``exclude_small``); ``unknown_labels``:
+    labels of rows in no category (:mod:`.scoring`). A ``scores`` column becomes ``y_pred`` =
+    score > the median of all scores (the scores are held in memory once, 8 bytes per row, to
+    take it). Raises InputError naming the row and column."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"input file {path} does not exist", field="input")
@@ -325,15 +356,23 @@ def load_fairness_table(
     try:
         # CSV: first the typed read (0/1 as int8, labels as dictionaries); a cell it cannot
         # hold sends the pass to the text read, whose checks name that cell
-        scan = _scan(path, columns, categorical=categorical, typed=True)
+        scan = _scan(path, columns, categorical=categorical, typed=True, unknown=unknown_labels)
     except streaming.TypedReadFailed:
-        scan = _scan(path, columns, categorical=categorical, typed=False)
-    snapshot, label_ids, label_counts, member_counts = scan
+        scan = _scan(path, columns, categorical=categorical, typed=False, unknown=unknown_labels)
+    snapshot, label_ids, label_counts, member_counts, scores = scan
+    options = dict(audit_options or {})
     group_field = columns.get("group", "")
     try:
         identity.check(path)
         if snapshot.rows == 0:
             raise InputError(f"{path} has no data rows", field="input")
+        if scores is not None:
+            selected, median = selection_above_median(
+                np.concatenate(scores), field=columns["scores"]
+            )
+            del scores
+            snapshot.set_column(1, selected.astype(np.uint8))
+            options.update(selection_public(median))
         snapshot.seal()
         if categorical:
             counts = {name: int(label_counts[code]) for name, code in label_ids.items()}
@@ -341,7 +380,7 @@ def load_fairness_table(
             positions = np.full(256, -1, dtype=np.int64)
             for name, code in label_ids.items():
                 positions[code] = chosen.index(name)
-            assigned = snapshot.rows
+            assigned = sum(counts.values())
         else:
             for name in BINARY_GROUPS:
                 if member_counts[name] == 0:
@@ -354,7 +393,7 @@ def load_fairness_table(
             {
                 "threshold": DEFAULT_THRESHOLD if threshold is None else threshold,
                 "groups": chosen,
-                **(audit_options or {}),
+                **options,
             }
         )
     except BaseException:
@@ -371,18 +410,24 @@ def load_fairness_table(
 
 
 def _scan(
-    path: Path, columns: dict[str, str], *, categorical: bool, typed: bool
-) -> tuple[_Snapshot, dict[str, int], Any, dict[str, int]]:
+    path: Path,
+    columns: dict[str, str],
+    *,
+    categorical: bool,
+    typed: bool,
+    unknown: frozenset[str] = frozenset(),
+) -> tuple[_Snapshot, dict[str, int], Any, dict[str, int], list[FloatArray] | None]:
     """The validating pass: every batch checked and appended to a new snapshot; returns it
-    with the label ids (first-seen order) and the rows per label id (categorical) or per
-    binary group."""
+    with the label ids (first-seen order), the rows per label id (categorical) or per binary
+    group, and the scores' batches (a scores column; its y_pred bytes are 0 until set)."""
     snapshot = _Snapshot()
     label_ids: dict[str, int] = {}
     label_counts = np.zeros(MAX_GROUPS + 1, dtype=np.int64)
     member_counts = dict.fromkeys(BINARY_GROUPS, 0)
     limit = max_rows()
     group_field = columns.get("group", "")
-    binary = [columns[name] for name in ("y_true", "y_pred")]
+    scores: list[FloatArray] | None = [] if "scores" in columns else None
+    binary = [columns[name] for name in ("y_true", "y_pred") if name in columns]
     if not categorical:
         binary += [columns[name] for name in BINARY_GROUPS]
     try:
@@ -395,7 +440,7 @@ def _scan(
             part, labels = _convert(path, columns, batch, categorical=categorical)
             if snapshot.rows + batch.rows > limit:
                 raise InputError(f"{path}: more than {limit} rows", field="input")
-            codes = _group_codes(part, labels, label_ids, column=group_field)
+            codes = _group_codes(part, labels, label_ids, column=group_field, unknown=unknown)
             if categorical:
                 label_counts += np.bincount(codes, minlength=MAX_GROUPS + 1)[: MAX_GROUPS + 1]
             else:
@@ -403,13 +448,17 @@ def _scan(
                     member_counts[name] += int(part[name].sum())
             rows = np.empty((batch.rows, ROW_BYTES), dtype=np.uint8)
             rows[:, 0] = part["y_true"]
-            rows[:, 1] = part["y_pred"]
+            if scores is None:
+                rows[:, 1] = part["y_pred"]
+            else:
+                rows[:, 1] = 0
+                scores.append(part["scores"])
             rows[:, 2] = codes
             snapshot.append(rows)
     except BaseException:
         snapshot.close()
         raise
-    return snapshot, label_ids, label_counts, member_counts
+    return snapshot, label_ids, label_counts, member_counts, scores
 
 
 def _categorical_groups(
