@@ -114,6 +114,8 @@ def test_single_histogram_seed_shape_and_normalization() -> None:
             "drift_threshold": 0.01,
         }
     )
+    # integer counts also give the public sample counts (their totals); probabilities do not
+    assert counts.public.pop("sample_counts") == {"p": [20], "q": [20]}
     assert counts.public == probs.public and not counts.batch
     _, outputs = evaluate_plaintext(DriftCircuit(), counts)
     report = decode(outputs, counts.public, counts.rows)

@@ -41,29 +41,46 @@ def is_decision_key(key: str) -> bool:
 
 
 def decision_paths(result: Mapping[str, Any], prefix: Path = ()) -> Iterator[Path]:
-    """Every path to a boolean decision in ``result`` (undefined ones, None, are skipped)."""
+    """Every path to a boolean decision in ``result`` (undefined ones, None, are skipped); the
+    records of a list (drift's ``features``) are entered with their index as the key."""
     for key, value in result.items():
         path = (*prefix, str(key))
         if isinstance(value, Mapping):
             yield from decision_paths(value, path)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    yield from decision_paths(item, (*path, str(index)))
         elif is_decision_key(str(key)) and isinstance(value, bool):
             yield path
+
+
+def metric_path(name: str) -> Path:
+    """The path of a metric named ``a.b.c`` (``features.0.distance``: a list's index)."""
+    return tuple(name.split("."))
 
 
 def value_at(result: Mapping[str, Any], path: Path) -> Any:
     node: Any = result
     for key in path:
-        if not isinstance(node, Mapping) or key not in node:
+        if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        elif isinstance(node, Mapping) and key in node:
+            node = node[key]
+        else:
             return None
-        node = node[key]
     return node
 
 
-def _set(result: dict[str, Any], path: Path, value: object) -> None:
-    node = result
+def set_value_at(result: dict[str, Any], path: Path, value: object) -> None:
+    """Set the value at ``path`` (which :func:`value_at` finds) to ``value``."""
+    node: Any = result
     for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if isinstance(node, list):
+        node[int(path[-1])] = value
+    else:
+        node[path[-1]] = value
 
 
 def analyse(
@@ -100,7 +117,7 @@ def analyse(
             if value_at(redrawn, path) != released_values[path]:
                 flips[path] += 1
         for metric in release.metrics:
-            value = redrawn.get(metric)
+            value = value_at(redrawn, metric_path(metric))
             if isinstance(value, int | float) and not isinstance(value, bool):
                 metric_values[metric].append(float(value))
     # 3.
@@ -119,7 +136,7 @@ def analyse(
                 f"redrawing the noise at the same scale changed it in {flips[path]} of {draws} "
                 f"draws (more than {FLIP_FRACTION:.0%}): the noise could flip it"
             )
-            _set(result, path, INDETERMINATE)
+            set_value_at(result, path, INDETERMINATE)
         decisions.append(entry)
     # 3b. a released top-K set (provenance) the redraws change is not determined
     if isinstance(top_k, list):
@@ -163,6 +180,8 @@ __all__ = [
     "analyse",
     "decision_paths",
     "is_decision_key",
+    "metric_path",
     "noise_bound",
+    "set_value_at",
     "value_at",
 ]

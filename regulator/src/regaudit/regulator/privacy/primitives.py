@@ -15,11 +15,12 @@ ranges, bounds, class counts), never from the data.
   (:mod:`.releases.calibration`).
 * disagreement: per-model means and the MPSD, quantized; the bound on one row is the public
   ``input_bound`` (:mod:`.releases.disagreement`).
+* drift: per feature the distance and W1, quantized; the bound on one sample is the public
+  ``sample_counts`` (an audit without them is refused, :mod:`.releases.drift`).
+* provenance: bucket totals, quantized (:mod:`.releases.provenance`).
 
-Drift and provenance are refused (:data:`REFUSED` says why), never released un-noised under a
-DP label: drift has no public bound on one sample's effect; provenance has one (its release,
-:mod:`.releases.provenance`, is written and tested) but the decision-flip analysis does not
-compare top-K sets yet.
+A primitive without a release is refused (:data:`REFUSED` says why when there is a reason),
+never released un-noised under a DP label.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from regaudit.regulator.privacy.releases.calibration import CALIBRATION, CALIBRA
 from regaudit.regulator.privacy.releases.common import Aggregates, PrimitiveRelease
 from regaudit.regulator.privacy.releases.concordance import CONCORDANCE, CONCORDANCE_COUNTS
 from regaudit.regulator.privacy.releases.disagreement import DISAGREEMENT
+from regaudit.regulator.privacy.releases.drift import DRIFT
 from regaudit.regulator.privacy.releases.fairness import FAIRNESS, FAIRNESS_CELLS
 from regaudit.regulator.privacy.releases.provenance import PROVENANCE
 from regaudit.shared.errors import InputError
@@ -40,19 +42,13 @@ RELEASES: Mapping[str, PrimitiveRelease] = {
     "concordance": CONCORDANCE,
     "calibration": CALIBRATION,
     "disagreement": DISAGREEMENT,
+    "drift": DRIFT,
     "provenance": PROVENANCE,
 }
 
 #: Primitives refused under DP -> why (the public bound on one individual's contribution that
 #: the public inputs do not give).
-REFUSED: Mapping[str, str] = {
-    "drift": (
-        "the histograms are normalized to probabilities and the number of samples behind "
-        "each is not a public input, so nothing public bounds how far one sample moves a "
-        "CDF (1 / n for n samples) and hence the distance or W1; w1_range bounds the CDFs' "
-        "difference, not one sample's share of it"
-    ),
-}
+REFUSED: Mapping[str, str] = {}
 
 #: Primitives whose releases are not available under DP yet (refused, not released plainly).
 NOT_YET = tuple(REFUSED)
@@ -77,6 +73,7 @@ __all__ = [
     "CONCORDANCE",
     "CONCORDANCE_COUNTS",
     "DISAGREEMENT",
+    "DRIFT",
     "FAIRNESS",
     "FAIRNESS_CELLS",
     "NOT_YET",

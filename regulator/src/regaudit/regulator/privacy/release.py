@@ -11,7 +11,7 @@ import dataclasses
 from importlib.metadata import version as installed_version
 from typing import Any
 
-from regaudit.regulator.privacy.decisions import analyse
+from regaudit.regulator.privacy.decisions import analyse, metric_path, set_value_at, value_at
 from regaudit.regulator.privacy.ledger import UNDECLARED_DATASET, PrivacyLedger
 from regaudit.regulator.privacy.mechanisms import ReleaseRequest, calibrate
 from regaudit.regulator.privacy.primitives import release_for
@@ -81,12 +81,15 @@ def apply_release(
     # 6.
     # each headline metric's error bound gets the half-width of its noise interval, so that
     # ``value +- bound`` and the policy gates see the noise
+    # (a dotted name reaches into a record: drift's ``features.0.distance``)
     for metric, bound_field in release.error_bounds.items():
         interval = analysis["noise_intervals"].get(metric)
-        centre, bound = result.get(metric), result.get(bound_field)
+        centre = value_at(result, metric_path(metric))
+        bound = value_at(result, metric_path(bound_field))
         if interval and isinstance(centre, int | float) and isinstance(bound, int | float):
             low, high = interval
-            result[bound_field] = float(bound) + max(abs(centre - low), abs(high - centre))
+            widened = float(bound) + max(abs(centre - low), abs(high - centre))
+            set_value_at(result, metric_path(bound_field), widened)
     withheld = sorted(set(verified.result) - set(result))
     block: dict[str, Any] = {
         "epsilon": request.epsilon,

@@ -2,7 +2,10 @@
 
 Inputs (regaudit-fhe 0.1.0's keys): ``p`` and ``q`` -- two histograms over the same bins (one
 feature), or two F x B batches (F features, B bins each) -- and ``drift_threshold``. Optional public
-inputs: ``bin_width`` (W1 = sum_b |P_b - Q_b| * bin_width, default 1) and ``w1_range`` (see below).
+inputs: ``bin_width`` (W1 = sum_b |P_b - Q_b| * bin_width, default 1), ``w1_range`` (see below) and
+``sample_counts`` (per feature the number of samples behind p and q: filled from integer-count
+histograms, or given; it reveals the sample sizes and is what a differentially private release
+of the report needs, ``docs/privacy.md``).
 
 Design decisions:
 
@@ -103,6 +106,17 @@ PRIMITIVE = Primitive(
             target="override",
             parser="float",
             help="Public bound on max |P - Q|.",
+        ),
+        PrimitiveOption(
+            flag="--sample-counts",
+            key="sample_counts",
+            target="override",
+            parser="json",
+            help=(
+                'Public samples behind each histogram, {"p": [n, ...], "q": [n, ...]} or one '
+                "count per side (JSON or @FILE; automatic for integer-count histograms)."
+            ),
+            metavar="JSON",
         ),
     ),
     spec="docs/specs/drift.md",

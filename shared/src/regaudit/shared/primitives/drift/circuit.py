@@ -23,15 +23,18 @@ from regaudit.shared.primitives.drift.layout import (
     MAX_LAYOUT_SLOTS,
     MAX_W1_RANGE,
     MIN_W1_RANGE,
+    OPTIONAL_PUBLIC_KEYS,
     PART_COLUMNS,
     PUBLIC_KEYS,
     QUANTITIES,
+    SAMPLE_COUNTS,
     column_names,
     features_per_part,
     number,
     output_gain,
     part_count,
     parts_per_output,
+    sample_counts,
     stride_for,
 )
 
@@ -52,10 +55,12 @@ class DriftCircuit:
 
     def validate_public(self, public: Mapping[str, Any]) -> PublicInputs:
         """``{"drift_threshold" >= 0, "bin_width" > 0, "w1_range" power of two in
-        [2^-10, 1], "features", "bins"}`` (exactly these keys)."""
+        [2^-10, 1], "features", "bins"}`` (exactly these keys), optionally
+        ``"sample_counts": {"p": [n_f ...], "q": [n_f ...]}`` (one integer >= 1 per feature and
+        side; returned only when given, so audits without it keep their public inputs)."""
         if not isinstance(public, Mapping):
             raise InputError("public inputs must be an object", field="public")
-        unknown = sorted(set(public) - PUBLIC_KEYS)
+        unknown = sorted(set(public) - PUBLIC_KEYS - OPTIONAL_PUBLIC_KEYS)
         if unknown:
             raise InputError("unknown public input", field=unknown[0])
         for key in sorted(PUBLIC_KEYS):
@@ -90,12 +95,17 @@ class DriftCircuit:
                 f"{MAX_LAYOUT_SLOTS} slots",
                 field="features",
             )
-        return {
+        validated: dict[str, Any] = {
             "drift_threshold": threshold,
             "bin_width": width,
             "w1_range": w1_range,
             **sizes,
         }
+        if public.get(SAMPLE_COUNTS) is not None:
+            validated[SAMPLE_COUNTS] = sample_counts(
+                public[SAMPLE_COUNTS], features=sizes["features"]
+            )
+        return validated
 
     def columns(self, public: PublicInputs) -> list[str]:
         return column_names(public["features"], public["bins"])

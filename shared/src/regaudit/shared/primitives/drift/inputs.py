@@ -18,21 +18,24 @@ from regaudit.shared.primitives import tables
 from regaudit.shared.primitives.drift.circuit import DriftCircuit
 from regaudit.shared.primitives.drift.layout import (
     DEFAULT_DRIFT_THRESHOLD,
+    MAX_SAMPLE_COUNT,
     MAX_W1_RANGE,
     MIN_W1_RANGE,
     PART_COLUMNS,
+    SAMPLE_COUNTS,
     TABLE_FIELDS,
     TABLE_REQUIRED,
     column_names,
     features_per_part,
     layout_rows,
+    sample_counts,
     stride_for,
 )
 from regaudit.shared.primitives.tables import ColumnMapping
 from regaudit.shared.primitives.validation import float_array
 
 #: The keys of a drift input object (regaudit-fhe 0.1.0's names).
-INPUT_KEYS = frozenset({"p", "q", "drift_threshold", "bin_width", "w1_range"})
+INPUT_KEYS = frozenset({"p", "q", "drift_threshold", "bin_width", "w1_range", SAMPLE_COUNTS})
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,8 @@ class DriftData:
 
 
 def _matrix(name: str, value: object) -> tuple[FloatArray, bool]:
-    """A histogram (flat list) or batch (list of equal-length lists) as an F x B array."""
+    """A histogram (flat list) or batch (list of equal-length lists) as an F x B array of
+    non-negative values with positive, finite totals (not normalized)."""
     nested = False
     if isinstance(value, np.ndarray):
         array = value
@@ -96,7 +100,51 @@ def _matrix(name: str, value: object) -> tuple[FloatArray, bool]:
     if (sums <= 0).any():
         f = int(np.argmin(sums > 0))
         raise InputError(f"feature {f} has total 0: cannot normalize", field=name)
-    return array / sums[:, None], batch
+    return array, batch
+
+
+def _integer_totals(array: FloatArray) -> list[int] | None:
+    """Per feature the total of an integer-count histogram (the number of samples behind it),
+    or None when some value is not an integer or a total exceeds MAX_SAMPLE_COUNT."""
+    if not bool((array == np.floor(array)).all()):
+        return None
+    totals = array.sum(axis=1)
+    if (totals > MAX_SAMPLE_COUNT).any():
+        return None
+    return [int(t) for t in totals]
+
+
+def _sample_counts(payload: Mapping[str, Any], p: FloatArray, q: FloatArray) -> object:
+    """The public ``sample_counts``: the explicit ones (a single count per side is every
+    feature's), checked against integer-count histograms' totals; else the totals of integer
+    histograms; else None (probabilities without counts: no DP release is possible).
+
+    Steps: 1. the totals of integer histograms; 2. explicit counts, broadcast and validated
+    (:func:`.layout.sample_counts`); 3. each must equal its integer histogram's total."""
+    features = p.shape[0]
+    # 1.
+    totals = {"p": _integer_totals(p), "q": _integer_totals(q)}
+    given = payload.get(SAMPLE_COUNTS)
+    if given is None:
+        if totals["p"] is None or totals["q"] is None:
+            return None
+        return {"p": totals["p"], "q": totals["q"]}
+    # 2.
+    if isinstance(given, Mapping):
+        given = {
+            side: [value] * features if isinstance(value, int | float) else value
+            for side, value in given.items()
+        }
+    counts = sample_counts(given, features=features)
+    # 3.
+    for side, counted in totals.items():
+        for f, (explicit, total) in enumerate(zip(counts[side], counted or (), strict=False)):
+            if explicit != total:
+                raise InputError(
+                    f"is {explicit} but the integer histogram {side}[{f}] sums to {total}",
+                    field=f"{SAMPLE_COUNTS}.{side}[{f}]",
+                )
+    return counts
 
 
 def auto_w1_range(p: FloatArray, q: FloatArray) -> list[float]:
@@ -119,10 +167,13 @@ def parse(payload: Mapping[str, Any]) -> DriftData:
     for key in ("p", "q"):
         if key not in payload:
             raise InputError("is required", field=key)
-    p, batch_p = _matrix("p", payload["p"])
-    q, batch_q = _matrix("q", payload["q"])
-    if p.shape != q.shape or batch_p != batch_q:
-        raise InputError(f"has shape {q.shape} but p has {p.shape}", field="q")
+    raw_p, batch_p = _matrix("p", payload["p"])
+    raw_q, batch_q = _matrix("q", payload["q"])
+    if raw_p.shape != raw_q.shape or batch_p != batch_q:
+        raise InputError(f"has shape {raw_q.shape} but p has {raw_p.shape}", field="q")
+    counts = _sample_counts(payload, raw_p, raw_q)
+    p = raw_p / raw_p.sum(axis=1)[:, None]
+    q = raw_q / raw_q.sum(axis=1)[:, None]
     w1_range = payload.get("w1_range")
     if w1_range is None:
         w1_range = auto_w1_range(p, q)
@@ -135,6 +186,7 @@ def parse(payload: Mapping[str, Any]) -> DriftData:
             "w1_range": w1_range,
             "features": p.shape[0],
             "bins": p.shape[1],
+            SAMPLE_COUNTS: counts,
         }
     )
     gaps = np.abs(np.cumsum(p, axis=1) - np.cumsum(q, axis=1)).max(axis=1)

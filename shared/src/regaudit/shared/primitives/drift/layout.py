@@ -44,10 +44,16 @@ MIN_W1_RANGE = 2.0**-10
 MAX_W1_RANGE = 1.0
 #: The public inputs (exactly these keys, see ``DriftCircuit.validate_public``).
 PUBLIC_KEYS = frozenset({"drift_threshold", "bin_width", "w1_range", "features", "bins"})
+#: Optional public input: per feature the number of samples behind p and behind q
+#: (``{"p": [n_0, ...], "q": [n_0, ...]}``); it bounds one sample's effect for a DP release.
+SAMPLE_COUNTS = "sample_counts"
+OPTIONAL_PUBLIC_KEYS = frozenset({SAMPLE_COUNTS})
+#: Largest sample count (exact in a float).
+MAX_SAMPLE_COUNT = 2**53
 #: Table (CSV/Parquet) fields: one histogram per column, one row per bin.
 TABLE_FIELDS = ("p", "q")
 #: Public inputs the command line may set.
-OVERRIDES = ("drift_threshold", "bin_width", "w1_range")
+OVERRIDES = ("drift_threshold", "bin_width", "w1_range", SAMPLE_COUNTS)
 #: Public inputs a table cannot hold (none: every one has a default).
 TABLE_REQUIRED: tuple[str, ...] = ()
 #: The public input ``--threshold`` sets.
@@ -64,6 +70,33 @@ def number(value: object, *, name: str) -> float:
     if not math.isfinite(result):
         raise InputError("must be a finite number", field=name)
     return result
+
+
+def sample_counts(value: object, *, features: int) -> dict[str, list[int]]:
+    """``{"p": [n_f ...], "q": [n_f ...]}``: one count >= 1 per feature and side, each an
+    integer (an integral float is read as one); InputError naming the offending entry."""
+    if not isinstance(value, dict) or set(value) != {"p", "q"}:
+        raise InputError('must be an object {"p": [...], "q": [...]}', field=SAMPLE_COUNTS)
+    counts: dict[str, list[int]] = {}
+    for side in ("p", "q"):
+        items = value[side]
+        where = f"{SAMPLE_COUNTS}.{side}"
+        if not isinstance(items, list | tuple) or len(items) != features:
+            raise InputError(f"must list one count per feature ({features})", field=where)
+        counts[side] = []
+        for f, item in enumerate(items):
+            name = f"{where}[{f}]"
+            if isinstance(item, bool | np.bool_) or not isinstance(
+                item, int | float | np.integer | np.floating
+            ):
+                raise InputError(f"must be an integer, got {type(item).__name__}", field=name)
+            if isinstance(item, float | np.floating) and not float(item).is_integer():
+                raise InputError(f"must be an integer, got {float(item)!r}", field=name)
+            count = int(item)
+            if not 1 <= count <= MAX_SAMPLE_COUNT:
+                raise InputError(f"must be in 1..2^53, got {count}", field=name)
+            counts[side].append(count)
+    return counts
 
 
 def stride_for(bins: int) -> int:
@@ -140,14 +173,17 @@ __all__ = [
     "MAX_GAIN_BITS",
     "MAX_LAYOUT_SLOTS",
     "MAX_PARTS",
+    "MAX_SAMPLE_COUNT",
     "MAX_W1_RANGE",
     "MIN_STRIDE",
     "MIN_W1_RANGE",
+    "OPTIONAL_PUBLIC_KEYS",
     "OVERRIDES",
     "PART_COLUMNS",
     "PART_SLOTS",
     "PUBLIC_KEYS",
     "QUANTITIES",
+    "SAMPLE_COUNTS",
     "SIGNED_SUM",
     "TABLE_FIELDS",
     "TABLE_REQUIRED",
@@ -162,5 +198,6 @@ __all__ = [
     "output_slot",
     "part_count",
     "parts_per_output",
+    "sample_counts",
     "stride_for",
 ]
